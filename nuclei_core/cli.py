@@ -1,0 +1,241 @@
+"""Command line: ``python -m nuclei_core train | predict | evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from nuclei_core.errors import InputError, ModelLoadError, NucleiError  # noqa: E402
+
+SUMMARY_KEYS = ("mean_dsb_score", "mean_f1", "mean_foreground_iou", "mean_dice", "mean_pixel_accuracy")
+
+
+class ProgressListener:
+    """Prints training progress: a tqdm bar per epoch and one line per epoch."""
+
+    def __init__(self):
+        self.bar = None
+
+    def on_status(self, message):
+        print(message, file=sys.stderr, flush=True)
+
+    def on_batch_end(self, epoch, step, steps, logs):
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=steps, desc=f"epoch {epoch + 1}", unit="batch", leave=False)
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{logs.get('loss', 0):.3f}")
+
+    def on_epoch_end(self, epoch, logs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in logs.items() if k not in ("epoch", "lr", "seconds"))
+        print(f"epoch {epoch + 1}: {shown} ({logs.get('seconds', 0):.0f} s)", flush=True)
+
+
+def _train(args) -> int:
+    from nuclei_core.train import TrainConfig, train
+
+    config = TrainConfig(
+        data=args.data,
+        out=args.out,
+        architecture=args.arch,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        patience=args.patience,
+        crop=args.crop,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        base_filters=args.filters,
+        depth=args.depth,
+        time_budget_minutes=args.time_budget,
+        strategy=args.strategy,
+        resume=args.resume,
+        name=args.name,
+    )
+    result = train(config, listener=ProgressListener())
+    print(f"model: {result.model_path}  card: {result.card_path}  best epoch: {result.best_epoch}")
+    return 0
+
+
+def _image_files(inputs) -> list[Path]:
+    from nuclei_core.io import IMAGE_SUFFIXES
+
+    files = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            files.append(path)
+    return files
+
+
+def _model(path):
+    from nuclei_core.model import load_model
+    from nuclei_core.segment import DEFAULT_MODEL
+
+    path = Path(path) if path else DEFAULT_MODEL
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: no such model file (train one with: python -m nuclei_core train)")
+    return load_model(path)
+
+
+def _options(args):
+    from nuclei_core.segment import SegmentOptions
+
+    return SegmentOptions(threshold=args.threshold, min_size=args.min_size, tta=args.tta)
+
+
+def _predict(args) -> int:
+    import warnings
+
+    from tqdm import tqdm
+
+    from nuclei_core import instances, io
+    from nuclei_core.segment import segment_image
+    from nuclei_core.storage import atomic_write_bytes, ensure_dir
+
+    model, options = _model(args.model), _options(args)
+    out = ensure_dir(args.out)
+    files = _image_files(args.inputs)
+    if not files:
+        raise InputError("no image files among the inputs")
+    failed = []
+    for path in tqdm(files, unit="image", disable=len(files) < 2 or not sys.stderr.isatty()):
+        started = time.perf_counter()
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                image = io.read_image(path)
+            for warning in caught:
+                print(f"warning: {warning.message}", file=sys.stderr)
+            result = segment_image(model, image, options)
+            atomic_write_bytes(out / f"{path.stem}_mask.png", io.encode_png(result.mask.astype(np.uint8) * 255))
+            atomic_write_bytes(out / f"{path.stem}_labels.png", io.encode_png(io.labels_to_uint16(result.labels)))
+            instances.write_measurements_csv(result.table, out / f"{path.stem}_nuclei.csv")
+        except NucleiError as error:
+            failed.append(str(error))
+            print(f"error: {error}", file=sys.stderr)
+            continue
+        seconds = time.perf_counter() - started
+        print(f"{path.name}: {result.count} nuclei ({result.kind}, {seconds:.2f} s)", flush=True)
+    if failed:
+        print(f"{len(failed)} of {len(files)} inputs failed:", file=sys.stderr)
+        for line in failed:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _evaluate(args) -> int:
+    from tqdm import tqdm
+
+    from nuclei_core import cards, io
+    from nuclei_core.segment import DEFAULT_MODEL, evaluate_samples, summarize_by_kind
+    from nuclei_core.storage import atomic_write_json
+
+    model, options = _model(args.model), _options(args)
+    dataset = io.discover_dataset(args.data)
+    samples = io.select_split(dataset, args.split)
+    if not samples:
+        raise InputError(f"{args.data}: the {args.split} split is empty")
+    bar = tqdm(total=len(samples), unit="image", disable=not sys.stderr.isatty())
+    results, problems = evaluate_samples(model, samples, options, progress=lambda done, total: bar.update(1))
+    bar.close()
+    if not results:
+        raise InputError(f"{args.data}: no readable image in the {args.split} split")
+    summary = summarize_by_kind(results)
+    report = {
+        "model": str(args.model or DEFAULT_MODEL),
+        "data": str(args.data),
+        "split": args.split,
+        "options": vars(options),
+        "command": " ".join(["python -m nuclei_core", *sys.argv[1:]]),
+        "summary": summary,
+        "images": [result.row() for result in results],
+        "skipped": problems,
+    }
+    for group, scores in summary.items():
+        shown = "  ".join(f"{key[5:]} {scores[key]:.4f}" for key in SUMMARY_KEYS)
+        print(f"{group:>20} ({scores['n_images']:3d} images): {shown}")
+    if args.json:
+        atomic_write_json(args.json, report)
+        print(f"wrote {args.json}")
+    if args.update_card:
+        model_path = Path(args.model or DEFAULT_MODEL)
+        card = cards.read_card(model_path)
+        card["test_metrics"] = {key: value for key, value in report.items() if key != "images"}
+        cards.write_card(model_path, card)
+        print(f"updated {cards.card_path(model_path)}")
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _add_segment_options(parser) -> None:
+    parser.add_argument("--model", default=None, help="model file (default: models/default.keras)")
+    parser.add_argument("--threshold", type=float, default=0.5, help="foreground probability threshold")
+    parser.add_argument("--min-size", type=int, default=15, help="smallest nucleus kept (pixels)")
+    parser.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m nuclei_core", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a model on a dataset folder")
+    train.add_argument("--data", required=True, help="dataset folder (Kaggle or inputs/+masks/ layout)")
+    train.add_argument("--arch", default="unet", choices=["unet", "mobilenetv2"])
+    train.add_argument("--epochs", type=int, default=40)
+    train.add_argument("--batch-size", type=int, default=8)
+    train.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
+    train.add_argument("--patience", type=int, default=10, help="early-stopping patience (epochs)")
+    train.add_argument("--crop", type=int, default=256, help="training crop size (pixels)")
+    train.add_argument("--val-fraction", type=float, default=0.1)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--filters", type=int, default=16, help="U-Net filters at the first level")
+    train.add_argument("--depth", type=int, default=4, help="U-Net levels")
+    train.add_argument("--time-budget", type=float, default=None, help="stop after this many minutes")
+    train.add_argument("--strategy", default="auto", choices=["auto", "none", "mirrored", "multiworker"])
+    train.add_argument("--out", default="runs/latest", help="run folder (model, card, checkpoints)")
+    train.add_argument("--name", default=None, help="run name (default: the folder name)")
+    train.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    train.set_defaults(handler=_train)
+
+    predict = commands.add_parser("predict", help="find nuclei in images; write masks, labels, CSV")
+    predict.add_argument("inputs", nargs="+", help="image files or folders of images")
+    predict.add_argument("--out", required=True, help="output folder")
+    _add_segment_options(predict)
+    predict.set_defaults(handler=_predict)
+
+    evaluate = commands.add_parser("evaluate", help="score a model on a dataset split")
+    evaluate.add_argument("--data", required=True, help="dataset folder")
+    evaluate.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
+    evaluate.add_argument("--json", default=None, help="write the report (per image and overall) here")
+    evaluate.add_argument("--update-card", action="store_true", help="store the results in the model card")
+    _add_segment_options(evaluate)
+    evaluate.set_defaults(handler=_evaluate)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except NucleiError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

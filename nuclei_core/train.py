@@ -1,0 +1,493 @@
+"""Training: data pipeline, fit loop with checkpoints and resume, model card.
+
+:func:`train` takes a :class:`TrainConfig` and writes into ``config.out``:
+
+* ``model.keras`` and ``model.json`` (the best weights and their model card),
+* ``checkpoint_best.keras`` / ``checkpoint_last.keras`` and ``state.json``
+  (written atomically after every epoch; ``resume=True`` continues from them),
+* ``history.csv`` and TensorBoard logs under ``logs/``.
+
+Whoever listens (the CLI's progress bar, the dashboard's training process)
+passes a :class:`TrainingListener`; a ``should_stop`` callable ends a run
+cleanly between batches, keeping the best checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from skimage.segmentation import find_boundaries
+
+from nuclei_core import io
+from nuclei_core.cards import machine_description, utc_now, write_card
+from nuclei_core.errors import ConfigError, NucleiError
+from nuclei_core.storage import atomic_write_json, atomic_write_text
+
+STRATEGIES = ("auto", "none", "mirrored", "multiworker")
+MAX_SCALE = 1.3  # scale augmentation range is [1 / MAX_SCALE, MAX_SCALE]
+METRIC_KEYS = ("loss", "accuracy", "iou", "dice")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; stored in the model card."""
+
+    data: str
+    out: str
+    architecture: str = "unet"
+    epochs: int = 40
+    batch_size: int = 8
+    learning_rate: float = 2e-3
+    patience: int = 10
+    crop: int = 256
+    val_fraction: float = 0.1
+    seed: int = 0
+    depth: int = 4
+    base_filters: int = 16
+    dropout: float = 0.1
+    time_budget_minutes: float | None = None
+    strategy: str = "auto"
+    resume: bool = False
+    name: str | None = None
+
+    def model_config(self):
+        from nuclei_core.model import ModelConfig
+
+        return ModelConfig(self.architecture, self.depth, self.base_filters, True, self.dropout)
+
+    def check(self) -> None:
+        """Refuse out-of-range values with the reason, before any work starts."""
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
+        if not 0 < self.learning_rate <= 1:
+            raise ConfigError(f"learning rate must be in (0, 1], got {self.learning_rate}")
+        if self.patience < 1:
+            raise ConfigError(f"patience must be at least 1, got {self.patience}")
+        if not 0 < self.val_fraction < 0.9:
+            raise ConfigError(f"validation fraction must be in (0, 0.9), got {self.val_fraction}")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.time_budget_minutes is not None and self.time_budget_minutes <= 0:
+            raise ConfigError(f"time budget must be positive, got {self.time_budget_minutes}")
+        multiple = self.model_config().size_multiple
+        if self.crop < multiple or self.crop % multiple:
+            raise ConfigError(f"crop must be a positive multiple of {multiple}, got {self.crop}")
+
+
+class TrainingListener:
+    """Receives progress from :func:`train`; override what you need."""
+
+    def on_status(self, message: str) -> None:
+        """A line of text about what training is doing now."""
+
+    def on_batch_end(self, epoch: int, step: int, steps: int, logs: dict) -> None:
+        """After every batch: ``epoch`` (0-based), ``step`` of ``steps``."""
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        """After every epoch, with training and validation metrics."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or stopped) run produced."""
+
+    model_path: Path
+    card_path: Path
+    history: list[dict]
+    best_epoch: int
+    stopped_early: bool
+    status: str  # "finished" or "stopped"
+    final_metrics: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def make_targets(labels: np.ndarray) -> np.ndarray:
+    """Training targets of a label image: float32 ``(H, W, 2)`` = foreground, boundary.
+
+    Examples
+    --------
+    >>> labels = np.zeros((5, 5), int); labels[1:4, 1:4] = 1
+    >>> float(make_targets(labels)[..., 1].sum()), float(make_targets(labels)[..., 0].sum())
+    (8.0, 9.0)
+    """
+    foreground = labels > 0
+    boundary = find_boundaries(labels, mode="inner") & foreground
+    return np.stack([foreground, boundary], axis=-1).astype(np.float32)
+
+
+def _pad_to(array: np.ndarray, height: int, width: int) -> np.ndarray:
+    pad_h, pad_w = max(0, height - array.shape[0]), max(0, width - array.shape[1])
+    if not pad_h and not pad_w:
+        return array
+    return np.pad(array, ((0, pad_h), (0, pad_w), (0, 0)))
+
+
+def _crops_per_image(height: int, width: int, crop: int) -> int:
+    """Large images give several random crops per epoch (at most 4)."""
+    return int(np.clip(round(height * width / crop**2), 1, 4))
+
+
+def load_training_data(samples, crop: int, listener: TrainingListener | None = None):
+    """Read samples into model inputs and targets, skipping (and listing) bad ones.
+
+    Returns
+    -------
+    arrays : list of (input, target) float32 pairs, padded to fit a crop
+    problems : list of str, one line per skipped file
+    """
+    arrays, problems = [], []
+    minimum = int(math.ceil(crop * MAX_SCALE)) + 1
+    for index, sample in enumerate(samples, start=1):
+        try:
+            image, labels = io.load_sample(sample)
+        except NucleiError as error:
+            problems.append(str(error))
+            continue
+        model_input = _pad_to(io.to_model_input(image), minimum, minimum)
+        targets = _pad_to(make_targets(labels), minimum, minimum)
+        arrays.append((model_input, targets, _crops_per_image(*labels.shape, crop)))
+        if listener and (index % 25 == 0 or index == len(samples)):
+            listener.on_status(f"loaded {index}/{len(samples)} images")
+    return arrays, problems
+
+
+def _augment(image, target, crop: int):
+    """Random scaled crop, flips, 90-degree rotation and intensity jitter (tf ops)."""
+    import tensorflow as tf
+
+    scale = tf.exp(tf.random.uniform([], -math.log(MAX_SCALE), math.log(MAX_SCALE)))
+    size = tf.cast(tf.round(crop * scale), tf.int32)
+    stacked = tf.concat([image, target], axis=-1)
+    patch = tf.image.random_crop(stacked, tf.stack([size, size, 5]))
+    patch = tf.image.resize(patch, [crop, crop], method="bilinear")
+    patch = tf.image.random_flip_left_right(patch)
+    patch = tf.image.random_flip_up_down(patch)
+    patch = tf.image.rot90(patch, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
+    image, target = patch[..., :3], tf.cast(patch[..., 3:] > 0.5, tf.float32)
+    if tf.random.uniform([]) < 0.2:
+        image = tf.repeat(tf.reduce_mean(image, axis=-1, keepdims=True), 3, axis=-1)
+    gamma = tf.exp(tf.random.uniform([], math.log(0.7), math.log(1.4)))
+    image = tf.clip_by_value(image, 0.0, 1.0) ** gamma
+    contrast = tf.random.uniform([], 0.7, 1.3)
+    brightness = tf.random.uniform([], -0.1, 0.1)
+    mean = tf.reduce_mean(image)
+    image = tf.clip_by_value((image - mean) * contrast + mean + brightness, 0.0, 1.0)
+    return tf.ensure_shape(image, [crop, crop, 3]), tf.ensure_shape(target, [crop, crop, 2])
+
+
+def training_dataset(arrays, crop: int, batch_size: int, seed: int):
+    """Infinite ``tf.data`` pipeline of augmented crops from the cached arrays."""
+    import tensorflow as tf
+
+    order = np.repeat(np.arange(len(arrays)), [count for _, _, count in arrays])
+
+    def generate():
+        rng = np.random.default_rng(seed)
+        while True:
+            for index in rng.permutation(order):
+                yield arrays[index][0], arrays[index][1]
+
+    signature = (
+        tf.TensorSpec((None, None, 3), tf.float32),
+        tf.TensorSpec((None, None, 2), tf.float32),
+    )
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    dataset = dataset.map(lambda x, y: _augment(x, y, crop), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE), len(order)
+
+
+def validation_dataset(arrays, multiple: int):
+    """Whole validation images, zero-padded to a size multiple, one per batch."""
+    import tensorflow as tf
+
+    padded = []
+    for model_input, targets, _ in arrays:
+        height = -(-model_input.shape[0] // multiple) * multiple
+        width = -(-model_input.shape[1] // multiple) * multiple
+        padded.append((_pad_to(model_input, height, width), _pad_to(targets, height, width)))
+
+    signature = (
+        tf.TensorSpec((None, None, 3), tf.float32),
+        tf.TensorSpec((None, None, 2), tf.float32),
+    )
+    dataset = tf.data.Dataset.from_generator(lambda: iter(padded), output_signature=signature)
+    return dataset.batch(1).cache().prefetch(tf.data.AUTOTUNE)
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def _strategy(name: str):
+    import tensorflow as tf
+
+    if name == "multiworker":
+        import os
+
+        if "TF_CONFIG" not in os.environ:
+            raise ConfigError("strategy 'multiworker' needs the TF_CONFIG environment variable")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
+    if name == "auto" and len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def cosine_learning_rate(epoch: int, epochs: int, base: float, time_used: float = 0.0) -> float:
+    """Cosine decay from ``base`` to 5 % of it, after one warm-up epoch.
+
+    Progress is the larger of the share of epochs done and ``time_used``, the
+    share of the time budget spent, so a run cut short by its budget still
+    ends with a small learning rate.
+
+    Examples
+    --------
+    >>> round(cosine_learning_rate(0, 10, 1.0), 2), round(cosine_learning_rate(9, 10, 1.0), 2)
+    (0.3, 0.05)
+    >>> round(cosine_learning_rate(1, 10, 1.0, time_used=1.0), 2)
+    0.05
+    """
+    if epoch == 0 and epochs > 2:
+        return 0.3 * base
+    progress = min(1.0, max(epoch / max(1, epochs - 1), time_used))
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _make_callbacks(config, out: Path, steps: int, state: dict, listener, should_stop):
+    import keras
+
+    from nuclei_core.model import save_model
+
+    class RunKeeper(keras.callbacks.Callback):
+        """Checkpoints, early stopping, time budget, stop flag and progress reports."""
+
+        def __init__(self):
+            super().__init__()
+            self.epoch_started = time.monotonic()
+            self.run_started = time.monotonic() - state.get("seconds", 0.0)
+            self.stopped = False
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_started = time.monotonic()
+            budget = config.time_budget_minutes
+            time_used = (time.monotonic() - self.run_started) / (budget * 60) if budget else 0.0
+            self.model.optimizer.learning_rate.assign(
+                cosine_learning_rate(epoch, config.epochs, config.learning_rate, time_used)
+            )
+
+        def on_train_batch_end(self, batch, logs=None):
+            if listener:
+                listener.on_batch_end(self.current_epoch, batch + 1, steps, dict(logs or {}))
+            if should_stop and should_stop():
+                self.stopped = True
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+            row["lr"] = float(self.model.optimizer.learning_rate.numpy())
+            row["seconds"] = round(time.monotonic() - self.epoch_started, 2)
+            state["history"].append(row)
+            state["epoch"] = epoch + 1
+            state["seconds"] = time.monotonic() - self.run_started
+            monitored = row.get("val_loss", row["loss"])
+            if monitored < state["best"]:
+                state.update(best=monitored, best_epoch=epoch + 1, wait=0)
+                save_model(self.model, out / "checkpoint_best.keras")
+            else:
+                state["wait"] += 1
+            save_model(self.model, out / "checkpoint_last.keras")
+            atomic_write_json(out / "state.json", state)
+            _write_history_csv(out / "history.csv", state["history"])
+            if listener:
+                listener.on_epoch_end(epoch, row)
+            if state["wait"] >= config.patience:
+                state["stopped_early"] = True
+                self.model.stop_training = True
+            budget = config.time_budget_minutes
+            if budget and state["seconds"] + row["seconds"] > budget * 60:
+                state["stopped_early"] = True
+                self.model.stop_training = True
+                if listener:
+                    listener.on_status(f"time budget of {budget} min reached")
+
+        @property
+        def current_epoch(self):
+            return state["epoch"]
+
+    callbacks = [RunKeeper(), keras.callbacks.TensorBoard(out / "logs", profile_batch=0)]
+    return callbacks
+
+
+def _write_history_csv(path: Path, history: list[dict]) -> None:
+    columns = list(dict.fromkeys(key for row in history for key in row))
+    lines = [",".join(columns)]
+    lines += [",".join(str(row.get(column, "")) for column in columns) for row in history]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _check_crop_fits(samples, crop: int) -> None:
+    largest = 0
+    for sample in samples:
+        try:
+            largest = max(largest, min(io.image_size(sample.image_path)))
+        except NucleiError:
+            continue
+        if largest >= crop:
+            return
+    raise ConfigError(f"crop {crop} is larger than every training image (largest side {largest})")
+
+
+def _split(config: TrainConfig):
+    dataset = io.discover_dataset(config.data)
+    train_samples = io.select_split(dataset, "train", config.val_fraction)
+    val_samples = io.select_split(dataset, "val", config.val_fraction)
+    if not val_samples and len(train_samples) >= 2:
+        val_samples = [train_samples.pop()]
+    if not train_samples:
+        raise ConfigError(f"{config.data}: no training images after the train/val/test split")
+    if config.batch_size > len(train_samples):
+        raise ConfigError(
+            f"batch size {config.batch_size} is larger than the {len(train_samples)} training images"
+        )
+    _check_crop_fits(train_samples, config.crop)
+    return dataset, train_samples, val_samples
+
+
+def train(
+    config: TrainConfig,
+    listener: TrainingListener | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train a model as ``config`` says; see the module docstring for the files written.
+
+    Raises
+    ------
+    ConfigError
+        A parameter is out of range (checked before any work starts).
+    DatasetError
+        The dataset folder has no usable pairs.
+    """
+    config.check()
+    dataset, train_samples, val_samples = _split(config)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    import keras
+
+    from nuclei_core.losses import NucleiLoss, training_metrics
+    from nuclei_core.model import build_model, load_model, save_model
+
+    keras.utils.set_random_seed(config.seed)
+    listener = listener or TrainingListener()
+    listener.on_status(f"reading {len(train_samples)} training and {len(val_samples)} validation images")
+    train_arrays, problems = load_training_data(train_samples, config.crop, listener)
+    val_arrays, val_problems = load_training_data(val_samples, config.crop)
+    problems += val_problems
+    for problem in problems:
+        listener.on_status(f"skipped: {problem}")
+    if len(train_arrays) < config.batch_size:
+        raise ConfigError(f"only {len(train_arrays)} readable training images for batch size {config.batch_size}")
+
+    strategy = _strategy(config.strategy)
+    crops_per_epoch = sum(count for _, _, count in train_arrays)
+    steps = max(1, crops_per_epoch // config.batch_size)
+    train_data, _ = training_dataset(train_arrays, config.crop, config.batch_size, config.seed)
+    val_data = validation_dataset(val_arrays, config.model_config().size_multiple) if val_arrays else None
+
+    state_path, last_path = out / "state.json", out / "checkpoint_last.keras"
+    state = {"epoch": 0, "best": float("inf"), "best_epoch": 0, "wait": 0, "history": [], "seconds": 0.0}
+    with strategy.scope():
+        if config.resume and state_path.is_file() and last_path.is_file():
+            state.update(json.loads(state_path.read_text()))
+            model = load_model(last_path, compile=True)
+            listener.on_status(f"resuming after epoch {state['epoch']}")
+        else:
+            model = build_model(config.model_config())
+            model.compile(
+                optimizer=keras.optimizers.Adam(config.learning_rate),
+                loss=NucleiLoss(),
+                metrics=training_metrics(),
+            )
+    state["stopped_early"] = False
+    callbacks = _make_callbacks(config, out, steps, state, listener, should_stop)
+    listener.on_status(f"training: {steps} steps of {config.batch_size} crops per epoch")
+    started = time.monotonic()
+    warnings.filterwarnings("ignore", message=".*(shuffle=True|ran out of data).*")
+    if state["epoch"] < config.epochs and not state.get("finished"):
+        model.fit(
+            train_data,
+            steps_per_epoch=steps,
+            epochs=config.epochs,
+            initial_epoch=state["epoch"],
+            validation_data=val_data,
+            callbacks=callbacks,
+            verbose=0,
+        )
+    stopped = callbacks[0].stopped
+    best_path = out / "checkpoint_best.keras"
+    if not best_path.is_file():
+        raise NucleiError(f"{out}: training stopped before the first epoch ended; nothing saved")
+    best_model = load_model(best_path)
+    model_path = save_model(best_model, out / "model.keras")
+    history = state["history"]
+    best_row = next(row for row in history if row["epoch"] == state["best_epoch"])
+    final_metrics = {
+        key: best_row[key] for key in best_row if key.startswith("val_") or key in METRIC_KEYS
+    }
+    card = {
+        "name": config.name or out.name,
+        "architecture": config.architecture,
+        "params": asdict(config),
+        "model": config.model_config().as_dict(),
+        "n_parameters": int(best_model.count_params()),
+        "dataset": str(config.data),
+        "split": {
+            "rule": "sha256 of image id (nuclei_core.io.split_ids)",
+            "val_fraction": config.val_fraction,
+            "n_train": len(train_arrays),
+            "n_val": len(val_arrays),
+            "n_test": len(io.select_split(dataset, "test", config.val_fraction)),
+        },
+        "skipped_files": problems,
+        "command": " ".join(["python -m nuclei_core", *sys.argv[1:]])
+        if Path(sys.argv[0]).name in ("__main__.py", "nuclei_core")
+        else None,
+        "machine": machine_description(),
+        "train_seconds": round(state["seconds"], 1),
+        "session_seconds": round(time.monotonic() - started, 1),
+        "epochs_run": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "stopped_early": bool(state["stopped_early"]),
+        "status": "stopped" if stopped else "finished",
+        "history": history,
+        "final_metrics": final_metrics,
+        "created_at": utc_now(),
+    }
+    card_file = write_card(model_path, card)
+    state["finished"] = not stopped
+    atomic_write_json(state_path, state)
+    return TrainResult(
+        model_path=model_path,
+        card_path=card_file,
+        history=history,
+        best_epoch=state["best_epoch"],
+        stopped_early=bool(state["stopped_early"]),
+        status=card["status"],
+        final_metrics=final_metrics,
+    )
