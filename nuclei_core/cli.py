@@ -165,6 +165,7 @@ def _evaluate(args) -> int:
         "summary": summary,
         "images": [result.row() for result in results],
         "skipped": problems,
+        "unpaired": list(dataset.problems),
     }
     for group, scores in summary.items():
         shown = "  ".join(f"{key[5:]} {scores[key]:.4f}" for key in SUMMARY_KEYS)
@@ -178,6 +179,8 @@ def _evaluate(args) -> int:
         card["test_metrics"] = {key: value for key, value in report.items() if key != "images"}
         cards.write_card(model_path, card)
         print(f"updated {cards.card_path(model_path)}")
+    for problem in dataset.problems:
+        print(f"unpaired: {problem}", file=sys.stderr)
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
     return 1 if problems else 0

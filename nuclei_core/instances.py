@@ -80,23 +80,29 @@ MEASUREMENT_COLUMNS = (
     "solidity",
 )
 _INTENSITY_COLUMNS = ("mean_intensity", "max_intensity")
-_PHYSICAL_COLUMNS = ("area_um2", "equivalent_diameter_um")
 
-# scikit-image property name -> our column name.
-_SHAPE_PROPERTIES = {
-    "label": "label",
+# What skimage.measure.regionprops_table is asked for, and its column names -> ours.
+_SHAPE_PROPERTIES = (
+    "label",
+    "centroid",
+    "area",
+    "perimeter",
+    "equivalent_diameter_area",
+    "eccentricity",
+    "solidity",
+)
+_INTENSITY_PROPERTIES = ("intensity_mean", "intensity_max")
+_COLUMN_NAMES = {
     "centroid-0": "centroid_y",
     "centroid-1": "centroid_x",
-    "area": "area",
-    "perimeter": "perimeter",
     "equivalent_diameter_area": "equivalent_diameter",
-    "eccentricity": "eccentricity",
-    "solidity": "solidity",
+    "intensity_mean": "mean_intensity",
+    "intensity_max": "max_intensity",
 }
-_INTENSITY_PROPERTIES = {"intensity_mean": "mean_intensity", "intensity_max": "max_intensity"}
 
 # 4-connectivity, the same as ``watershed(..., connectivity=1)``.
 _FOUR_CONNECTED = ndi.generate_binary_structure(2, 1)
+_FOUR_CONNECTED_UINT8 = _FOUR_CONNECTED.astype(np.uint8)  # the same, for OpenCV
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,53 +213,82 @@ def _flood_from_markers(elevation, markers, foreground):
     Each 4-connected foreground component with no marker or one marker becomes one nucleus
     as it is.  Components with two or more markers are split by
     ``skimage.segmentation.watershed`` inside their bounding box only, so memory and time
-    follow the size of the clusters of touching nuclei, not the image.
+    follow the size of the clusters of touching nuclei, not the size of the image.
 
     Parameters
     ----------
     elevation : ndarray of float, shape (H, W)
         Flooded from low to high; pixels between nuclei should be high.
-    markers : ndarray of int32, shape (H, W)
-        Seeds numbered 1..M (0 = none), all inside ``foreground``.
+    markers : ndarray of int, shape (H, W)
+        Seeds (0 = none); pixels of one seed share a value.
     foreground : ndarray of bool, shape (H, W)
 
     Returns
     -------
     ndarray of int32, shape (H, W)
-        Nuclei numbered 1..M for split clusters and above M for whole components (not
-        consecutive).
+        0 = background; every nucleus has its own value (not consecutive).
     """
     components, component_count = ndi.label(foreground, structure=_FOUR_CONNECTED)
-    marker_count = int(markers.max())
-    seeded = markers > 0
-    component_of_marker = np.zeros(marker_count + 1, dtype=np.int64)
-    component_of_marker[markers[seeded]] = components[seeded]
-    markers_per_component = np.bincount(
-        component_of_marker[1:], minlength=component_count + 1
-    )
+    seeded = (markers > 0) & foreground
+    # Count the distinct markers of each component through (component, marker) pairs.
+    marker_span = int(markers.max()) + 1
+    pairs = np.unique(components[seeded].astype(np.int64) * marker_span + markers[seeded])
+    markers_per_component = np.bincount(pairs // marker_span, minlength=component_count + 1)
 
     whole = markers_per_component <= 1
     whole[0] = False
     component_ids = np.zeros(component_count + 1, dtype=np.int32)
-    component_ids[whole] = marker_count + np.flatnonzero(whole)
+    component_ids[whole] = np.flatnonzero(whole)
     labels = component_ids[components]
 
     boxes = ndi.find_objects(components)
+    next_id = component_count + 1
     for component in np.flatnonzero(markers_per_component >= 2):
         box = boxes[component - 1]
         inside = components[box] == component
         flooded = watershed(elevation[box], markers[box], mask=inside, connectivity=1)
-        labels[box][inside] = flooded[inside]
+        # New ids per component, so a marker can never join two components.
+        basin_ids, basin_of_pixel = np.unique(flooded[inside], return_inverse=True)
+        labels[box][inside] = next_id + basin_of_pixel
+        next_id += basin_ids.size
     return labels
 
 
-def _markers_from_boundaries(probabilities, threshold, boundary_threshold, min_marker_size):
+def _distance_markers(foreground, distance, min_distance):
+    """Return seeds at the maxima of the distance transform (int32, 0 = none).
+
+    The distance is smoothed (Gaussian, sigma 1) so that the jagged ridge of an elongated
+    nucleus does not give several maxima; ``skimage.feature.peak_local_max`` keeps maxima at
+    least ``min_distance`` apart, and each kept maximum is grown to its whole plateau (the
+    8-connected pixels equal to the local maximum), so a flat ridge is one seed, not many.
+    """
+    # OpenCV's Gaussian blur and dilation (= maximum filter) are several times faster than
+    # scipy.ndimage's on float32 images and give the same result here.
+    smoothed = cv2.GaussianBlur(distance, (0, 0), sigmaX=1.0, borderType=cv2.BORDER_REFLECT)
+    peaks = peak_local_max(smoothed, min_distance=min_distance, exclude_border=False)
+    window = np.ones((2 * min_distance + 1, 2 * min_distance + 1), dtype=np.uint8)
+    tops = smoothed == cv2.dilate(smoothed, window)
+    tops &= foreground
+    top_labels, top_count = ndi.label(tops, structure=np.ones((3, 3), dtype=bool))
+    seeded_tops = np.zeros(top_count + 1, dtype=bool)
+    seeded_tops[top_labels[peaks[:, 0], peaks[:, 1]]] = True
+    seeded_tops[0] = False
+    markers = top_labels
+    markers[~seeded_tops[top_labels]] = 0
+    return markers
+
+
+def _markers_from_boundaries(foreground, boundary, boundary_threshold, min_marker_size):
     """Return the marker image for :func:`labels_from_probabilities` (int32, 1..M)."""
-    cores = probabilities[..., 0] > threshold
-    cores &= probabilities[..., 1] < boundary_threshold
-    # An opening with the 3x3 cross cuts 1-pixel bridges where the predicted boundary
-    # between two touching nuclei is faint, without swallowing small nuclei.
-    cores = ndi.binary_opening(cores, structure=_FOUR_CONNECTED)
+    cores = boundary < boundary_threshold
+    cores &= foreground
+    # An opening with the 3x3 cross cuts 1-pixel-wide bridges (3 pixels long or more) where
+    # the predicted boundary between two touching nuclei is faint; on synthetic maps with a
+    # weak boundary it found about 5 % more nuclei, and it was neutral with a clear one.
+    # Every seed left has at least 5 pixels.
+    # (OpenCV works on the bool array seen as 0/1 bytes, several times faster than scipy.)
+    opened = cv2.morphologyEx(cores.view(np.uint8), cv2.MORPH_OPEN, _FOUR_CONNECTED_UINT8)
+    cores = opened.astype(bool)
     markers, _ = ndi.label(cores, structure=_FOUR_CONNECTED)
     return _drop_small_and_relabel(markers, min_marker_size)
 
@@ -262,9 +297,10 @@ def labels_from_mask(mask, min_size=15, min_distance=5):
     """Split a binary nucleus mask into nuclei with a distance-transform watershed.
 
     Classical splitting of touching round objects: the Euclidean distance to the background
-    peaks near the centre of each nucleus; every peak (at least ``min_distance`` pixels
-    apart, ``skimage.feature.peak_local_max``) seeds a watershed on the negated distance.
-    Components without a peak stay whole; objects smaller than ``min_size`` are removed.
+    peaks near the centre of each nucleus; every peak of the lightly smoothed distance (at
+    least ``min_distance`` pixels apart, ``skimage.feature.peak_local_max``, a flat ridge
+    counting as one peak) seeds a watershed on the negated distance.  Components without a
+    peak stay whole; objects smaller than ``min_size`` are removed.
 
     Parameters
     ----------
@@ -296,12 +332,12 @@ def labels_from_mask(mask, min_size=15, min_distance=5):
     _require_count(min_distance, "min_distance", 1)
 
     foreground = np.ascontiguousarray(mask, dtype=bool)
-    distance = cv2.distanceTransform(
-        foreground.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
-    )
-    peaks = peak_local_max(distance, min_distance=min_distance, exclude_border=False)
-    markers = np.zeros(foreground.shape, dtype=np.int32)
-    markers[peaks[:, 0], peaks[:, 1]] = np.arange(1, len(peaks) + 1, dtype=np.int32)
+    if foreground.all():
+        # No background to measure a distance to: one object, unless too small.
+        return _drop_small_and_relabel(foreground.astype(np.int32), min_size)
+    # OpenCV's exact Euclidean distance transform: float32, and much faster than scipy's.
+    distance = cv2.distanceTransform(foreground.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    markers = _distance_markers(foreground, distance, min_distance)
     np.negative(distance, out=distance)
     labels = _flood_from_markers(distance, markers, foreground)
     return _drop_small_and_relabel(labels, min_size)
@@ -322,7 +358,8 @@ def labels_from_probabilities(
     1. foreground mask = ``foreground > threshold``;
     2. markers = 4-connected components of ``foreground > threshold`` and
        ``boundary < boundary_threshold`` (the nucleus interiors without their rim), after an
-       opening with a 3x3 cross that cuts 1-pixel bridges; markers smaller than
+       opening with a 3x3 cross that cuts 1-pixel-wide bridges through a faint stretch of
+       boundary (so every marker has at least 5 pixels); markers smaller than
        ``min_marker_size`` pixels are dropped;
     3. the markers are grown over the foreground mask by ``skimage.segmentation.watershed``
        on the boundary probability, so touching nuclei meet where the predicted rim is
@@ -383,19 +420,18 @@ def labels_from_probabilities(
     _require_finite(probabilities, "probabilities")
 
     foreground = probabilities[..., 0] > threshold
-    markers = _markers_from_boundaries(
-        probabilities, threshold, boundary_threshold, min_marker_size
-    )
-    labels = _flood_from_markers(probabilities[..., 1], markers, foreground)
+    boundary = probabilities[..., 1]
+    markers = _markers_from_boundaries(foreground, boundary, boundary_threshold, min_marker_size)
+    labels = _flood_from_markers(boundary, markers, foreground)
     return _drop_small_and_relabel(labels, min_size)
 
 
-def _greyscale(image, name):
+def _greyscale(image, name, dtype):
     """Return a 2-D float copy of ``image`` ((H, W) or mean over the channels of (H, W, C))."""
     if image.ndim == 2:
-        return image.astype(np.float64)
+        return image.astype(dtype)
     if image.ndim == 3:
-        return image.mean(axis=2, dtype=np.float64)
+        return image.mean(axis=2, dtype=dtype)
     raise InputError(f"{name} must be (H, W) or (H, W, C), got shape {image.shape}")
 
 
@@ -439,7 +475,7 @@ def otsu_labels(image, min_size=15, min_distance=5):
     _require_count(min_size, "min_size", 0)
     _require_count(min_distance, "min_distance", 1)
 
-    grey = _greyscale(image, "image").astype(np.float32)
+    grey = _greyscale(image, "image", np.float32)
     smoothed = gaussian(grey, sigma=1.0, preserve_range=True)
     if smoothed.min() == smoothed.max():
         return np.zeros(smoothed.shape, dtype=np.int32)
@@ -487,28 +523,24 @@ def measure_nuclei(labels, intensity_image=None, pixel_size=None):
     0      1         2.5         5.0  10.0             2.0       2.5
     """
     _require_labels(labels)
-    properties = dict(_SHAPE_PROPERTIES)
+    properties = list(_SHAPE_PROPERTIES)
+    columns = list(MEASUREMENT_COLUMNS)
     grey = None
     if intensity_image is not None:
         _require_array(intensity_image, "intensity_image")
         _require_same_shape(intensity_image, "intensity_image", labels.shape)
         _require_finite(intensity_image, "intensity_image")
-        grey = _greyscale(intensity_image, "intensity_image")
-        properties.update(_INTENSITY_PROPERTIES)
+        grey = _greyscale(intensity_image, "intensity_image", np.float64)
+        properties += _INTENSITY_PROPERTIES
+        columns += _INTENSITY_COLUMNS
     if pixel_size is not None:
         if isinstance(pixel_size, bool) or not isinstance(pixel_size, numbers.Real):
             raise InputTypeError(f"pixel_size must be a number, got {type(pixel_size).__name__}")
         if not (np.isfinite(pixel_size) and pixel_size > 0):
             raise InputError(f"pixel_size must be a positive number, got {pixel_size}")
 
-    names = ["label", "centroid", *[name for name in properties if name.startswith(("a", "p"))]]
-    names = ["label", "centroid", "area", "perimeter", "equivalent_diameter_area"]
-    names += ["eccentricity", "solidity"]
-    if grey is not None:
-        names += list(_INTENSITY_PROPERTIES)
-    measured = regionprops_table(labels, intensity_image=grey, properties=names)
-    table = pd.DataFrame(measured).rename(columns=properties)
-    table = table[list(properties.values())]
+    measured = regionprops_table(labels, intensity_image=grey, properties=properties)
+    table = pd.DataFrame(measured).rename(columns=_COLUMN_NAMES)[columns]
     table["label"] = table["label"].astype(np.int64)
     if pixel_size is not None:
         table["area_um2"] = table["area"] * float(pixel_size) ** 2
@@ -607,15 +639,18 @@ def outlines(labels):
     return find_boundaries(labels, mode="inner")
 
 
-def _paint(image, codes, colours, alpha):
-    """Blend ``colours[codes]`` over ``image`` where codes > 0, outlines opaque (new array)."""
+def _paint(image, codes, colours, alpha, edges):
+    """Return a copy of ``image`` with ``colours[codes]`` blended in and ``edges`` opaque.
+
+    Pixels with code 0 are left as they are; the blend and the colour look-up touch only the
+    coloured pixels, so no whole-image float copy is made.
+    """
     result = image.copy()
     inside = codes > 0
     original = result[inside].astype(np.float32)
     fill = colours[codes[inside]].astype(np.float32)
     blended = (1.0 - alpha) * original + alpha * fill
     result[inside] = np.rint(blended).astype(np.uint8)
-    edges = find_boundaries(codes, mode="inner")
     result[edges] = colours[codes[edges]]
     return result
 
@@ -664,11 +699,9 @@ def overlay(image_rgb_uint8, labels, colour=None, alpha=0.35):
     inside = labels > 0
     codes[inside] = (labels[inside] - 1) % len(palette) + 1
     colours = np.concatenate([np.zeros((1, 3), dtype=np.uint8), palette])
-    # Outlines come from the labels (touching nuclei of the same colour stay apart).
-    result = _paint(image, codes, colours, alpha)
+    # Outlines come from the labels, so touching nuclei of the same colour stay apart.
     edges = find_boundaries(labels, mode="inner")
-    result[edges] = colours[codes[edges]]
-    return result
+    return _paint(image, codes, colours, alpha, edges)
 
 
 def error_overlay(image_rgb_uint8, error_map, alpha=0.5):
@@ -707,4 +740,5 @@ def error_overlay(image_rgb_uint8, error_map, alpha=0.5):
     colours = np.zeros((4, 3), dtype=np.uint8)
     for code, (_, rgb) in ERROR_COLOURS.items():
         colours[code] = rgb
-    return _paint(image, error_map, colours, alpha)
+    edges = find_boundaries(error_map, mode="inner")
+    return _paint(image, error_map, colours, alpha, edges)

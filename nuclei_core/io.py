@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import io as _stdio
+import logging
 import os
+import struct
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -27,7 +30,13 @@ import tifffile
 from PIL import Image, UnidentifiedImageError
 from skimage.measure import label as connected_components
 
-from nuclei_core.errors import DatasetError, GroundTruthError, ImageReadError, InputTypeError
+from nuclei_core.errors import (
+    DatasetError,
+    GroundTruthError,
+    ImageReadError,
+    InputError,
+    InputTypeError,
+)
 
 DEFAULT_MAX_PIXELS = int(os.environ.get("NUCLEI_MAX_PIXELS", 8192 * 8192))
 """Largest image (width x height) read; set ``NUCLEI_MAX_PIXELS`` to change it."""
@@ -39,6 +48,10 @@ IMAGE_KINDS = ("fluorescence", "brightfield", "stained")
 # Pillow's own bomb check would raise its own error type; we check the header
 # against our budget before decoding instead.
 Image.MAX_IMAGE_PIXELS = None
+
+# tifffile logs each damaged tag of a corrupt TIFF before raising; without a handler
+# Python prints those records to stderr.  Our one-line ImageReadError says it all.
+logging.getLogger("tifffile").addHandler(logging.NullHandler())
 
 
 # --------------------------------------------------------------------------- reading
@@ -104,6 +117,10 @@ def _decode_tiff(data: bytes, label: str, max_pixels: int) -> np.ndarray:
 
 
 def _decode_pillow(data: bytes, label: str, max_pixels: int) -> np.ndarray:
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        # Pillow refuses a zero-sized PNG as "not an image"; check its header ourselves.
+        width, height = struct.unpack(">II", data[16:24])
+        _check_size(width, height, label, max_pixels)
     try:
         with Image.open(_stdio.BytesIO(data)) as image:
             _check_size(image.width, image.height, label, max_pixels)
@@ -201,20 +218,45 @@ def _standardise(array: np.ndarray, label: str) -> np.ndarray:
 
 
 def _as_image_array(image) -> np.ndarray:
-    array = np.asarray(image)
+    try:
+        array = np.asarray(image)
+    except (TypeError, ValueError):
+        raise InputTypeError(
+            f"image cannot be converted to an array ({type(image).__name__})"
+        ) from None
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3):
         raise InputTypeError(f"image must have shape (H, W) or (H, W, 3), got {array.shape}")
     if array.dtype.kind not in "buif":
         raise InputTypeError(f"image must be numeric, got dtype {array.dtype}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise InputError(f"image has zero size {array.shape}")
     return array
+
+
+def _finite_image(array: np.ndarray) -> np.ndarray:
+    """``array`` with NaN/inf set to its lowest finite value (as :func:`read_image` does)."""
+    if array.dtype.kind != "f":
+        return array
+    finite = np.isfinite(array)
+    if finite.all():
+        return array
+    if not finite.any():
+        raise InputError("image has no finite pixel values (all NaN/inf)")
+    return np.where(finite, array, array[finite].min())
+
+
+def _is_float64(array: np.ndarray) -> bool:
+    return array.dtype.kind == "f" and array.dtype.itemsize > 4
 
 
 def _percentile_limits(array: np.ndarray, low: float, high: float) -> tuple[float, float]:
     """Robust intensity limits, from a subsample of at most ~1 M pixels."""
     step = max(1, int(np.sqrt(array.shape[0] * array.shape[1] / 1_000_000)))
-    sample = np.asarray(array[::step, ::step], dtype=np.float32)
-    lower, upper = np.percentile(sample, [low, high])
-    if upper <= lower:
+    dtype = np.float64 if _is_float64(array) else np.float32
+    sample = np.asarray(array[::step, ::step], dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        lower, upper = np.percentile(sample, [low, high])
+    if not (np.isfinite(lower) and np.isfinite(upper)) or upper <= lower:
         lower, upper = float(sample.min()), float(sample.max())
     return float(lower), float(upper)
 
@@ -224,14 +266,19 @@ def normalise(image, low: float = 1.0, high: float = 99.8) -> np.ndarray:
 
     Examples
     --------
-    >>> image = np.zeros((10, 10), np.uint16); image[:5] = 1000; image[0, 0] = 65535
-    >>> normalise(image)[5, 5], normalise(image)[1, 1]
+    >>> image = np.zeros((40, 40), np.uint16); image[:20] = 1000; image[0, 0] = 65535
+    >>> float(normalise(image)[30, 30]), float(normalise(image)[1, 1])
     (0.0, 1.0)
     """
-    array = _as_image_array(image)
+    array = _finite_image(_as_image_array(image))
     lower, upper = _percentile_limits(array, low, high)
-    if upper <= lower:
+    if not upper > lower:
         return np.zeros(array.shape, np.float32)
+    if _is_float64(array) or upper - lower > float(np.finfo(np.float32).max):
+        # Values near the float limits: halve in float64 so no difference overflows.
+        half = np.asarray(array, np.float64) / 2
+        scaled = (half - lower / 2) / (upper / 2 - lower / 2)
+        return np.clip(scaled, 0.0, 1.0).astype(np.float32)
     scaled = (np.asarray(array, np.float32) - lower) / (upper - lower)
     return np.clip(scaled, 0.0, 1.0, out=scaled)
 
@@ -345,17 +392,43 @@ def _labels_from_array(array: np.ndarray, label: str, kind: str) -> np.ndarray:
     return labels.astype(np.int32)
 
 
+# What ``zipfile`` raises for damaged archives: bad headers or CRCs, unsupported
+# compression or encryption, impossible offsets, data cut short.
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    EOFError,
+    OSError,
+    KeyError,
+)
+
+
 def _labels_from_zip(data: bytes, label: str, max_pixels: int) -> np.ndarray:
     try:
         archive = zipfile.ZipFile(_stdio.BytesIO(data))
-    except zipfile.BadZipFile:
+    except _ZIP_ERRORS:
         raise GroundTruthError(f"{label}: not a valid zip file") from None
+    try:
+        return _read_zip_masks(archive, label, max_pixels)
+    except GroundTruthError:
+        raise
+    except _ZIP_ERRORS as error:
+        message = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise GroundTruthError(f"{label}: corrupt zip file ({message})") from None
+
+
+def _read_zip_masks(archive: zipfile.ZipFile, label: str, max_pixels: int) -> np.ndarray:
     labels = None
     with archive:
         members = [info for info in archive.infolist() if not info.is_dir()]
         for info in members:
             member = PurePosixPath(info.filename.replace("\\", "/"))
-            if member.is_absolute() or ".." in member.parts:
+            drive = bool(member.parts) and ":" in member.parts[0]
+            if member.is_absolute() or drive or ".." in member.parts:
                 raise GroundTruthError(f"{label}: unsafe path {info.filename!r} in zip")
         masks = [
             info

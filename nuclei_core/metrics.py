@@ -785,7 +785,12 @@ def summarize(scores: Iterable[ImageScores]) -> dict[str, float | int]:
     """
     if isinstance(scores, (str, bytes)) or not isinstance(scores, Iterable):
         raise InputTypeError(f"scores must be a list of ImageScores, got {type(scores).__name__}")
-    entries = list(scores)
+    try:
+        entries = list(scores)
+    except TypeError:  # iterable in name only, e.g. a 0-d numpy array
+        raise InputTypeError(
+            f"scores must be a list of ImageScores, got {type(scores).__name__}"
+        ) from None
     if not entries:
         raise InputError("scores is empty; need the scores of at least one image")
     for position, entry in enumerate(entries):

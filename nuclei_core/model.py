@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import warnings
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -182,6 +183,44 @@ def save_model(model: keras.Model, path) -> Path:
     return path
 
 
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+CODE_CLASS_NAMES = ("Lambda", "TFOpLambda", "__lambda__")
+"""Keras class names that carry Python code; a model holding one is refused."""
+ALLOWED_MODULE_ROOTS = ("keras", "nuclei_core")
+"""A model's config may only name classes and functions from these packages."""
+
+# What ``zipfile`` raises for damaged archives (bad CRC, unsupported compression,
+# encryption, impossible offsets, data cut short).
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    EOFError,
+    OSError,
+)
+
+
+def _unsafe_reference(config) -> str | None:
+    """The first class or module in a model config that could run foreign code."""
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            class_name = item.get("class_name")
+            if isinstance(class_name, str) and class_name in CODE_CLASS_NAMES:
+                return f"a {class_name} layer (arbitrary code)"
+            module = item.get("module")
+            if isinstance(module, str) and module.split(".")[0] not in ALLOWED_MODULE_ROOTS:
+                return f"a reference to module {module!r}"
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
 def _check_archive(path: Path) -> None:
     """Refuse anything but a plain Keras 3 archive, before Keras reads it."""
     if not path.is_file():
@@ -196,15 +235,22 @@ def _check_archive(path: Path) -> None:
                 raise ModelLoadError(f"{path}: unexpected files in the model archive: {extra[:5]}")
             if "config.json" not in names:
                 raise ModelLoadError(f"{path}: model archive has no config.json")
+            if archive.getinfo("config.json").file_size > MAX_CONFIG_BYTES:
+                raise ModelLoadError(f"{path}: model config is too large")
             config_text = archive.read("config.json").decode("utf-8", errors="replace")
-    except zipfile.BadZipFile as error:
+    except ModelLoadError:
+        raise
+    except _ZIP_ERRORS as error:
         raise ModelLoadError(f"{path}: corrupt model archive ({error})") from None
     if '"Lambda"' in config_text or '"TFOpLambda"' in config_text:
         raise ModelLoadError(f"{path}: model contains a Lambda layer (arbitrary code); refused")
     try:
-        json.loads(config_text)
-    except json.JSONDecodeError:
+        config = json.loads(config_text)
+    except (ValueError, RecursionError):
         raise ModelLoadError(f"{path}: model config is not valid JSON") from None
+    unsafe = _unsafe_reference(config)
+    if unsafe:
+        raise ModelLoadError(f"{path}: model contains {unsafe}; refused")
 
 
 def check_model_shape(model: keras.Model, label: str) -> None:

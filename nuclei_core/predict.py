@@ -101,7 +101,7 @@ def predict_probabilities(
     model_input: np.ndarray,
     *,
     tile_size: int = DEFAULT_TILE,
-    overlap: int = DEFAULT_OVERLAP,
+    overlap: int | None = None,
     tta: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
@@ -116,8 +116,9 @@ def predict_probabilities(
     tile_size : int
         Images with a side above this are predicted in tiles of this size
         (a multiple of 32).
-    overlap : int
-        Pixels shared by neighbouring tiles, blended with a cosine window.
+    overlap : int, optional
+        Pixels shared by neighbouring tiles, blended with a cosine window
+        (default: 64, or ``tile_size // 8`` for tiles under 512).
     tta : bool
         Average over horizontal/vertical flips (4 passes).
     progress : callable, optional
@@ -131,6 +132,8 @@ def predict_probabilities(
     image = _check_input(model_input)
     if tile_size < 64 or tile_size % SIZE_MULTIPLE:
         raise ConfigError(f"tile_size must be a multiple of {SIZE_MULTIPLE} and >= 64, got {tile_size}")
+    if overlap is None:
+        overlap = min(DEFAULT_OVERLAP, tile_size // 8)
     if not 0 <= overlap < tile_size // 4:
         raise ConfigError(f"overlap must be in [0, {tile_size // 4}), got {overlap}")
     height, width = image.shape[:2]
@@ -150,7 +153,9 @@ def predict_probabilities(
     window = blend_window(tile_size, overlap)[..., None]
     total = np.zeros(padded.shape[:2] + (2,), np.float32)
     weights = np.zeros(padded.shape[:2] + (1,), np.float32)
-    step = tile_size - overlap
+    # Tiles start on multiples of SIZE_MULTIPLE, so each sees the pooling grid of the
+    # whole image (a U-Net is not shift-invariant); they may overlap a little more.
+    step = max(SIZE_MULTIPLE, (tile_size - overlap) // SIZE_MULTIPLE * SIZE_MULTIPLE)
     tiles = [
         (top, left)
         for top in _tile_starts(padded.shape[0], tile_size, step)
@@ -163,7 +168,8 @@ def predict_probabilities(
         weights[top : top + tile_size, left : left + tile_size] += window
         if progress:
             progress(done, len(tiles))
-    total /= np.maximum(weights, 1e-6)
+    # Every pixel has a positive weight; at image corners it is as small as 1e-8.
+    total /= np.maximum(weights, np.finfo(np.float32).tiny)
     return np.ascontiguousarray(total[:height, :width])
 
 

@@ -63,7 +63,7 @@ _BUSY_TIMEOUT_S = 10.0
 _SCHEMA_V1 = (
     """
     CREATE TABLE IF NOT EXISTS runs (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         name TEXT UNIQUE NOT NULL,
         architecture TEXT,
         params_json TEXT NOT NULL DEFAULT '{}',

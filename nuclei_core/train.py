@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 import warnings
@@ -77,6 +78,8 @@ class TrainConfig:
             raise ConfigError(f"validation fraction must be in (0, 0.9), got {self.val_fraction}")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.strategy == "multiworker" and "TF_CONFIG" not in os.environ:
+            raise ConfigError("strategy 'multiworker' needs the TF_CONFIG environment variable")
         if self.time_budget_minutes is not None and self.time_budget_minutes <= 0:
             raise ConfigError(f"time budget must be positive, got {self.time_budget_minutes}")
         multiple = self.model_config().size_multiple
@@ -208,8 +211,13 @@ def training_dataset(arrays, crop: int, batch_size: int, seed: int):
     return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE), len(order)
 
 
-def validation_dataset(arrays, multiple: int):
-    """Whole validation images, zero-padded to a size multiple, one per batch."""
+def validation_dataset(arrays, multiple: int, replicas: int = 1):
+    """Whole validation images, zero-padded to a size multiple, one per replica per batch.
+
+    With several replicas (a distribution strategy) every batch holds one image per
+    replica, zero-padded to the largest, and images are repeated to fill the last
+    batch: a replica that gets an empty batch makes the evaluation step fail.
+    """
     import tensorflow as tf
 
     padded = []
@@ -217,13 +225,15 @@ def validation_dataset(arrays, multiple: int):
         height = -(-model_input.shape[0] // multiple) * multiple
         width = -(-model_input.shape[1] // multiple) * multiple
         padded.append((_pad_to(model_input, height, width), _pad_to(targets, height, width)))
+    while padded and len(padded) % replicas:
+        padded.append(padded[len(padded) % len(arrays)])
 
     signature = (
         tf.TensorSpec((None, None, 3), tf.float32),
         tf.TensorSpec((None, None, 2), tf.float32),
     )
     dataset = tf.data.Dataset.from_generator(lambda: iter(padded), output_signature=signature)
-    return dataset.batch(1).cache().prefetch(tf.data.AUTOTUNE)
+    return dataset.padded_batch(replicas).cache().prefetch(tf.data.AUTOTUNE)
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -369,6 +379,21 @@ def _split(config: TrainConfig):
     return dataset, train_samples, val_samples
 
 
+def _command_line() -> str | None:
+    """``python -m nuclei_core ...`` when running from the CLI, else None."""
+    if Path(sys.argv[0]).name not in ("__main__.py", "nuclei_core"):
+        return None
+    return " ".join(["python -m nuclei_core", *sys.argv[1:]])
+
+
+def _should_continue(config: TrainConfig, state: dict) -> bool:
+    """False when a resumed run has nothing left: all epochs, early stop or budget spent."""
+    if state["epoch"] >= config.epochs or (state["epoch"] and state["wait"] >= config.patience):
+        return False
+    budget = config.time_budget_minutes
+    return not (budget and state["seconds"] >= budget * 60)
+
+
 def train(
     config: TrainConfig,
     listener: TrainingListener | None = None,
@@ -405,10 +430,13 @@ def train(
         raise ConfigError(f"only {len(train_arrays)} readable training images for batch size {config.batch_size}")
 
     strategy = _strategy(config.strategy)
+    replicas = int(strategy.num_replicas_in_sync)
+    listener.on_status(f"strategy: {type(strategy).__name__} with {replicas} replica(s)")
     crops_per_epoch = sum(count for _, _, count in train_arrays)
     steps = max(1, crops_per_epoch // config.batch_size)
     train_data, _ = training_dataset(train_arrays, config.crop, config.batch_size, config.seed)
-    val_data = validation_dataset(val_arrays, config.model_config().size_multiple) if val_arrays else None
+    multiple = config.model_config().size_multiple
+    val_data = validation_dataset(val_arrays, multiple, replicas) if val_arrays else None
 
     state_path, last_path = out / "state.json", out / "checkpoint_last.keras"
     state = {"epoch": 0, "best": float("inf"), "best_epoch": 0, "wait": 0, "history": [], "seconds": 0.0}
@@ -425,11 +453,14 @@ def train(
                 metrics=training_metrics(),
             )
     state["stopped_early"] = False
+    command = _command_line()
+    if command:
+        state["commands"] = [*state.get("commands", []), command]
     callbacks = _make_callbacks(config, out, steps, state, listener, should_stop)
     listener.on_status(f"training: {steps} steps of {config.batch_size} crops per epoch")
     started = time.monotonic()
     warnings.filterwarnings("ignore", message=".*(shuffle=True|ran out of data).*")
-    if state["epoch"] < config.epochs and not state.get("finished"):
+    if _should_continue(config, state):
         model.fit(
             train_data,
             steps_per_epoch=steps,
@@ -465,10 +496,10 @@ def train(
             "n_test": len(io.select_split(dataset, "test", config.val_fraction)),
         },
         "skipped_files": problems,
-        "command": " ".join(["python -m nuclei_core", *sys.argv[1:]])
-        if Path(sys.argv[0]).name in ("__main__.py", "nuclei_core")
-        else None,
+        "command": command,
+        "commands": state.get("commands", []),
         "machine": machine_description(),
+        "strategy": {"name": config.strategy, "replicas": replicas},
         "train_seconds": round(state["seconds"], 1),
         "session_seconds": round(time.monotonic() - started, 1),
         "epochs_run": state["epoch"],
@@ -480,7 +511,6 @@ def train(
         "created_at": utc_now(),
     }
     card_file = write_card(model_path, card)
-    state["finished"] = not stopped
     atomic_write_json(state_path, state)
     return TrainResult(
         model_path=model_path,

@@ -1,0 +1,76 @@
+"""The nuclei dashboard: `streamlit run app.py` opens it; pages and the active-model sidebar.
+
+Navigation uses ``st.navigation`` with one ``st.Page`` per file in ``pages/``. The
+sidebar shows the active model (name, architecture, validation metrics, date) and
+switches it; the choice is stored in the run registry (SQLite in the data folder,
+``$NUCLEI_DATA_DIR``), so every page, tab and later session uses the same model.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import ui_common as ui
+from nuclei_core import dashboard
+from nuclei_core.errors import NucleiError
+
+st.set_page_config(page_title="Nuclei segmentation", page_icon="🔬", layout="wide")
+
+PAGES = [
+    st.Page(
+        "pages/segment.py", title="Segment an image", icon=":material/biotech:", default=True
+    ),
+    st.Page("pages/browse.py", title="Browse a test set", icon=":material/grid_view:"),
+    st.Page("pages/train.py", title="Train or load a model", icon=":material/model_training:"),
+    st.Page("pages/curves.py", title="Training curves", icon=":material/show_chart:"),
+]
+page = st.navigation(PAGES)
+
+try:
+    registry = ui.registry()
+except NucleiError as error:
+    st.error(f"The run registry cannot be opened: {error}")
+    st.stop()
+
+
+def _switch_model() -> None:
+    chosen = st.session_state.get("sidebar_model")
+    if chosen is not None:
+        registry.set_active_model(chosen)
+
+
+with st.sidebar:
+    st.subheader("Active model")
+    report = ui.startup_report()
+    if report["problem"]:
+        st.warning(report["problem"])
+    active = registry.active_model()
+    if active is None or not dashboard.has_model_file(active):
+        st.warning(ui.NO_MODEL_TEXT)
+    else:
+        summary = dashboard.model_summary(active)
+        st.markdown(f"**{summary['name']}**")
+        st.caption(f"{summary['architecture']} · {summary['date']}")
+        if summary["metrics"]:
+            st.caption(
+                "Validation: "
+                + " · ".join(f"{name} {value:.3f}" for name, value in summary["metrics"].items())
+            )
+        else:
+            st.caption("No validation metrics recorded.")
+    choices = dashboard.model_runs(registry)
+    if choices:
+        labels = {run.id: dashboard.run_label(run) for run in choices}
+        wanted = active.id if active is not None and active.id in labels else None
+        if st.session_state.get("sidebar_model") != wanted:
+            st.session_state["sidebar_model"] = wanted
+        st.selectbox(
+            "Switch model",
+            options=list(labels),
+            format_func=labels.get,
+            placeholder="Choose a model",
+            key="sidebar_model",
+            on_change=_switch_model,
+        )
+
+page.run()

@@ -1,0 +1,69 @@
+"""Helper of ``bench/run.py``: segment one (large) image in a fresh process, report time and memory.
+
+Usage::
+
+    python bench/probe_large.py --model models/default.keras --image big.png
+
+Prints one JSON line: seconds to import, load the model, read the image and segment
+it (predict with tiling, instances, measurements), the nucleus count, and the
+process's peak resident memory (``ru_maxrss``, the whole process: Python,
+TensorFlow, the model and the image). ``bench/run.py`` runs it in a subprocess so
+the peak belongs to this one job alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+STARTED = time.perf_counter()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--image", required=True)
+    parser.add_argument("--tile-size", type=int, default=1024)
+    args = parser.parse_args(argv)
+
+    from nuclei_core import io
+    from nuclei_core.model import load_model
+    from nuclei_core.segment import SegmentOptions, segment_image
+
+    imported = time.perf_counter()
+    model = load_model(args.model)
+    loaded = time.perf_counter()
+    image = io.read_image(args.image)
+    read = time.perf_counter()
+    result = segment_image(model, image, SegmentOptions(tile_size=args.tile_size))
+    done = time.perf_counter()
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(
+        json.dumps(
+            {
+                "height": int(image.shape[0]),
+                "width": int(image.shape[1]),
+                "nuclei": result.count,
+                "seconds_import": round(imported - STARTED, 3),
+                "seconds_load_model": round(loaded - imported, 3),
+                "seconds_read": round(read - loaded, 3),
+                "seconds_predict": round(result.seconds["predict"], 3),
+                "seconds_instances": round(result.seconds["instances"], 3),
+                "seconds_segment": round(done - read, 3),
+                "seconds_read_and_segment": round(done - loaded, 3),
+                "peak_rss_bytes": int(peak_kib) * 1024,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

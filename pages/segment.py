@@ -1,0 +1,219 @@
+"""Segment page: find, count and measure the nuclei of one uploaded or sample image.
+
+Threshold and minimum size only re-run the cheap part (instances from the cached
+probabilities, ``st.session_state["segment_probabilities"]``); a new image, model
+or the test-time-flips switch runs the network again.  Optional ground truth adds
+scores and an error overlay.
+"""
+
+from pathlib import Path
+
+import streamlit as st
+
+import ui_common as ui
+from nuclei_core import dashboard, instances, io, segment
+
+ui.ensure_app_shell()
+st.title("Segment an image")
+registry = ui.registry()
+run, model, model_key = ui.require_model(registry)
+if model is None:
+    st.stop()
+
+samples = dashboard.sample_images()
+source = "Upload an image"
+if samples:
+    source = st.radio(
+        "Image", ["Upload an image", "Use a sample image"], horizontal=True, key="segment_source"
+    )
+data = name = sample_truth = None
+if source == "Upload an image":
+    upload = st.file_uploader(
+        "Microscopy image (PNG, JPEG or TIFF, up to 4096 x 4096)",
+        type=dashboard.IMAGE_TYPES,
+        key="segment_upload",
+    )
+    if upload is not None:
+        data, name = upload.getvalue(), upload.name
+else:
+    chosen = st.selectbox(
+        "Sample image", samples, format_func=lambda path: path.name, key="segment_sample"
+    )
+    data, name = chosen.read_bytes(), chosen.name
+    sample_truth = dashboard.sample_mask(chosen)
+
+left, middle, right = st.columns(3)
+threshold = left.slider(
+    "Mask threshold",
+    0.05,
+    0.95,
+    0.5,
+    0.05,
+    key="segment_threshold",
+    help="A pixel belongs to a nucleus when its probability is above this.",
+)
+min_size = middle.number_input(
+    "Minimum nucleus size (pixels)",
+    0,
+    100_000,
+    15,
+    5,
+    key="segment_min_size",
+    help="Smaller objects are dropped.",
+)
+tta = right.checkbox(
+    "Test-time flips",
+    key="segment_tta",
+    help="Average the prediction over 4 flipped copies: slower, slightly more accurate.",
+)
+
+if data is None:
+    st.caption("Upload an image, or pick one of the bundled samples, to find its nuclei.")
+    st.stop()
+
+with ui.engine_errors():
+    image, notes = dashboard.read_upload(data, name)
+    ui.show_warnings(notes)
+    options = segment.SegmentOptions(threshold=threshold, min_size=int(min_size), tta=tta)
+    key = (dashboard.image_digest(data), model_key, tta)
+    probabilities = ui.probabilities(key, model, image, options)
+    labels, table = segment.nuclei_from_probabilities(probabilities, image, options)
+    count = int(labels.max())
+    rgb = io.to_display_rgb(image)
+    drawn = instances.overlay(rgb, labels)
+
+    st.metric("Nuclei found", count)
+    st.caption(
+        f"{name}: {image.shape[1]} x {image.shape[0]} pixels, {io.image_kind(image)} image, "
+        f"model {run.name}"
+    )
+    columns = st.columns(3)
+    columns[0].image(
+        dashboard.display_size(rgb),
+        caption="Image",
+        width="stretch",
+        output_format="PNG",
+        alt="Input image",
+    )
+    columns[1].image(
+        dashboard.display_size(drawn),
+        caption=f"{count} nuclei (filled, with outlines)",
+        alt="Nuclei overlay",
+        width="stretch",
+        output_format="PNG",
+    )
+    columns[2].image(
+        dashboard.display_size(dashboard.probability_rgb(probabilities)),
+        caption="Nucleus probability (dark 0, yellow 1)",
+        alt="Probability map",
+        width="stretch",
+        output_format="PNG",
+    )
+
+    st.subheader("Measurements")
+    st.dataframe(table, hide_index=True)
+
+    stem = Path(name).stem
+    buttons = st.columns(5)
+    downloads = [
+        ("Mask (PNG)", lambda: dashboard.mask_png(labels), f"{stem}_mask.png", "image/png"),
+        (
+            "Labels (16-bit PNG)",
+            lambda: dashboard.labels_png16(labels),
+            f"{stem}_labels.png",
+            "image/png",
+        ),
+        (
+            "Labels (TIFF)",
+            lambda: dashboard.labels_tiff(labels),
+            f"{stem}_labels.tif",
+            "image/tiff",
+        ),
+        (
+            "Measurements (CSV)",
+            lambda: dashboard.table_csv(table),
+            f"{stem}_nuclei.csv",
+            "text/csv",
+        ),
+        ("Overlay (PNG)", lambda: dashboard.png_bytes(drawn), f"{stem}_overlay.png", "image/png"),
+    ]
+    for column, (label, make, file_name, mime) in zip(buttons, downloads, strict=True):
+        column.download_button(
+            label,
+            make,
+            file_name=file_name,
+            mime=mime,
+            on_click="ignore",
+            key=f"segment_download_{file_name.rsplit('_', 1)[-1]}",
+        )
+
+    st.subheader("Compare with ground truth (optional)")
+    truth_data = truth_name = None
+    if sample_truth is not None and st.checkbox(
+        "Use the sample's ground truth", value=True, key="segment_use_sample_truth"
+    ):
+        truth_data, truth_name = sample_truth.read_bytes(), sample_truth.name
+    else:
+        truth = st.file_uploader(
+            "Ground truth: binary mask, label image, or zip of one mask per nucleus",
+            type=dashboard.GROUND_TRUTH_TYPES,
+            key="segment_truth",
+        )
+        if truth is not None:
+            truth_data, truth_name = truth.getvalue(), truth.name
+    if truth_data is not None:
+        with ui.engine_errors():
+            true_labels, notes = dashboard.read_ground_truth(truth_data, truth_name, image.shape)
+            ui.show_warnings(notes)
+            scores, error = dashboard.comparison(true_labels, labels)
+            for column, (label, text) in zip(
+                st.columns(6), dashboard.score_items(scores), strict=True
+            ):
+                column.metric(label, text)
+            st.caption(
+                f"{scores.n_true} true nuclei, {scores.n_pred} found; F1 and DSB match nuclei "
+                "at IoU > 0.5 (DSB averages IoU thresholds 0.5 to 0.95)."
+            )
+            truth_rgb = instances.overlay(rgb, true_labels)
+            error_rgb = instances.error_overlay(rgb, error)
+            view = st.radio(
+                "View", ["Side by side", "Slider"], horizontal=True, key="segment_compare_view"
+            )
+            if view == "Side by side":
+                columns = st.columns(3)
+                columns[0].image(
+                    dashboard.display_size(truth_rgb),
+                    caption="Ground truth",
+                    width="stretch",
+                    output_format="PNG",
+                )
+                columns[1].image(
+                    dashboard.display_size(drawn),
+                    caption="Prediction",
+                    width="stretch",
+                    output_format="PNG",
+                )
+                columns[2].image(
+                    dashboard.display_size(error_rgb),
+                    caption="Errors",
+                    width="stretch",
+                    output_format="PNG",
+                )
+            else:
+                split = st.slider(
+                    "Ground truth ◀ ▶ prediction", 0.0, 1.0, 0.5, 0.01, key="segment_split"
+                )
+                columns = st.columns([2, 1])
+                columns[0].image(
+                    dashboard.display_size(dashboard.split_view(truth_rgb, drawn, split)),
+                    caption="Left of the line: ground truth; right: prediction",
+                    width="stretch",
+                    output_format="PNG",
+                )
+                columns[1].image(
+                    dashboard.display_size(error_rgb),
+                    caption="Errors",
+                    width="stretch",
+                    output_format="PNG",
+                )
+            st.markdown(dashboard.error_legend_html(), unsafe_allow_html=True)

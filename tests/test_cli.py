@@ -1,0 +1,356 @@
+"""End-to-end tests of the command line: ``python -m nuclei_core train | predict | evaluate``.
+
+The long commands run as real subprocesses; the many bad-input cases run in-process
+through :func:`nuclei_core.cli.main` (same code path, without a TensorFlow start-up
+each). Predict and evaluate use the session's trained tiny model (``trained_run``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from nuclei_core import cli, io
+
+REPO = Path(__file__).resolve().parent.parent
+# TensorFlow's C++ start-up lines, printed before any logging setup can silence them.
+NATIVE_LOG = re.compile(
+    r"^([IWEF]\d{4} |WARNING: All log messages before absl|To enable the follow)"
+)
+
+
+def run_cli(*args, cwd, timeout=300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run(
+        [sys.executable, "-m", "nuclei_core", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def own_lines(text: str) -> list[str]:
+    """Non-empty lines of our own output (TensorFlow's native log lines dropped)."""
+    return [line for line in text.splitlines() if line.strip() and not NATIVE_LOG.match(line)]
+
+
+def png_bit_depth(path) -> int:
+    return Path(path).read_bytes()[24]  # IHDR: 8-byte signature, length, type, w, h, depth
+
+
+@pytest.fixture
+def model_copy(trained_run, tmp_path):
+    """The session's model and card, copied so that a test may change the card."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    shutil.copy(trained_run.result.model_path, folder / "model.keras")
+    shutil.copy(trained_run.result.card_path, folder / "model.json")
+    return folder / "model.keras"
+
+
+# ============================================================================== help
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        ((), ["train", "predict", "evaluate"]),
+        (
+            ("train",),
+            [
+                "--data",
+                "--arch",
+                "--epochs",
+                "--batch-size",
+                "--lr",
+                "--patience",
+                "--crop",
+                "--val-fraction",
+                "--seed",
+                "--out",
+                "--resume",
+                "--strategy",
+            ],
+        ),
+        (("predict",), ["--model", "--out", "--threshold", "--min-size", "--tta"]),
+        (("evaluate",), ["--model", "--data", "--split", "--json", "--update-card"]),
+    ],
+)
+def test_help_for_every_command(tmp_path, command, options):
+    process = run_cli(*command, "--help", cwd=tmp_path)
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.startswith("usage: python -m nuclei_core")
+    for option in options:
+        assert option in process.stdout, option
+
+
+# ============================================================================== train
+
+
+def test_train_end_to_end(tmp_path, flat_dataset_factory):
+    from nuclei_core.model import load_model
+
+    flat_dataset = flat_dataset_factory(tmp_path / "data", size=(32, 32), n_nuclei=2, radius=(4, 6))
+    out = tmp_path / "run"
+    process = run_cli(
+        "train",
+        "--data",
+        flat_dataset,
+        "--epochs",
+        2,
+        "--filters",
+        4,
+        "--depth",
+        2,
+        "--crop",
+        32,
+        "--batch-size",
+        2,
+        "--seed",
+        3,
+        "--strategy",
+        "none",
+        "--out",
+        out,
+        "--name",
+        "cli-run",
+        cwd=tmp_path,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    stdout = own_lines(process.stdout)
+    for number, line in enumerate(stdout[:2], start=1):
+        assert line.startswith(f"epoch {number}: "), line
+        for key in ("loss", "accuracy", "iou", "dice", "val_loss", "val_iou"):
+            assert re.search(rf"\b{key} \d+\.\d{{4}}\b", line), (key, line)
+    assert re.match(
+        rf"model: {re.escape(str(out / 'model.keras'))}  card: .*best epoch: [12]$", stdout[-1]
+    )
+    assert "Traceback" not in process.stderr
+    model = load_model(out / "model.keras")
+    assert model.output_shape == (None, None, None, 2)
+    card = json.loads((out / "model.json").read_text())
+    assert card["name"] == "cli-run" and card["epochs_run"] == 2
+    assert card["model"]["base_filters"] == 4 and card["model"]["depth"] == 2
+    assert card["params"]["batch_size"] == 2 and card["params"]["crop"] == 32
+    assert card["command"].startswith("python -m nuclei_core train --data")
+
+
+# ============================================================================== predict
+
+
+def test_predict_finishes_good_files_and_lists_the_bad_one(tmp_path, trained_run, make_sample):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    truths = {}
+    for index, name in enumerate(["a.png", "b.tif"]):
+        image, labels = make_sample((64, 96), n_nuclei=6, n_touching_pairs=0, seed=300 + index)
+        truths[Path(name).stem] = labels.max()
+        if name.endswith(".tif"):
+            tifffile.imwrite(folder / name, image.astype(np.uint16) * 257)
+        else:
+            Image.fromarray(image).save(folder / name)
+    (folder / "broken.png").write_text("not an image")
+    (folder / "notes.txt").write_text("ignored: not an image suffix")
+    single, labels = make_sample((64, 64), n_nuclei=4, n_touching_pairs=0, seed=310)
+    Image.fromarray(single).save(tmp_path / "single.png")
+    truths["single"] = labels.max()
+
+    out = tmp_path / "out"
+    model = trained_run.result.model_path
+    process = run_cli(
+        "predict", "--model", model, folder, tmp_path / "single.png", "--out", out, cwd=tmp_path
+    )
+    assert process.returncode != 0
+    assert "Traceback" not in process.stderr
+    stderr = own_lines(process.stderr)
+    assert any("1 of 4 inputs failed" in line for line in stderr), stderr
+    assert any("broken.png" in line and "not a PNG, JPEG or TIFF" in line for line in stderr)
+    summaries = {}
+    for line in own_lines(process.stdout):
+        match = re.fullmatch(
+            r"(\S+): (\d+) nuclei \((fluorescence|brightfield|stained), [\d.]+ s\)", line
+        )
+        assert match, line
+        summaries[Path(match[1]).stem] = int(match[2])
+    assert summaries == truths  # every good image, with the right count
+
+    for stem, count in truths.items():
+        mask_path, labels_path = out / f"{stem}_mask.png", out / f"{stem}_labels.png"
+        mask, labels = io.read_image(mask_path), io.read_image(labels_path)
+        assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 255}
+        assert png_bit_depth(labels_path) == 16 and labels.dtype == np.uint16
+        assert labels.max() == count and len(np.unique(labels)) == count + 1
+        np.testing.assert_array_equal(mask > 0, labels > 0)
+        with open(out / f"{stem}_nuclei.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert [int(row["label"]) for row in rows] == list(range(1, count + 1))
+        assert {"area", "centroid_x", "centroid_y", "perimeter", "eccentricity"} <= set(rows[0])
+        areas = np.bincount(labels.ravel())[1:]
+        assert [float(row["area"]) for row in rows] == areas.tolist()
+    assert not list(out.glob("broken*")) and not list(out.glob("notes*"))
+    assert not list(out.glob(".*"))  # no temporary files
+
+
+def test_predict_all_good_exits_zero(tmp_path, trained_run, make_sample, capsys):
+    image, labels = make_sample((64, 64), n_nuclei=5, n_touching_pairs=0, seed=320)
+    Image.fromarray(image).save(tmp_path / "cells.png")
+    model = trained_run.result.model_path
+    code = cli.main(
+        [
+            "predict",
+            "--model",
+            str(model),
+            str(tmp_path / "cells.png"),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 0
+    assert re.fullmatch(
+        r"cells\.png: 5 nuclei \(fluorescence, [\d.]+ s\)\n", capsys.readouterr().out
+    )
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "cells_labels.png",
+        "cells_mask.png",
+        "cells_nuclei.csv",
+    ]
+
+
+# ============================================================================== evaluate
+
+
+def test_evaluate_prints_writes_json_and_updates_the_card(
+    tmp_path, model_copy, flat_dataset_factory
+):
+    data = tmp_path / "data"
+    nuclei = {"n_nuclei": 6, "radius": (6, 10)}
+    flat_dataset_factory(data / "train", n_images=2, prefix="tr", **nuclei)
+    flat_dataset_factory(data / "test", n_images=3, prefix="te", seed=400, **nuclei)
+    report_path = tmp_path / "report.json"
+    card_before = json.loads(model_copy.with_suffix(".json").read_text())
+
+    process = run_cli(
+        "evaluate",
+        "--model",
+        model_copy,
+        "--data",
+        data,
+        "--json",
+        report_path,
+        "--update-card",
+        cwd=tmp_path,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    stdout = own_lines(process.stdout)
+    overall = next(line for line in stdout if line.strip().startswith("all"))
+    assert "(  3 images)" in overall
+    for key in ("dsb_score", "f1", "foreground_iou", "dice", "pixel_accuracy"):
+        assert re.search(rf"\b{key} [\d.]+", overall), key
+    assert f"wrote {report_path}" in stdout
+    assert any(line.startswith("updated ") for line in stdout)
+
+    report = json.loads(report_path.read_text())
+    assert report["split"] == "test" and report["skipped"] == []
+    summary = report["summary"]["all"]
+    assert summary["n_images"] == 3
+    assert summary["mean_foreground_iou"] > 0.9 and summary["mean_f1"] > 0.8
+    assert [image["id"] for image in report["images"]] == ["test/te00", "test/te01", "test/te02"]
+    for image in report["images"]:
+        assert {"dsb_score", "f1", "foreground_iou", "dice", "n_true", "n_pred"} <= set(image)
+        assert image["n_true"] == 6
+
+    card = json.loads(model_copy.with_suffix(".json").read_text())
+    assert card["test_metrics"]["summary"] == report["summary"]
+    assert card["test_metrics"]["split"] == "test"
+    assert "images" not in card["test_metrics"]
+    assert card["history"] == card_before["history"]  # the rest of the card is kept
+
+
+# ============================================================================== bad input
+
+
+def test_bad_input_gives_one_line_error_in_a_subprocess(tmp_path):
+    (tmp_path / "cells.png").write_bytes(b"")
+    process = run_cli(
+        "predict",
+        "--model",
+        tmp_path / "missing.keras",
+        tmp_path / "cells.png",
+        "--out",
+        tmp_path / "out",
+        cwd=tmp_path,
+    )
+    assert process.returncode == 2
+    assert "Traceback" not in process.stderr
+    assert own_lines(process.stderr) == [
+        f"error: {tmp_path / 'missing.keras'}: no such model file "
+        "(train one with: python -m nuclei_core train)"
+    ]
+    assert own_lines(process.stdout) == []
+
+
+@pytest.fixture
+def bad_inputs(tmp_path, flat_dataset, write_png):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "text.keras").write_text("not a model")
+    write_png(tmp_path / "cells.png", np.eye(32, dtype=np.uint8) * 255)
+    return {"tmp": tmp_path, "data": flat_dataset}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--data", "{tmp}/nowhere", "--out", "{tmp}/run"], "does not exist"),
+        (["train", "--data", "{data}", "--epochs", "0", "--out", "{tmp}/run"], "epochs must be"),
+        (["train", "--data", "{data}", "--crop", "30", "--out", "{tmp}/run"], "multiple of"),
+        (["train", "--data", "{tmp}/empty", "--out", "{tmp}/run"], "no image/mask pairs"),
+        (
+            ["predict", "--model", "{tmp}/text.keras", "{tmp}/cells.png", "--out", "{tmp}/o"],
+            "not a Keras model",
+        ),
+        (
+            [
+                "predict",
+                "--model",
+                "{model}",
+                "--threshold",
+                "2",
+                "{tmp}/cells.png",
+                "--out",
+                "{tmp}/o",
+            ],
+            "threshold",
+        ),
+        (["predict", "--model", "{model}", "{tmp}/empty", "--out", "{tmp}/o"], "no image files"),
+        (["evaluate", "--model", "{model}", "--data", "{tmp}/empty"], "no image/mask pairs"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_line(bad_inputs, trained_run, capsys, argv, message):
+    values = {**bad_inputs, "model": trained_run.result.model_path}
+    code = cli.main([part.format(**values) for part in argv])
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = own_lines(captured.err)
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert message in lines[0]
+    assert not (bad_inputs["tmp"] / "run").exists()
+
+
+def test_argument_errors_show_usage(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--data", "x", "--arch", "resnet"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'resnet'" in capsys.readouterr().err

@@ -1,0 +1,282 @@
+"""Tests of nuclei_core.train: overfitting, files and card, listener, stop and resume,
+config refusals, the tf.data pipeline and the mirrored strategy on two logical CPUs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skimage.segmentation import find_boundaries
+
+from nuclei_core import io
+from nuclei_core import train as train_module
+from nuclei_core.errors import ConfigError, DatasetError
+from nuclei_core.train import TrainConfig, load_training_data, make_targets, train
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = {"depth": 2, "base_filters": 4, "crop": 32, "batch_size": 4, "strategy": "none"}
+METRICS = ("loss", "accuracy", "iou", "dice")
+
+
+# ============================================================================== the session run
+
+
+def test_tiny_unet_overfits_to_foreground_iou_above_0_9(trained_run, trained_model):
+    from nuclei_core.predict import predict_many
+
+    images = [io.to_model_input(image) for image, _ in trained_run.samples]
+    probabilities = predict_many(trained_model, images)
+    ious = []
+    for (_, labels), output in zip(trained_run.samples, probabilities, strict=True):
+        guess, truth = output[..., 0] > 0.5, labels > 0
+        ious.append((guess & truth).sum() / (guess | truth).sum())
+    print(f"trained in {trained_run.seconds:.0f} s; foreground IoU {np.round(ious, 3)}")
+    assert min(ious) > 0.9
+    assert trained_run.result.history[-1]["iou"] > 0.9
+
+
+def test_run_writes_its_files(trained_run):
+    out, result, epochs = trained_run.out, trained_run.result, trained_run.config.epochs
+    assert result.model_path == out / "model.keras"
+    assert result.card_path == out / "model.json"
+    for name in ("checkpoint_best.keras", "checkpoint_last.keras", "state.json", "history.csv"):
+        assert (out / name).is_file(), name
+    assert any((out / "logs").rglob("*tfevents*"))  # TensorBoard
+    with open(out / "history.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["epoch"]) for row in rows] == list(range(1, epochs + 1))
+    assert {*METRICS, *(f"val_{key}" for key in METRICS), "lr", "seconds"} <= set(rows[0])
+    state = json.loads((out / "state.json").read_text())
+    assert state["epoch"] == epochs and state["best_epoch"] == result.best_epoch
+    assert not list(out.glob(".*.keras"))  # no temporary files left behind
+
+
+def test_run_card_has_the_required_fields(trained_run):
+    card = json.loads(trained_run.result.card_path.read_text())
+    config, result = trained_run.config, trained_run.result
+    assert card["architecture"] == "unet"
+    assert card["model"] == {
+        "architecture": "unet",
+        "depth": 2,
+        "base_filters": 8,
+        "batch_norm": True,
+        "dropout": 0.0,
+    }
+    assert card["params"]["epochs"] == config.epochs and card["params"]["seed"] == 0
+    assert card["params"]["learning_rate"] == config.learning_rate
+    assert card["n_parameters"] > 1000
+    assert card["dataset"] == str(trained_run.data)
+    split = card["split"]
+    assert split["n_train"] + split["n_val"] + split["n_test"] == 24
+    assert split["n_val"] >= 1 and split["val_fraction"] == config.val_fraction
+    assert card["epochs_run"] == config.epochs == len(card["history"])
+    assert card["status"] == result.status == "finished"
+    assert 1 <= card["best_epoch"] == result.best_epoch <= config.epochs
+    assert card["strategy"] == {"name": "none", "replicas": 1}
+    assert {"cpu_cores", "tensorflow"} <= set(card["machine"])
+    assert card["created_at"].endswith("+00:00")
+    best = card["history"][card["best_epoch"] - 1]
+    for key in (*METRICS, *(f"val_{key}" for key in METRICS)):
+        assert card["final_metrics"][key] == best[key], key
+    assert best["val_loss"] == min(row["val_loss"] for row in card["history"])
+
+
+def test_listener_hears_every_batch_and_epoch(trained_run):
+    listener, history = trained_run.listener, trained_run.result.history
+    assert [epoch for epoch, _ in listener.epochs] == list(range(len(history)))
+    assert [logs for _, logs in listener.epochs] == history
+    steps = listener.batches[0][2]
+    assert steps >= 10
+    for epoch in range(len(history)):
+        seen = [(step, total) for e, step, total, _ in listener.batches if e == epoch]
+        assert seen == [(step, steps) for step in range(1, steps + 1)]
+    assert all("loss" in logs for *_, logs in listener.batches)
+    assert any(message.startswith("reading") for message in listener.status)
+    assert any(message.startswith("training:") for message in listener.status)
+
+
+# ============================================================================== stop and resume
+
+
+def test_stop_keeps_a_loadable_best_model_and_resume_continues(
+    tmp_path, flat_dataset_factory, recording_listener
+):
+    from nuclei_core.model import load_model
+
+    # Six 32 x 32 images: five train, one crop each, two steps of two per epoch.
+    data = flat_dataset_factory(tmp_path / "data", size=(32, 32), n_nuclei=2, radius=(4, 6))
+    small = {**TINY, "batch_size": 2, "val_fraction": 0.1}
+    out = tmp_path / "run"
+    first = recording_listener
+
+    def stop_in_second_epoch():
+        return bool(first.batches) and first.batches[-1][0] == 1
+
+    config = TrainConfig(data=str(data), out=str(out), epochs=6, **small)
+    stopped = train(config, listener=first, should_stop=stop_in_second_epoch)
+    assert stopped.status == "stopped"
+    assert [e for e, *_ in first.batches].count(1) == 1  # stopped right after that batch
+    assert [row["epoch"] for row in stopped.history] == [1, 2]
+    assert load_model(stopped.model_path).output_shape == (None, None, None, 2)
+    assert json.loads(stopped.card_path.read_text())["status"] == "stopped"
+    assert json.loads((out / "state.json").read_text())["epoch"] == 2
+    steps = first.batches[0][2]
+    assert steps == 2
+    last = load_model(out / "checkpoint_last.keras", compile=True)
+    assert int(last.optimizer.iterations) == steps + 1
+
+    second = type(first)()
+    config = TrainConfig(data=str(data), out=str(out), epochs=4, resume=True, **small)
+    resumed = train(config, listener=second)
+    assert "resuming after epoch 2" in second.status
+    assert [epoch for epoch, _ in second.epochs] == [2, 3]  # numbering continues
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4]
+    assert resumed.history[:2] == stopped.history
+    assert resumed.status == "finished"
+    assert json.loads((out / "state.json").read_text())["epoch"] == 4
+    last = load_model(out / "checkpoint_last.keras", compile=True)
+    assert int(last.optimizer.iterations) == 3 * steps + 1  # optimizer state carried on
+    assert json.loads(resumed.card_path.read_text())["epochs_run"] == 4
+
+
+# ============================================================================== refusals
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"epochs": 0}, "epochs must be at least 1"),
+        ({"batch_size": 50}, "batch size 50 is larger than the"),
+        ({"crop": 96}, "crop 96 is larger than every training image"),
+        ({"crop": 30}, "crop must be a positive multiple of 4"),
+        ({"learning_rate": 0.0}, "learning rate"),
+        ({"val_fraction": 0.0}, "validation fraction"),
+        ({"patience": 0}, "patience"),
+        ({"strategy": "cluster"}, "strategy must be one of"),
+        ({"strategy": "multiworker"}, "TF_CONFIG"),
+        ({"time_budget_minutes": 0}, "time budget"),
+        ({"architecture": "mobilenetv2", "crop": 48}, "multiple of 32"),
+    ],
+)
+def test_config_refusals_come_before_any_work(tmp_path, flat_dataset, monkeypatch, change, message):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("images were read before the config was checked")
+
+    monkeypatch.setattr(train_module, "load_training_data", no_work)
+    out = tmp_path / "run"
+    config = TrainConfig(data=str(flat_dataset), out=str(out), **{**TINY, "epochs": 2, **change})
+    with pytest.raises(ConfigError, match=message) as error:
+        train(config)
+    assert "\n" not in str(error.value)
+    assert not out.exists()
+
+
+def test_missing_dataset_is_refused(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        train(TrainConfig(data=str(tmp_path / "nowhere"), out=str(tmp_path / "run"), **TINY))
+    assert not (tmp_path / "run").exists()
+
+
+# ============================================================================== data pipeline
+
+
+def test_targets_mark_the_rim_between_touching_nuclei(synthetic_sample):
+    _, labels = synthetic_sample
+    targets = make_targets(labels)
+    assert targets.shape == (64, 64, 2) and targets.dtype == np.float32
+    np.testing.assert_array_equal(targets[..., 0], labels > 0)
+    np.testing.assert_array_equal(targets[..., 1], find_boundaries(labels, mode="inner"))
+    touching = (labels == 1) & find_boundaries(labels == 2, mode="outer")
+    assert touching.any() and (targets[..., 1][touching] == 1).all()
+
+
+def test_training_pipeline_gives_augmented_crops(flat_dataset):
+    samples = io.discover_dataset(flat_dataset).samples
+    arrays, problems = load_training_data(samples, crop=32)
+    assert problems == [] and len(arrays) == 6
+    assert all(count == 4 for *_, count in arrays)  # 64 x 64 images give 4 crops of 32
+    dataset, crops = train_module.training_dataset(arrays, crop=32, batch_size=3, seed=1)
+    assert crops == 24
+    batches = list(dataset.take(3).as_numpy_iterator())
+    for images, targets in batches:
+        assert images.shape == (3, 32, 32, 3) and targets.shape == (3, 32, 32, 2)
+        assert images.min() >= 0 and images.max() <= 1
+        assert set(np.unique(targets)) <= {0.0, 1.0}
+        assert (targets[..., 1] <= targets[..., 0]).all()  # boundary lies on foreground
+    assert not np.array_equal(batches[0][0], batches[1][0])
+
+
+def test_small_images_are_padded_for_cropping(tmp_path, flat_dataset_factory):
+    root = flat_dataset_factory(
+        tmp_path / "small", n_images=2, size=(36, 40), n_nuclei=2, radius=(4, 6)
+    )
+    arrays, _ = load_training_data(io.discover_dataset(root).samples, crop=32)
+    for model_input, targets, count in arrays:
+        assert model_input.shape[:2] == targets.shape[:2]
+        assert min(model_input.shape[:2]) >= int(np.ceil(32 * train_module.MAX_SCALE))
+        assert count == 1
+
+
+# ============================================================================== distribution
+
+MIRRORED_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import tensorflow as tf
+
+    cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(
+        cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+    )
+    assert len(tf.config.list_logical_devices("CPU")) == 2
+
+    from nuclei_core.train import TrainConfig, TrainingListener, train
+
+    class Listener(TrainingListener):
+        def on_status(self, message):
+            print("status:", message, flush=True)
+
+    data, out = sys.argv[1], sys.argv[2]
+    config = TrainConfig(
+        data=data, out=out, epochs=1, batch_size=2, crop=32, depth=2, base_filters=4,
+        val_fraction=0.1, strategy="mirrored",
+    )
+    result = train(config, listener=Listener())
+    card = json.loads(result.card_path.read_text())
+    assert card["strategy"]["replicas"] == 2, card["strategy"]
+    print("RESULT", json.dumps({"strategy": card["strategy"], "history": result.history}))
+    """
+)
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path, flat_dataset_factory):
+    # Six 32 x 32 images: five train (two steps of two), one validation image, which two
+    # replicas must share (an odd count used to crash the evaluation step).
+    data = flat_dataset_factory(
+        tmp_path / "data", n_images=6, size=(32, 32), n_nuclei=2, radius=(4, 6)
+    )
+    script = tmp_path / "mirrored.py"
+    script.write_text(MIRRORED_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.run(
+        [sys.executable, str(script), str(data), str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert "status: strategy: MirroredStrategy with 2 replica(s)" in process.stdout
+    result = json.loads(process.stdout.split("RESULT", 1)[1])
+    assert result["strategy"] == {"name": "mirrored", "replicas": 2}
+    assert len(result["history"]) == 1
+    assert np.isfinite([result["history"][0][key] for key in ("loss", "val_loss")]).all()
