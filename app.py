@@ -17,9 +17,7 @@ from nuclei_core.errors import NucleiError
 st.set_page_config(page_title="Nuclei segmentation", page_icon="🔬", layout="wide")
 
 PAGES = [
-    st.Page(
-        "pages/segment.py", title="Segment an image", icon=":material/biotech:", default=True
-    ),
+    st.Page("pages/segment.py", title="Segment an image", icon=":material/biotech:", default=True),
     st.Page("pages/browse.py", title="Browse a test set", icon=":material/grid_view:"),
     st.Page("pages/train.py", title="Train or load a model", icon=":material/model_training:"),
     st.Page("pages/curves.py", title="Training curves", icon=":material/show_chart:"),

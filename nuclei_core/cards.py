@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from nuclei_core.errors import ModelLoadError
@@ -65,4 +65,4 @@ def machine_description() -> dict:
 
 def utc_now() -> str:
     """Current time as ISO-8601 UTC text, to the second."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()

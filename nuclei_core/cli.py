@@ -14,7 +14,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from nuclei_core.errors import InputError, ModelLoadError, NucleiError  # noqa: E402
 
-SUMMARY_KEYS = ("mean_dsb_score", "mean_f1", "mean_foreground_iou", "mean_dice", "mean_pixel_accuracy")
+SUMMARY_KEYS = (
+    "mean_dsb_score",
+    "mean_f1",
+    "mean_foreground_iou",
+    "mean_dice",
+    "mean_pixel_accuracy",
+)
 
 
 class ProgressListener:
@@ -38,7 +44,9 @@ class ProgressListener:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in logs.items() if k not in ("epoch", "lr", "seconds"))
+        shown = ", ".join(
+            f"{k} {v:.4f}" for k, v in logs.items() if k not in ("epoch", "lr", "seconds")
+        )
         print(f"epoch {epoch + 1}: {shown} ({logs.get('seconds', 0):.0f} s)", flush=True)
 
 
@@ -87,7 +95,9 @@ def _model(path):
 
     path = Path(path) if path else DEFAULT_MODEL
     if not path.is_file():
-        raise ModelLoadError(f"{path}: no such model file (train one with: python -m nuclei_core train)")
+        raise ModelLoadError(
+            f"{path}: no such model file (train one with: python -m nuclei_core train)"
+        )
     return load_model(path)
 
 
@@ -121,8 +131,12 @@ def _predict(args) -> int:
             for warning in caught:
                 print(f"warning: {warning.message}", file=sys.stderr)
             result = segment_image(model, image, options)
-            atomic_write_bytes(out / f"{path.stem}_mask.png", io.encode_png(result.mask.astype(np.uint8) * 255))
-            atomic_write_bytes(out / f"{path.stem}_labels.png", io.encode_png(io.labels_to_uint16(result.labels)))
+            atomic_write_bytes(
+                out / f"{path.stem}_mask.png", io.encode_png(result.mask.astype(np.uint8) * 255)
+            )
+            atomic_write_bytes(
+                out / f"{path.stem}_labels.png", io.encode_png(io.labels_to_uint16(result.labels))
+            )
             instances.write_measurements_csv(result.table, out / f"{path.stem}_nuclei.csv")
         except NucleiError as error:
             failed.append(str(error))
@@ -151,7 +165,9 @@ def _evaluate(args) -> int:
     if not samples:
         raise InputError(f"{args.data}: the {args.split} split is empty")
     bar = tqdm(total=len(samples), unit="image", disable=not sys.stderr.isatty())
-    results, problems = evaluate_samples(model, samples, options, progress=lambda done, total: bar.update(1))
+    results, problems = evaluate_samples(
+        model, samples, options, progress=lambda done, total: bar.update(1)
+    )
     bar.close()
     if not results:
         raise InputError(f"{args.data}: no readable image in the {args.split} split")
@@ -188,7 +204,9 @@ def _evaluate(args) -> int:
 
 def _add_segment_options(parser) -> None:
     parser.add_argument("--model", default=None, help="model file (default: models/default.keras)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="foreground probability threshold")
+    parser.add_argument(
+        "--threshold", type=float, default=0.5, help="foreground probability threshold"
+    )
     parser.add_argument("--min-size", type=int, default=15, help="smallest nucleus kept (pixels)")
     parser.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
 
@@ -198,7 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a model on a dataset folder")
-    train.add_argument("--data", required=True, help="dataset folder (Kaggle or inputs/+masks/ layout)")
+    train.add_argument(
+        "--data", required=True, help="dataset folder (Kaggle or inputs/+masks/ layout)"
+    )
     train.add_argument("--arch", default="unet", choices=["unet", "mobilenetv2"])
     train.add_argument("--epochs", type=int, default=40)
     train.add_argument("--batch-size", type=int, default=8)
@@ -209,11 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--filters", type=int, default=16, help="U-Net filters at the first level")
     train.add_argument("--depth", type=int, default=4, help="U-Net levels")
-    train.add_argument("--time-budget", type=float, default=None, help="stop after this many minutes")
-    train.add_argument("--strategy", default="auto", choices=["auto", "none", "mirrored", "multiworker"])
+    train.add_argument(
+        "--time-budget", type=float, default=None, help="stop after this many minutes"
+    )
+    train.add_argument(
+        "--strategy", default="auto", choices=["auto", "none", "mirrored", "multiworker"]
+    )
     train.add_argument("--out", default="runs/latest", help="run folder (model, card, checkpoints)")
     train.add_argument("--name", default=None, help="run name (default: the folder name)")
-    train.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    train.add_argument(
+        "--resume", action="store_true", help="continue from the run folder's checkpoint"
+    )
     train.set_defaults(handler=_train)
 
     predict = commands.add_parser("predict", help="find nuclei in images; write masks, labels, CSV")
@@ -225,8 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="score a model on a dataset split")
     evaluate.add_argument("--data", required=True, help="dataset folder")
     evaluate.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
-    evaluate.add_argument("--json", default=None, help="write the report (per image and overall) here")
-    evaluate.add_argument("--update-card", action="store_true", help="store the results in the model card")
+    evaluate.add_argument(
+        "--json", default=None, help="write the report (per image and overall) here"
+    )
+    evaluate.add_argument(
+        "--update-card", action="store_true", help="store the results in the model card"
+    )
     _add_segment_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
     return parser

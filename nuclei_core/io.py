@@ -292,7 +292,8 @@ def is_colour(image) -> bool:
 
     Examples
     --------
-    >>> is_colour(np.zeros((4, 4, 3))), is_colour(np.dstack([np.eye(4), np.zeros((4, 4)), np.zeros((4, 4))]))
+    >>> red = np.dstack([np.eye(4), np.zeros((4, 4)), np.zeros((4, 4))])
+    >>> is_colour(np.zeros((4, 4, 3))), is_colour(red)
     (False, True)
     """
     array = _as_image_array(image)
@@ -548,7 +549,9 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(
         path
         for path in folder.iterdir()
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+        if path.is_file()
+        and path.suffix.lower() in IMAGE_SUFFIXES
+        and not path.name.startswith(".")
     )
 
 
@@ -588,13 +591,19 @@ def _flat_samples(folder: Path, subset: str | None) -> tuple[list[Sample], list[
         for stem in sorted(images)
         if stem in masks
     ]
-    problems = [f"{images[stem]}: image without a mask" for stem in sorted(images) if stem not in masks]
-    problems += [f"{masks[stem]}: mask without an image" for stem in sorted(masks) if stem not in images]
+    problems = [
+        f"{images[stem]}: image without a mask" for stem in sorted(images) if stem not in masks
+    ]
+    problems += [
+        f"{masks[stem]}: mask without an image" for stem in sorted(masks) if stem not in images
+    ]
     return samples, problems
 
 
 def _is_flat(folder: Path) -> bool:
-    return (folder / "masks").is_dir() and any((folder / name).is_dir() for name in ("inputs", "images"))
+    return (folder / "masks").is_dir() and any(
+        (folder / name).is_dir() for name in ("inputs", "images")
+    )
 
 
 def discover_dataset(root) -> Dataset:
@@ -621,7 +630,9 @@ def discover_dataset(root) -> Dataset:
                 if _is_flat(root / subset):
                     found, issues = _flat_samples(root / subset, subset)
                     samples += [
-                        Sample(f"{subset}/{s.id}", s.image_path, label_path=s.label_path, subset=subset)
+                        Sample(
+                            f"{subset}/{s.id}", s.image_path, label_path=s.label_path, subset=subset
+                        )
                         for s in found
                     ]
                     problems += issues

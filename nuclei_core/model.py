@@ -45,7 +45,9 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
-            raise ConfigError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+            raise ConfigError(
+                f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
+            )
         if not 1 <= self.depth <= 6:
             raise ConfigError(f"depth must be between 1 and 6, got {self.depth}")
         if not 2 <= self.base_filters <= 128:
@@ -100,9 +102,9 @@ def build_unet(config: ModelConfig = ModelConfig()) -> keras.Model:
         )
         features = layers.Concatenate(name=f"up{level}_concat")([features, skips[level]])
         features = _conv_block(features, filters, config, f"up{level}")
-    outputs = layers.Conv2D(OUTPUT_CHANNELS, 1, activation="sigmoid", dtype="float32", name="probabilities")(
-        features
-    )
+    outputs = layers.Conv2D(
+        OUTPUT_CHANNELS, 1, activation="sigmoid", dtype="float32", name="probabilities"
+    )(features)
     return keras.Model(inputs, outputs, name="unet")
 
 
@@ -119,7 +121,9 @@ def _imagenet_mobilenet(weights: str | None) -> keras.Model:
                 f"{error}); starting from random weights",
                 stacklevel=3,
             )
-    base = keras.applications.MobileNetV2(input_shape=(None, None, 3), include_top=False, weights=None)
+    base = keras.applications.MobileNetV2(
+        input_shape=(None, None, 3), include_top=False, weights=None
+    )
     # From random weights the default momentum (0.999) leaves the moving statistics
     # far from the batch statistics after a short run, and inference predicts all
     # background; 0.9 lets them settle.
@@ -149,7 +153,8 @@ def build_mobilenet_unet(config: ModelConfig = ModelConfig("mobilenetv2"), weigh
     inputs = keras.Input(shape=(None, None, 3), name="image")
     rescaled = layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(inputs)
     *skips, features = encoder(rescaled)
-    for index, (filters, skip) in enumerate(zip((512, 256, 128, 64), reversed(skips))):
+    decoder_filters = (512, 256, 128, 64)
+    for index, (filters, skip) in enumerate(zip(decoder_filters, reversed(skips), strict=True)):
         features = layers.Conv2DTranspose(
             filters, 3, strides=2, padding="same", use_bias=False, name=f"up{index}_transpose"
         )(features)
@@ -159,7 +164,12 @@ def build_mobilenet_unet(config: ModelConfig = ModelConfig("mobilenetv2"), weigh
         features = layers.Activation("relu", name=f"up{index}_relu")(features)
         features = layers.Concatenate(name=f"up{index}_concat")([features, skip])
     outputs = layers.Conv2DTranspose(
-        OUTPUT_CHANNELS, 3, strides=2, padding="same", activation="sigmoid", dtype="float32",
+        OUTPUT_CHANNELS,
+        3,
+        strides=2,
+        padding="same",
+        activation="sigmoid",
+        dtype="float32",
         name="probabilities",
     )(features)
     return keras.Model(inputs, outputs, name="mobilenetv2_unet")

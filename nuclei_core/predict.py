@@ -10,7 +10,7 @@ equal size together for throughput.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -117,8 +117,9 @@ def predict_probabilities(
         Images with a side above this are predicted in tiles of this size
         (a multiple of 32).
     overlap : int, optional
-        Pixels shared by neighbouring tiles, blended with a cosine window
-        (default: 64, or ``tile_size // 8`` for tiles under 512).
+        Least number of pixels shared by neighbouring tiles, blended with a cosine
+        window (default: 64, or ``tile_size // 8`` for tiles under 512). Tiles start
+        on multiples of 32, so the real overlap can be larger.
     tta : bool
         Average over horizontal/vertical flips (4 passes).
     progress : callable, optional
@@ -131,7 +132,9 @@ def predict_probabilities(
     """
     image = _check_input(model_input)
     if tile_size < 64 or tile_size % SIZE_MULTIPLE:
-        raise ConfigError(f"tile_size must be a multiple of {SIZE_MULTIPLE} and >= 64, got {tile_size}")
+        raise ConfigError(
+            f"tile_size must be a multiple of {SIZE_MULTIPLE} and >= 64, got {tile_size}"
+        )
     if overlap is None:
         overlap = min(DEFAULT_OVERLAP, tile_size // 8)
     if not 0 <= overlap < tile_size // 4:
@@ -150,12 +153,13 @@ def predict_probabilities(
         _pad_amounts(height, SIZE_MULTIPLE, tile_size),
         _pad_amounts(width, SIZE_MULTIPLE, tile_size),
     )
-    window = blend_window(tile_size, overlap)[..., None]
+    # Tiles start on multiples of SIZE_MULTIPLE, so each sees the pooling grid of the
+    # whole image (a U-Net is not shift-invariant); they may overlap a little more,
+    # and the blending ramp spans the whole overlap.
+    step = max(SIZE_MULTIPLE, (tile_size - overlap) // SIZE_MULTIPLE * SIZE_MULTIPLE)
+    window = blend_window(tile_size, min(tile_size - step, tile_size // 2))[..., None]
     total = np.zeros(padded.shape[:2] + (2,), np.float32)
     weights = np.zeros(padded.shape[:2] + (1,), np.float32)
-    # Tiles start on multiples of SIZE_MULTIPLE, so each sees the pooling grid of the
-    # whole image (a U-Net is not shift-invariant); they may overlap a little more.
-    step = max(SIZE_MULTIPLE, (tile_size - overlap) // SIZE_MULTIPLE * SIZE_MULTIPLE)
     tiles = [
         (top, left)
         for top in _tile_starts(padded.shape[0], tile_size, step)
@@ -209,7 +213,7 @@ def predict_many(
             chunk = indices[start : start + batch_size]
             batch = np.stack([_pad(images[index], pad_h, pad_w) for index in chunk])
             outputs = _run(model, batch, tta)
-            for index, output in zip(chunk, outputs):
+            for index, output in zip(chunk, outputs, strict=True):
                 results[index] = np.ascontiguousarray(output[: shape[0], : shape[1]])
             done += len(chunk)
             if progress:

@@ -20,9 +20,9 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from skimage.segmentation import find_boundaries
@@ -373,7 +373,8 @@ def _split(config: TrainConfig):
         raise ConfigError(f"{config.data}: no training images after the train/val/test split")
     if config.batch_size > len(train_samples):
         raise ConfigError(
-            f"batch size {config.batch_size} is larger than the {len(train_samples)} training images"
+            f"batch size {config.batch_size} is larger than the "
+            f"{len(train_samples)} training images"
         )
     _check_crop_fits(train_samples, config.crop)
     return dataset, train_samples, val_samples
@@ -420,14 +421,18 @@ def train(
 
     keras.utils.set_random_seed(config.seed)
     listener = listener or TrainingListener()
-    listener.on_status(f"reading {len(train_samples)} training and {len(val_samples)} validation images")
+    listener.on_status(
+        f"reading {len(train_samples)} training and {len(val_samples)} validation images"
+    )
     train_arrays, problems = load_training_data(train_samples, config.crop, listener)
     val_arrays, val_problems = load_training_data(val_samples, config.crop)
     problems += val_problems
     for problem in problems:
         listener.on_status(f"skipped: {problem}")
     if len(train_arrays) < config.batch_size:
-        raise ConfigError(f"only {len(train_arrays)} readable training images for batch size {config.batch_size}")
+        raise ConfigError(
+            f"only {len(train_arrays)} readable training images for batch size {config.batch_size}"
+        )
 
     strategy = _strategy(config.strategy)
     replicas = int(strategy.num_replicas_in_sync)
@@ -439,7 +444,14 @@ def train(
     val_data = validation_dataset(val_arrays, multiple, replicas) if val_arrays else None
 
     state_path, last_path = out / "state.json", out / "checkpoint_last.keras"
-    state = {"epoch": 0, "best": float("inf"), "best_epoch": 0, "wait": 0, "history": [], "seconds": 0.0}
+    state = {
+        "epoch": 0,
+        "best": float("inf"),
+        "best_epoch": 0,
+        "wait": 0,
+        "history": [],
+        "seconds": 0.0,
+    }
     with strategy.scope():
         if config.resume and state_path.is_file() and last_path.is_file():
             state.update(json.loads(state_path.read_text()))

@@ -39,7 +39,7 @@ class Case:
     section: str
     kind: str
     what: str
-    show: str = "core"  # whose message the table shows: core, cli or app
+    show: str = "core"  # whose message the table shows: core, cli, app or test:<name part>
     elsewhere: tuple[str, ...] = field(default=())  # other tests that cover it too
 
 
@@ -85,9 +85,10 @@ CATALOGUE: tuple[Case, ...] = (
         IMAGES,
         BAD_INPUT,
         "16-bit image with one hot pixel (percentile scaling keeps nuclei bright)",
+        show="test:hot_pixel",
     ),
-    Case("image-cmyk-jpeg", IMAGES, BAD_INPUT, "CMYK JPEG (becomes RGB)"),
-    Case("image-palette-png", IMAGES, BAD_INPUT, "palette PNG (becomes RGB)"),
+    Case("image-cmyk-jpeg", IMAGES, BAD_INPUT, "CMYK JPEG (becomes RGB)", show="test:cmyk"),
+    Case("image-palette-png", IMAGES, BAD_INPUT, "palette PNG (becomes RGB)", show="test:cmyk"),
     Case("image-nan-inf", IMAGES, BAD_INPUT, "image with NaN and inf values (warning)"),
     Case(
         "cli-folder",
@@ -386,6 +387,12 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _shows(entry: dict, show: str) -> bool:
+    if show.startswith("test:"):
+        return show[len("test:") :] in entry["test"]
+    return entry["channel"] == show
+
+
 def render(records: list[dict]) -> str:
     """The whole document from the records of a passing run."""
     by_case: dict[str, list[dict]] = defaultdict(list)
@@ -416,7 +423,7 @@ def render(records: list[dict]) -> str:
             lines.append("| Case | What the user sees | Tests |")
             lines.append("|---|---|---|")
         entries = by_case.get(case.id, [])
-        shown = next((e for e in entries if e["channel"] == case.show), None) or (
+        shown = next((e for e in entries if _shows(e, case.show)), None) or (
             entries[0] if entries else None
         )
         seen = shown["seen"] if shown else EXTERNAL_SEEN.get(case.id, "")

@@ -804,8 +804,8 @@ def _best_matching(candidates, ious):
     for size in range(1, min(n_rows, n_cols) + 1):
         for rows in itertools.combinations(range(n_rows), size):
             for cols in itertools.permutations(range(n_cols), size):
-                if all(candidates[row, col] for row, col in zip(rows, cols)):
-                    total = sum(ious[row, col] for row, col in zip(rows, cols))
+                if all(candidates[row, col] for row, col in zip(rows, cols, strict=True)):
+                    total = sum(ious[row, col] for row, col in zip(rows, cols, strict=True))
                     best = max(best, (size, total))
     return best
 
@@ -826,10 +826,11 @@ def test_match_labels_is_an_optimal_one_to_one_matching(true_labels, pred_labels
     rows = [true_ids.index(true_id) for true_id, _ in pairs]
     cols = [pred_ids.index(pred_id) for _, pred_id in pairs]
     assert len(set(rows)) == len(rows) and len(set(cols)) == len(cols)
-    assert all(ious[row, col] > threshold for row, col in zip(rows, cols))
+    assert all(ious[row, col] > threshold for row, col in zip(rows, cols, strict=True))
     best_size, best_total = _best_matching(ious > threshold, ious)
     assert matching.tp == best_size
-    assert sum(ious[row, col] for row, col in zip(rows, cols)) == pytest.approx(best_total)
+    matched_total = sum(ious[row, col] for row, col in zip(rows, cols, strict=True))
+    assert matched_total == pytest.approx(best_total)
     assert matching.tp + matching.fp == matching.n_pred == len(pred_ids)
     assert matching.tp + matching.fn == matching.n_true == len(true_ids)
     assert sorted(_ids(matching.tp_pred_ids) + _ids(matching.fp_pred_ids)) == _ids(pred_ids)

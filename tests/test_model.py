@@ -80,11 +80,17 @@ def test_model_config_refusals(kwargs):
         ModelConfig(**kwargs)
 
 
-def test_mobilenetv2_from_random_weights(monkeypatch):
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt by Keras to download a file fails the test."""
+
     def no_download(*args, **kwargs):
         raise AssertionError("the test tried to download something")
 
-    monkeypatch.setattr(keras.utils, "get_file", no_download)
+    monkeypatch.setattr("keras.src.utils.file_utils.get_file", no_download)
+
+
+def test_mobilenetv2_from_random_weights(no_network):
     config = ModelConfig("mobilenetv2", dropout=0.0)
     assert config.size_multiple == 32
     model = build_model(config, weights=None)
@@ -94,7 +100,7 @@ def test_mobilenetv2_from_random_weights(monkeypatch):
     assert not any(type(layer).__name__ == "Lambda" for layer in model.layers)
 
 
-def test_mobilenetv2_without_network_warns_and_uses_random_weights(monkeypatch):
+def test_mobilenetv2_without_network_warns_and_uses_random_weights(monkeypatch, no_network):
     real = keras.applications.MobileNetV2
     calls = []
 

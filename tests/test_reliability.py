@@ -312,7 +312,10 @@ def test_odd_but_valid_image_is_read_and_normalised(case, tmp_path):
     assert model_input.shape == shape[:2] + (3,) and model_input.dtype == np.float32
     assert np.isfinite(model_input).all()
     assert 0.0 <= model_input.min() and model_input.max() <= 1.0
-    record(case, notes[0].replace(str(tmp_path) + os.sep, "") if notes else "read normally")
+    size = f"{image.shape[1]} x {image.shape[0]} {image.dtype}" + (
+        " RGB" if image.ndim == 3 else ""
+    )
+    record(case, notes[0].replace(str(tmp_path) + os.sep, "") if notes else f"read as {size}")
 
 
 def test_hot_pixel_does_not_flatten_a_16_bit_image():
@@ -322,7 +325,8 @@ def test_hot_pixel_does_not_flatten_a_16_bit_image():
     # percentile scaling: nuclei stay bright; min-max scaling would give them 0.014
     assert model_input[nuclei].mean() > 0.95
     assert model_input[~nuclei].mean() < 0.05
-    record("image-16bit-hot-pixel", "nuclei scaled to ~1.0 despite the hot pixel")
+    seen = "nuclei scaled to about 1.0 despite the 65535 pixel (min-max scaling: 0.014)"
+    record("image-16bit-hot-pixel", seen)
 
 
 def test_cmyk_and_palette_images_become_rgb_with_their_colours():
@@ -334,8 +338,8 @@ def test_cmyk_and_palette_images_become_rgb_with_their_colours():
         image = io.read_image(data)
         assert image.shape == (64, 64, 3) and image.dtype == np.uint8
         assert np.abs(image.mean(axis=-1) - grey.astype(float)).mean() < 12
-    record("image-cmyk-jpeg", "RGB with the original intensities")
-    record("image-palette-png", "RGB with the original intensities")
+    record("image-cmyk-jpeg", "read as RGB with the original intensities")
+    record("image-palette-png", "read as RGB with the original intensities")
 
 
 def test_nan_and_inf_pixels_become_the_lowest_value_with_a_warning():
@@ -646,22 +650,29 @@ def small_config(tmp_path, data, **changes):
 @pytest.mark.parametrize(
     "case, changes, reason",
     [
-        ("train-epochs-0", {"epochs": 0}, "epochs must be at least 1, got 0"),
-        ("train-batch-0", {"batch_size": 0}, "batch size must be at least 1, got 0"),
-        ("train-learning-rate", {"learning_rate": 0.0}, "learning rate must be in (0, 1]"),
-        ("train-crop-multiple", {"crop": 30}, "crop must be a positive multiple of 4, got 30"),
-        ("train-val-fraction", {"val_fraction": 0.95}, "validation fraction must be in (0, 0.9)"),
-        ("train-patience", {"patience": 0}, "patience must be at least 1, got 0"),
-        (
-            "train-batch-too-large",
-            {"batch_size": 50},
-            r"batch size 50 is larger than the \d training images",
-        ),
-        (
-            "train-crop-too-large",
-            {"crop": 256},
-            "crop 256 is larger than every training image (largest side 64)",
-        ),
+        pytest.param(*row, id=row[0])
+        for row in [
+            ("train-epochs-0", {"epochs": 0}, "epochs must be at least 1, got 0"),
+            ("train-batch-0", {"batch_size": 0}, "batch size must be at least 1, got 0"),
+            ("train-learning-rate", {"learning_rate": 0.0}, "learning rate must be in (0, 1]"),
+            ("train-crop-multiple", {"crop": 30}, "crop must be a positive multiple of 4, got 30"),
+            (
+                "train-val-fraction",
+                {"val_fraction": 0.95},
+                "validation fraction must be in (0, 0.9)",
+            ),
+            ("train-patience", {"patience": 0}, "patience must be at least 1, got 0"),
+            (
+                "train-batch-too-large",
+                {"batch_size": 50},
+                r"batch size 50 is larger than the \d training images",
+            ),
+            (
+                "train-crop-too-large",
+                {"crop": 256},
+                "crop 256 is larger than every training image (largest side 64)",
+            ),
+        ]
     ],
 )
 def test_training_parameters_out_of_range_are_refused_before_any_work(
@@ -995,28 +1006,33 @@ def _corrupt_config(path: Path, target: Path) -> Path:
 @pytest.mark.parametrize(
     "case, make, problem",
     [
-        (
-            "model-extra-files",
-            lambda path, tmp: rewrite_archive(
-                path, tmp / "extra.keras", extra={"payload.py": b"import os"}
+        pytest.param(*row, id=row[0])
+        for row in [
+            (
+                "model-extra-files",
+                lambda path, tmp: rewrite_archive(
+                    path, tmp / "extra.keras", extra={"payload.py": b"import os"}
+                ),
+                "unexpected files in the model archive: ['payload.py']",
             ),
-            "unexpected files in the model archive: ['payload.py']",
-        ),
-        (
-            "model-not-zip",
-            lambda path, tmp: (tmp / "text.keras").write_text("not a model") and tmp / "text.keras",
-            "not a Keras model (.keras files are zip archives)",
-        ),
-        (
-            "model-truncated-zip",
-            lambda path, tmp: _truncated(path, tmp / "cut.keras", 0.5),
-            "not a Keras model",
-        ),
-        (
-            "model-corrupt-member",
-            lambda path, tmp: _corrupt_config(path, tmp / "crc.keras"),
-            "corrupt model archive",
-        ),
+            (
+                "model-not-zip",
+                lambda path, tmp: (
+                    (tmp / "text.keras").write_text("not a model") and tmp / "text.keras"
+                ),
+                "not a Keras model (.keras files are zip archives)",
+            ),
+            (
+                "model-truncated-zip",
+                lambda path, tmp: _truncated(path, tmp / "cut.keras", 0.5),
+                "not a Keras model",
+            ),
+            (
+                "model-corrupt-member",
+                lambda path, tmp: _corrupt_config(path, tmp / "crc.keras"),
+                "corrupt model archive",
+            ),
+        ]
     ],
 )
 def test_malformed_model_file_is_refused(case, make, problem, tiny_model_path, tmp_path):

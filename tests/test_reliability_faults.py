@@ -476,8 +476,11 @@ def test_registry_writer_killed_mid_transaction_leaves_a_sound_database(tmp_path
 @pytest.mark.parametrize(
     "case, target, error",
     [
-        ("fault-disk-full-model", "fsync", DISK_FULL),
-        ("fault-read-only-model", "open", READ_ONLY),
+        pytest.param(*row, id=row[0])
+        for row in [
+            ("fault-disk-full-model", "fsync", DISK_FULL),
+            ("fault-read-only-model", "open", READ_ONLY),
+        ]
     ],
 )
 def test_saving_a_model_on_a_full_or_read_only_disk(case, target, error, tiny_model_path, tmp_path):
