@@ -507,9 +507,21 @@ def thumbnail(rgb: np.ndarray, max_side: int = 256) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
-def display_size(rgb: np.ndarray, max_side: int = 2048) -> np.ndarray:
-    """Shrink very large images for the browser (the downloads keep full size)."""
-    return thumbnail(rgb, max_side)
+def display_size(rgb: np.ndarray, max_side: int = 2048, max_width: int = 1460) -> np.ndarray:
+    """Shrink very large or very wide images for the browser (the downloads keep full size).
+
+    ``st.image`` scales a picture wider than the page (about 1460 pixels) down to the
+    page width; a 1-pixel-high strip would become 0 pixels high and fail, so wide
+    pictures are shrunk to ``max_width`` here, keeping at least one pixel of height.
+
+    Examples
+    --------
+    >>> display_size(np.zeros((3, 5000, 3), np.uint8)).shape
+    (1, 1460, 3)
+    """
+    width = rgb.shape[1]
+    side = min(max_side, max(rgb.shape[:2]) * max_width // width) if width > max_width else max_side
+    return thumbnail(rgb, max(1, side))
 
 
 def split_view(left: np.ndarray, right: np.ndarray, fraction: float) -> np.ndarray:

@@ -70,7 +70,7 @@ from nuclei_core.storage import (
     data_dir,
     ensure_dir,
 )
-from nuclei_core.train import TrainConfig, TrainingListener, _split, train
+from nuclei_core.train import TrainConfig, TrainingListener, check_dataset, train
 
 LOCK_FILE_NAME = "training.lock"
 """File in :func:`~nuclei_core.storage.data_dir` whose ``flock`` is the single-job lock."""
@@ -415,7 +415,7 @@ def start_training(config: TrainConfig, registry: Registry | None = None) -> Run
     if not isinstance(config, TrainConfig):
         raise InputTypeError(f"config must be a TrainConfig, not {type(config).__name__}")
     config.check()
-    _split(config)
+    check_dataset(config)
     registry = _registry(registry)
     with _START_LOCK:
         fd = _acquire_lock(_LOCK_WAIT_S)

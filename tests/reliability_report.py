@@ -310,8 +310,8 @@ over the old one, and the run registry is SQLite in WAL mode with a 10 s busy ti
 This file is generated: `python tests/reliability_report.py` runs
 `tests/test_reliability.py` and `tests/test_reliability_faults.py`, collects what each
 test saw, and refuses to write the report if a test fails or a case has no test.
-Paths in messages are shortened to the file name. Tests in other files that cover a
-case too are listed after the reliability tests.
+Paths in messages are shown without the test's temporary folder. Tests in other files
+that cover a case too are listed after the reliability tests.
 """
 
 DEFENCE_ROWS = (
@@ -433,7 +433,7 @@ def render(records: list[dict]) -> str:
         nodes += [f"`{_node(node)}`" for node in case.elsewhere]
         lines.append(f"| {_cell(case.what)} | {_cell(seen)} | {'<br>'.join(nodes)} |")
     lines.append("")
-    lines.append(DEFENCES)
+    lines.append(DEFENCES + "\n")
     lines.append(NOT_COVERED)
     return "\n".join(lines)
 
@@ -447,10 +447,6 @@ NOT_COVERED = """\
 * A full disk under SQLite itself (the registry) is not simulated; SQLite rolls the
   transaction back and the registry raises `StorageError("registry …: database or disk is
   full")`.
-* Open defect: a 3 x 5000 image crashes the Segment page (`st.image` gets a 1 x 2048
-  picture from `dashboard.display_size`, resizes it to 1460 x 0 pixels and raises).
-  `test_segment_page_shows_a_very_thin_image` is a strict xfail until `display_size`
-  keeps pictures at most 1460 pixels wide; the engine and the CLI handle the image.
 * TensorFlow prints a few start-up log lines on stderr before Python can silence them; the
   CLI test ignores exactly those.
 """

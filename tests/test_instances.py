@@ -101,12 +101,14 @@ def test_touching_discs_from_probabilities_become_two_nuclei(blur):
     assert_consecutive_int32(labels)
 
 
-def test_touching_discs_without_boundary_channel_merge():
-    # Control for the test above: the boundary channel is what splits them.
+def test_touching_discs_without_boundary_are_split_by_distance_seeds():
+    # Where the network drew no rim, the joined core is split by the distance transform;
+    # with seeds required further apart than the two centres it stays one nucleus.
     truth = touching_discs()
     probabilities = probabilities_from_labels(truth)
     probabilities[..., 1] = 0.0
-    assert labels_from_probabilities(probabilities).max() == 1
+    assert labels_from_probabilities(probabilities).max() == 2
+    assert labels_from_probabilities(probabilities, seed_distance=60).max() == 1
 
 
 def test_split_follows_the_predicted_boundary():

@@ -1168,11 +1168,6 @@ def test_segment_page_upload_names_each_bad_image_and_stays_usable(segment_page,
 THIN_IMAGE = "image-3x5000"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dashboard.display_size leaves a 3 x 5000 image 1 x 2048; st.image then resizes it "
-    "to 1460 px wide and 0 px high and raises (fix: display images at most 1460 px wide)",
-)
 def test_segment_page_shows_a_very_thin_image(segment_page):
     at, _registry = segment_page
     file_name, make, _shape, _warning = ODD_IMAGES[THIN_IMAGE]
