@@ -375,6 +375,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
     try:
         _fsync_file(temp)
+        if temp.is_file():
+            os.chmod(temp, _target_mode(target))  # the temporary file was created 0600
         os.replace(temp, target)
     except OSError as error:
         _remove_quietly(temp)

@@ -281,12 +281,13 @@ def trained_model(trained_run):
     return load_model(trained_run.result.model_path)
 
 
-@pytest.fixture(autouse=True)
-def _streamlit_navigation_mode(monkeypatch):
+@pytest.fixture(autouse=True, scope="session")
+def _streamlit_navigation_mode():
     """Make AppTest behave like a running server once ``app.py`` has called st.navigation.
 
     AppTest resets Streamlit's legacy ``pages/`` mode before every run; a real
     server leaves it off for good after the first ``st.navigation`` call.
+    Session-scoped so that module-scoped fixtures that drive the app get it too.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
@@ -296,4 +297,6 @@ def _streamlit_navigation_mode(monkeypatch):
         original(self, *args, **kwargs)
         PagesManager.uses_pages_directory = False
 
-    monkeypatch.setattr(PagesManager, "__init__", init)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(PagesManager, "__init__", init)
+        yield

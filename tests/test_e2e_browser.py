@@ -10,7 +10,6 @@ folder.  Without Chromium the test is skipped with the command that installs it.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import socket
@@ -20,7 +19,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -60,22 +58,16 @@ def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"streamlit did not answer within {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
 
 
+SAMPLE = PROJECT / "sample_images" / "inputs" / "fluo_01.png"
+DEFAULT_MODEL = PROJECT / "models" / "default.keras"
+
+
 @pytest.fixture
 def data_folder(tmp_path):
-    """A data folder whose registry has an untrained tiny U-Net as the active model."""
-    from nuclei_core.model import ModelConfig, build_unet, save_model
-    from nuclei_core.registry import Registry
-
-    folder = tmp_path / "data"
-    model_path = save_model(
-        build_unet(ModelConfig(depth=2, base_filters=4)), folder / "models" / "tiny.keras"
-    )
-    registry = Registry(folder / "registry.sqlite3")
-    run = registry.register_model_card(
-        {"name": "tiny e2e", "architecture": "unet"}, model_path, None
-    )
-    registry.set_active_model(run.id)
-    return folder
+    """A fresh data folder: the app registers the bundled default model on first start."""
+    if not DEFAULT_MODEL.is_file() or not SAMPLE.is_file():
+        pytest.skip("the bundled model or sample image is missing")
+    return tmp_path / "data"
 
 
 @pytest.fixture
@@ -85,8 +77,6 @@ def app_url(tmp_path, data_folder):
     env = dict(
         os.environ,
         NUCLEI_DATA_DIR=str(data_folder),
-        NUCLEI_DEFAULT_MODEL=str(tmp_path / "no-default-model.keras"),
-        NUCLEI_SAMPLES_DIR=str(tmp_path / "no-samples"),
         TF_CPP_MIN_LOG_LEVEL="2",
     )
     log = tmp_path / "streamlit.log"
@@ -115,17 +105,6 @@ def app_url(tmp_path, data_folder):
     assert "Traceback" not in log.read_text(errors="replace"), log.read_text()[-3000:]
 
 
-def cells_png() -> bytes:
-    rng = np.random.default_rng(7)
-    image = rng.normal(20, 5, (96, 96))
-    yy, xx = np.mgrid[:96, :96]
-    for cy, cx in ((25, 25), (30, 65), (70, 40), (72, 75)):
-        image[(yy - cy) ** 2 + (xx - cx) ** 2 <= 100] = 200
-    buffer = io.BytesIO()
-    Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def test_segment_page_in_chromium(app_url, tmp_path):
     if not CHROMIUM.is_file():
         pytest.skip("install Debian's chromium: apt-get install chromium chromium-driver")
@@ -137,17 +116,19 @@ def test_segment_page_in_chromium(app_url, tmp_path):
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.goto(app_url, wait_until="domcontentloaded")
             page.get_by_role("heading", name="Segment an image").wait_for(timeout=60_000)
-            page.get_by_text("tiny e2e").first.wait_for(timeout=30_000)  # sidebar: active model
+            page.get_by_text("default").first.wait_for(timeout=30_000)  # sidebar: active model
 
             upload = page.locator('input[type="file"]').first
             upload.wait_for(state="attached", timeout=30_000)
             upload.set_input_files(
-                files=[{"name": "cells.png", "mimeType": "image/png", "buffer": cells_png()}]
+                files=[
+                    {"name": SAMPLE.name, "mimeType": "image/png", "buffer": SAMPLE.read_bytes()}
+                ]
             )
 
             page.get_by_text("Nuclei found").wait_for(timeout=SEGMENT_TIMEOUT_MS)
             count = page.locator('[data-testid="stMetricValue"]').first.inner_text()
-            assert re.fullmatch(r"\d+", count.strip()), count
+            assert re.fullmatch(r"\d+", count.strip()) and int(count) > 0, count
             overlay = page.locator('img[alt="Nuclei overlay"]')
             overlay.wait_for(state="visible", timeout=60_000)
             page.wait_for_function(
@@ -155,7 +136,8 @@ def test_segment_page_in_chromium(app_url, tmp_path):
                 " return img && img.complete && img.naturalWidth > 0; }",
                 timeout=60_000,
             )
-            assert overlay.evaluate("img => img.naturalWidth") == 96
+            width = Image.open(SAMPLE).width
+            assert overlay.evaluate("img => img.naturalWidth") == width
             assert page.get_by_text("Measurements").first.is_visible()
 
             screenshot = tmp_path / "segment_page.png"
