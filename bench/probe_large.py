@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 STARTED = time.perf_counter()
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 

@@ -9,7 +9,14 @@ and importing the package does not import TensorFlow: the modules that need
 it import it themselves.
 """
 
-from nuclei_core.errors import NucleiError
+import os
+
+# TensorFlow's C++ start-up logs an error-level line on every machine without a GPU
+# ("failed call to cuInit"); level 3 keeps the terminal for real problems. Set the
+# variable yourself to see TensorFlow's logs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from nuclei_core.errors import NucleiError  # noqa: E402
 
 __version__ = "1.0.0"
 

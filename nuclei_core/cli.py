@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from nuclei_core.errors import InputError, ModelLoadError, NucleiError  # noqa: E402
+from nuclei_core.errors import InputError, ModelLoadError, NucleiError
 
 SUMMARY_KEYS = (
     "mean_dsb_score",

@@ -11,7 +11,7 @@ is computed here, without Streamlit, so it can be tested and reused:
 * reading uploads with the engine's warnings collected as text
   (:func:`read_upload`, :func:`read_ground_truth`);
 * pictures and files to download: probability map, thumbnails, a slider view,
-  mask / 16-bit label PNG / TIFF, CSV (:func:`png_bytes`, :func:`labels_tiff` ...);
+  mask / 16-bit label PNG / TIFF, CSV (:func:`mask_png`, :func:`labels_tiff` ...);
 * browsing a dataset folder (:func:`check_dataset_folder`, :func:`evaluate_folder`);
 * training progress text and the per-epoch curves (:func:`history_frame`,
   :func:`curves_chart`).
@@ -432,11 +432,6 @@ def image_digest(data: bytes) -> str:
 
 
 # --------------------------------------------------------------------------- pictures and files
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-    """PNG file of a uint8 / uint16, grey or RGB array."""
-    return io.encode_png(array)
 
 
 def mask_png(labels: np.ndarray) -> bytes:

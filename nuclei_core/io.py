@@ -395,7 +395,7 @@ def _labels_from_array(array: np.ndarray, label: str, kind: str) -> np.ndarray:
 
 # What ``zipfile`` raises for damaged archives: bad headers or CRCs, unsupported
 # compression or encryption, impossible offsets, data cut short.
-_ZIP_ERRORS = (
+ZIP_ERRORS = (
     zipfile.BadZipFile,
     zipfile.LargeZipFile,
     zlib.error,
@@ -411,13 +411,13 @@ _ZIP_ERRORS = (
 def _labels_from_zip(data: bytes, label: str, max_pixels: int) -> np.ndarray:
     try:
         archive = zipfile.ZipFile(_stdio.BytesIO(data))
-    except _ZIP_ERRORS:
+    except ZIP_ERRORS:
         raise GroundTruthError(f"{label}: not a valid zip file") from None
     try:
         return _read_zip_masks(archive, label, max_pixels)
     except GroundTruthError:
         raise
-    except _ZIP_ERRORS as error:
+    except ZIP_ERRORS as error:
         message = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
         raise GroundTruthError(f"{label}: corrupt zip file ({message})") from None
 

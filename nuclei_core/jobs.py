@@ -353,7 +353,7 @@ def _worker_env(lock_fd: int) -> dict[str, str]:
     env[DATA_DIR_ENV] = str(data_dir())
     env[LOCK_FD_ENV] = str(lock_fd)
     env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     project_root = str(Path(__file__).resolve().parent.parent)
     paths = [project_root, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import warnings
 import zipfile
-import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from keras import layers
 
 from nuclei_core import losses  # noqa: F401  (registers the custom loss and metrics)
 from nuclei_core.errors import ConfigError, ModelLoadError
+from nuclei_core.io import ZIP_ERRORS
 from nuclei_core.storage import atomic_path
 
 ARCHITECTURES = ("unet", "mobilenetv2")
@@ -199,19 +199,6 @@ CODE_CLASS_NAMES = ("Lambda", "TFOpLambda", "__lambda__")
 ALLOWED_MODULE_ROOTS = ("keras", "nuclei_core")
 """A model's config may only name classes and functions from these packages."""
 
-# What ``zipfile`` raises for damaged archives (bad CRC, unsupported compression,
-# encryption, impossible offsets, data cut short).
-_ZIP_ERRORS = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    zlib.error,
-    NotImplementedError,
-    RuntimeError,
-    ValueError,
-    EOFError,
-    OSError,
-)
-
 
 def _unsafe_reference(config) -> str | None:
     """The first class or module in a model config that could run foreign code."""
@@ -250,7 +237,7 @@ def _check_archive(path: Path) -> None:
             config_text = archive.read("config.json").decode("utf-8", errors="replace")
     except ModelLoadError:
         raise
-    except _ZIP_ERRORS as error:
+    except ZIP_ERRORS as error:
         raise ModelLoadError(f"{path}: corrupt model archive ({error})") from None
     if '"Lambda"' in config_text or '"TFOpLambda"' in config_text:
         raise ModelLoadError(f"{path}: model contains a Lambda layer (arbitrary code); refused")

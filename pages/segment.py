@@ -135,7 +135,7 @@ with ui.engine_errors():
             f"{stem}_nuclei.csv",
             "text/csv",
         ),
-        ("Overlay (PNG)", lambda: dashboard.png_bytes(drawn), f"{stem}_overlay.png", "image/png"),
+        ("Overlay (PNG)", lambda: io.encode_png(drawn), f"{stem}_overlay.png", "image/png"),
     ]
     for column, (label, make, file_name, mime) in zip(buttons, downloads, strict=True):
         column.download_button(
