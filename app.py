@@ -23,6 +23,7 @@ PAGES = [
     st.Page("pages/curves.py", title="Training curves", icon=":material/show_chart:"),
 ]
 page = st.navigation(PAGES)
+ui.open_requested_page()
 
 try:
     registry = ui.registry()

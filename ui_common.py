@@ -11,6 +11,7 @@ work itself is done by ``nuclei_core``.  Session-state keys used across pages:
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import streamlit as st
 
@@ -28,17 +29,26 @@ NO_MODEL_TEXT = (
 # --------------------------------------------------------------------------- navigation
 
 
-def ensure_app_shell() -> None:
+def ensure_app_shell(page_file: str) -> None:
     """Run ``app.py`` first when a page was opened before it ever ran.
 
     Streamlit treats a ``pages/`` folder as a legacy multipage app until the first
     ``st.navigation`` call of the process; a page opened by its URL in a fresh
-    server would then run without ``app.py`` and its sidebar.
+    server would then run without ``app.py`` and its sidebar.  The page is
+    remembered and ``app.py`` switches to it (see :func:`open_requested_page`).
     """
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:
+        st.session_state["requested_page"] = f"pages/{Path(page_file).name}"
         st.switch_page("app.py")
+
+
+def open_requested_page() -> None:
+    """In ``app.py``: go to the page an early deep link asked for (once)."""
+    requested = st.session_state.pop("requested_page", None)
+    if requested:
+        st.switch_page(requested)
 
 
 # --------------------------------------------------------------------------- registry

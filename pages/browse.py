@@ -9,7 +9,7 @@ import streamlit as st
 import ui_common as ui
 from nuclei_core import dashboard, segment
 
-ui.ensure_app_shell()
+ui.ensure_app_shell(__file__)
 st.title("Browse a test set")
 registry = ui.registry()
 run, model, model_key = ui.require_model(registry)

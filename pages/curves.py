@@ -9,7 +9,7 @@ import streamlit as st
 import ui_common as ui
 from nuclei_core import dashboard
 
-ui.ensure_app_shell()
+ui.ensure_app_shell(__file__)
 st.title("Training curves")
 registry = ui.registry()
 

@@ -13,7 +13,7 @@ import streamlit as st
 import ui_common as ui
 from nuclei_core import dashboard, instances, io, segment
 
-ui.ensure_app_shell()
+ui.ensure_app_shell(__file__)
 st.title("Segment an image")
 registry = ui.registry()
 run, model, model_key = ui.require_model(registry)

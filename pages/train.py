@@ -14,7 +14,7 @@ from nuclei_core import dashboard, jobs
 from nuclei_core.registry import ACTIVE_STATUSES
 from nuclei_core.train import TrainConfig
 
-ui.ensure_app_shell()
+ui.ensure_app_shell(__file__)
 st.title("Train or load a model")
 registry = ui.registry()
 ui.show_flash()
