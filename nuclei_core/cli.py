@@ -33,7 +33,13 @@ class ProgressListener:
         from tqdm import tqdm
 
         if self.bar is None:
-            self.bar = tqdm(total=steps, desc=f"epoch {epoch + 1}", unit="batch", leave=False)
+            self.bar = tqdm(
+                total=steps,
+                desc=f"epoch {epoch + 1}",
+                unit="batch",
+                leave=False,
+                disable=not sys.stderr.isatty(),
+            )
         self.bar.update(1)
         self.bar.set_postfix(loss=f"{logs.get('loss', 0):.3f}")
 
