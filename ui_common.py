@@ -51,6 +51,25 @@ def open_requested_page() -> None:
         st.switch_page(requested)
 
 
+# --------------------------------------------------------------------------- pictures
+
+
+def show_pictures(pictures, widths=None) -> None:
+    """Show ``(rgb, caption)`` or ``(rgb, caption, alt)`` side by side, shrunk for the browser.
+
+    ``widths`` are relative column widths (default: equal).
+    """
+    columns = st.columns(widths or len(pictures))
+    for column, (picture, caption, *alt) in zip(columns, pictures, strict=True):
+        column.image(
+            dashboard.display_size(picture),
+            caption=caption,
+            alt=alt[0] if alt else caption,
+            width="stretch",
+            output_format="PNG",
+        )
+
+
 # --------------------------------------------------------------------------- registry
 
 

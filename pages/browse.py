@@ -120,14 +120,13 @@ with ui.engine_errors():
     selected = st.selectbox("Image", ids, key="browse_selected")
     item = result.result(selected)
     views = dashboard.sample_views(result.samples[selected], item)
-    columns = st.columns(3)
-    columns[0].image(
-        dashboard.display_size(views["truth"]), caption="Ground truth", width="stretch"
+    ui.show_pictures(
+        [
+            (views["truth"], "Ground truth"),
+            (views["prediction"], "Prediction"),
+            (views["errors"], "Errors"),
+        ]
     )
-    columns[1].image(
-        dashboard.display_size(views["prediction"]), caption="Prediction", width="stretch"
-    )
-    columns[2].image(dashboard.display_size(views["errors"]), caption="Errors", width="stretch")
     st.markdown(dashboard.error_legend_html(), unsafe_allow_html=True)
     scores = item.scores
     st.caption(

@@ -87,27 +87,16 @@ with ui.engine_errors():
         f"{name}: {image.shape[1]} x {image.shape[0]} pixels, {io.image_kind(image)} image, "
         f"model {run.name}"
     )
-    columns = st.columns(3)
-    columns[0].image(
-        dashboard.display_size(rgb),
-        caption="Image",
-        width="stretch",
-        output_format="PNG",
-        alt="Input image",
-    )
-    columns[1].image(
-        dashboard.display_size(drawn),
-        caption=f"{count} nuclei (filled, with outlines)",
-        alt="Nuclei overlay",
-        width="stretch",
-        output_format="PNG",
-    )
-    columns[2].image(
-        dashboard.display_size(dashboard.probability_rgb(probabilities)),
-        caption="Nucleus probability (dark 0, yellow 1)",
-        alt="Probability map",
-        width="stretch",
-        output_format="PNG",
+    ui.show_pictures(
+        [
+            (rgb, "Image", "Input image"),
+            (drawn, f"{count} nuclei (filled, with outlines)", "Nuclei overlay"),
+            (
+                dashboard.probability_rgb(probabilities),
+                "Nucleus probability (dark 0, yellow 1)",
+                "Probability map",
+            ),
+        ]
     )
 
     st.subheader("Measurements")
@@ -180,40 +169,21 @@ with ui.engine_errors():
                 "View", ["Side by side", "Slider"], horizontal=True, key="segment_compare_view"
             )
             if view == "Side by side":
-                columns = st.columns(3)
-                columns[0].image(
-                    dashboard.display_size(truth_rgb),
-                    caption="Ground truth",
-                    width="stretch",
-                    output_format="PNG",
-                )
-                columns[1].image(
-                    dashboard.display_size(drawn),
-                    caption="Prediction",
-                    width="stretch",
-                    output_format="PNG",
-                )
-                columns[2].image(
-                    dashboard.display_size(error_rgb),
-                    caption="Errors",
-                    width="stretch",
-                    output_format="PNG",
+                ui.show_pictures(
+                    [(truth_rgb, "Ground truth"), (drawn, "Prediction"), (error_rgb, "Errors")]
                 )
             else:
                 split = st.slider(
                     "Ground truth ◀ ▶ prediction", 0.0, 1.0, 0.5, 0.01, key="segment_split"
                 )
-                columns = st.columns([2, 1])
-                columns[0].image(
-                    dashboard.display_size(dashboard.split_view(truth_rgb, drawn, split)),
-                    caption="Left of the line: ground truth; right: prediction",
-                    width="stretch",
-                    output_format="PNG",
-                )
-                columns[1].image(
-                    dashboard.display_size(error_rgb),
-                    caption="Errors",
-                    width="stretch",
-                    output_format="PNG",
+                ui.show_pictures(
+                    [
+                        (
+                            dashboard.split_view(truth_rgb, drawn, split),
+                            "Left of the line: ground truth; right: prediction",
+                        ),
+                        (error_rgb, "Errors"),
+                    ],
+                    widths=[2, 1],
                 )
             st.markdown(dashboard.error_legend_html(), unsafe_allow_html=True)

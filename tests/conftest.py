@@ -19,12 +19,15 @@ use a model never pay for it.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/support.py
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -193,6 +196,15 @@ def tiny_model():
     from nuclei_core.model import ModelConfig, build_unet
 
     return build_unet(ModelConfig(depth=2, base_filters=4))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tmp_path_factory):
+    """An untrained ``ModelConfig(depth=2, base_filters=4)`` U-Net saved as ``tiny.keras``."""
+    from nuclei_core.model import ModelConfig, build_unet, save_model
+
+    folder = tmp_path_factory.mktemp("tiny_model")
+    return save_model(build_unet(ModelConfig(depth=2, base_filters=4)), folder / "tiny.keras")
 
 
 class RecordingListener:

@@ -24,10 +24,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from support import REPORT_ENV, ROOT
+
 DOCUMENT = ROOT / "docs" / "RELIABILITY.md"
 TEST_FILES = ("tests/test_reliability.py", "tests/test_reliability_faults.py")
-REPORT_ENV = "NUCLEI_RELIABILITY_LOG"
 BAD_INPUT, HOSTILE, FAULT = "bad input", "hostile file", "fault"
 
 

@@ -46,15 +46,6 @@ def fresh_environment(tmp_path, monkeypatch):
     st.cache_resource.clear()
 
 
-@pytest.fixture(scope="module")
-def tiny_model_file(tmp_path_factory):
-    """An untrained ``ModelConfig(depth=2, base_filters=4)`` U-Net saved as ``tiny.keras``."""
-    from nuclei_core.model import ModelConfig, build_unet, save_model
-
-    folder = tmp_path_factory.mktemp("tiny_model")
-    return save_model(build_unet(ModelConfig(depth=2, base_filters=4)), folder / "tiny.keras")
-
-
 @pytest.fixture
 def registry(fresh_environment):
     return Registry(fresh_environment / "data" / "registry.sqlite3")

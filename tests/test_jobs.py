@@ -17,14 +17,14 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
 from PIL import Image
+from support import is_zombie, wait_for
 
 from nuclei_core import jobs
 from nuclei_core.errors import ConfigError, DatasetError, JobBusyError
@@ -33,7 +33,6 @@ from nuclei_core.train import TrainConfig
 
 DATA_ENV = "NUCLEI_DATA_DIR"
 LONG_EPOCHS = 10_000  # a job that only ends when it is stopped or killed
-WAIT_S = 300.0  # generous: the machine may be busy; the tests take far less
 
 
 def make_dataset(root: Path, count: int = 6, size: int = 48) -> Path:
@@ -68,18 +67,6 @@ def tiny_config(dataset_folder: Path, **changes) -> TrainConfig:
     )
     values.update(changes)
     return TrainConfig(**values)
-
-
-def wait_for(condition: Callable[[], object], what: str, log: Path | None = None) -> object:
-    """Poll ``condition`` until it returns something true; fail with the job's log if not."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    tail = log.read_text(errors="replace")[-3000:] if log and log.is_file() else "(no log)"
-    pytest.fail(f"timed out waiting for {what}; train.log ends with:\n{tail}")
 
 
 def wait_until_ended(run_id: int, registry: Registry) -> Run:
@@ -329,7 +316,7 @@ def test_sigkill_mid_run_marks_the_run_failed_and_frees_the_lock(
     wait_for(lambda: jobs.job_status(run_id, registry)["epoch"] >= 2, "epoch 2 to start", log)
     pid = registry.get_run(run_id).pid
     os.kill(pid, signal.SIGKILL)  # while epoch 2 or later is being trained
-    wait_for(lambda: not psutil.pid_exists(pid) or _is_zombie(pid), f"pid {pid} to die")
+    wait_for(lambda: not psutil.pid_exists(pid) or is_zombie(pid), f"pid {pid} to die")
     epochs_before = registry.epochs(run_id)
 
     assert jobs.running_job(registry) is None
@@ -342,15 +329,7 @@ def test_sigkill_mid_run_marks_the_run_failed_and_frees_the_lock(
     assert again.id != run_id and again.pid is not None
     killed = jobs.kill_training(again.id, timeout=5, registry=registry)
     assert killed.status == "failed"
-    assert not psutil.pid_exists(again.pid) or _is_zombie(again.pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    """Whether ``pid`` has ended but was not reaped yet."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+    assert not psutil.pid_exists(again.pid) or is_zombie(again.pid)
 
 
 def test_started_job_finishes_with_its_epochs_in_the_registry(jobs_started, monkeypatch):

@@ -16,7 +16,6 @@ does nothing.
 
 from __future__ import annotations
 
-import hashlib
 import io as stdio
 import json
 import os
@@ -37,6 +36,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
+from support import APP, REPORT_ENV, ROOT, app_page, record, sha256
 
 from nuclei_core import io, metrics
 from nuclei_core.errors import (
@@ -49,30 +49,7 @@ from nuclei_core.errors import (
     NucleiError,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
-REPORT_ENV = "NUCLEI_RELIABILITY_LOG"
 APP_TIMEOUT = 90  # seconds per AppTest script run on a loaded 2-core machine
-
-
-def app_page(name: str) -> str:
-    """The path of one of the app's pages as ``app.py`` names it (``pages/<name>.py``)."""
-    found = re.findall(rf'st\.Page\(\s*"([^"]*\b{name}\.py)"', Path(APP).read_text())
-    return found[0] if found else f"pages/{name}.py"
-
-
-def record(case: str, seen: str, channel: str = "core", kept: int = 0) -> None:
-    """Note what the user saw for a catalogued case (see ``tests/reliability_report.py``).
-
-    ``kept`` counts files saved before the test that it checked are still intact.
-    """
-    path = os.environ.get(REPORT_ENV)
-    if not path:
-        return
-    test = os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" (", 1)[0]
-    entry = {"case": case, "channel": channel, "seen": seen, "test": test, "kept": kept}
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry) + "\n")
 
 
 # --------------------------------------------------------------------------- file makers
@@ -226,10 +203,6 @@ ODD_IMAGES = {
 }
 
 
-def sha256(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 # --------------------------------------------------------------------------- core reader
 
 
@@ -359,15 +332,6 @@ def test_nan_and_inf_pixels_become_the_lowest_value_with_a_warning():
 # --------------------------------------------------------------------------- command line
 
 
-@pytest.fixture(scope="module")
-def tiny_model_path(tmp_path_factory):
-    """An untrained ``ModelConfig(depth=2, base_filters=4)`` U-Net saved to a file."""
-    from nuclei_core.model import ModelConfig, build_unet, save_model
-
-    folder = tmp_path_factory.mktemp("reliability_model")
-    return save_model(build_unet(ModelConfig(depth=2, base_filters=4)), folder / "tiny.keras")
-
-
 TF_STARTUP_LOG = re.compile(
     r"^([IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\]|WARNING: All log "
     r"messages before absl::InitializeLog|To enable the following)"
@@ -378,7 +342,7 @@ def _quiet_env() -> dict:
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
 
 
-def test_cli_predict_finishes_good_files_and_names_each_bad_one(tiny_model_path, tmp_path):
+def test_cli_predict_finishes_good_files_and_names_each_bad_one(tiny_model_file, tmp_path):
     folder, out = tmp_path / "images", tmp_path / "out"
     folder.mkdir()
     out.mkdir()
@@ -389,11 +353,11 @@ def test_cli_predict_finishes_good_files_and_names_each_bad_one(tiny_model_path,
         (folder / file_name).write_bytes(make())
     earlier = out / "earlier_mask.png"  # a result of an earlier run: must not be touched
     earlier.write_bytes(png(np.zeros((4, 4), np.uint8)))
-    before = {earlier: sha256(earlier), tiny_model_path: sha256(tiny_model_path)}
+    before = {earlier: sha256(earlier), tiny_model_file: sha256(tiny_model_file)}
 
     done = subprocess.run(
         [sys.executable, "-m", "nuclei_core", "predict", str(folder), "--out", str(out)]
-        + ["--model", str(tiny_model_path)],
+        + ["--model", str(tiny_model_file)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -578,7 +542,7 @@ def test_one_bad_file_among_good_ones_is_reported_and_skipped(tmp_path):
     record("dataset-one-bad-file", problems[0].replace(str(root) + os.sep, ""))
 
 
-def test_cli_evaluate_lists_unpaired_and_skipped_files(tiny_model_path, tmp_path, capsys):
+def test_cli_evaluate_lists_unpaired_and_skipped_files(tiny_model_file, tmp_path, capsys):
     from nuclei_core import cli
 
     root = tmp_path / "data"
@@ -588,7 +552,7 @@ def test_cli_evaluate_lists_unpaired_and_skipped_files(tiny_model_path, tmp_path
     (root / "masks" / "orphan.png").write_bytes(png(mask()))
     report = tmp_path / "report.json"
     status = cli.main(
-        ["evaluate", "--data", str(root), "--split", "all", "--model", str(tiny_model_path)]
+        ["evaluate", "--data", str(root), "--split", "all", "--model", str(tiny_model_file)]
         + ["--json", str(report)]
     )
     captured = capsys.readouterr()
@@ -973,7 +937,7 @@ def test_keras_safe_mode_refuses_the_lambda_even_without_our_archive_check(
     record("model-safe-mode", "model does not load (Keras safe_mode=True refuses the lambda)")
 
 
-def test_model_naming_a_foreign_module_is_refused(tiny_model_path, tmp_path):
+def test_model_naming_a_foreign_module_is_refused(tiny_model_file, tmp_path):
     from nuclei_core.model import load_model
 
     def to_builtins(text: str) -> str:
@@ -981,7 +945,7 @@ def test_model_naming_a_foreign_module_is_refused(tiny_model_path, tmp_path):
         config["config"]["layers"][1]["module"] = "builtins"
         return json.dumps(config)
 
-    foreign = rewrite_archive(tiny_model_path, tmp_path / "foreign.keras", change=to_builtins)
+    foreign = rewrite_archive(tiny_model_file, tmp_path / "foreign.keras", change=to_builtins)
     with pytest.raises(ModelLoadError, match=r"reference to module 'builtins'; refused") as caught:
         load_model(foreign)
     record("model-foreign-module", str(caught.value).replace(str(tmp_path) + os.sep, ""))
@@ -1035,10 +999,10 @@ def _corrupt_config(path: Path, target: Path) -> Path:
         ]
     ],
 )
-def test_malformed_model_file_is_refused(case, make, problem, tiny_model_path, tmp_path):
+def test_malformed_model_file_is_refused(case, make, problem, tiny_model_file, tmp_path):
     from nuclei_core.model import load_model
 
-    path = make(tiny_model_path, tmp_path)
+    path = make(tiny_model_file, tmp_path)
     with pytest.raises(ModelLoadError) as caught:
         load_model(path)
     message = str(caught.value)
@@ -1104,7 +1068,7 @@ def test_dataset_path_typed_into_the_app_is_resolved_and_checked(tmp_path, monke
 
 
 @pytest.fixture
-def segment_page(tmp_path, monkeypatch, tiny_model_path):
+def segment_page(tmp_path, monkeypatch, tiny_model_file):
     """The Segment page with the tiny model active, in a fresh data folder."""
     if not Path(APP).is_file():
         pytest.skip("app.py is not there")
@@ -1119,7 +1083,7 @@ def segment_page(tmp_path, monkeypatch, tiny_model_path):
     monkeypatch.setenv("NUCLEI_SAMPLES_DIR", str(tmp_path / "no-samples"))
     st.cache_resource.clear()
     registry = Registry(data / "registry.sqlite3")
-    run = registry.register_model_card({"name": "tiny"}, tiny_model_path, None)
+    run = registry.register_model_card({"name": "tiny"}, tiny_model_file, None)
     registry.set_active_model(run.id)
     at = AppTest.from_file(APP, default_timeout=APP_TIMEOUT)
     at.run()
@@ -1139,9 +1103,9 @@ def _upload(at, key: str, name: str, data: bytes) -> None:
     assert not at.exception, (name, [item.message for item in at.exception])
 
 
-def test_segment_page_upload_names_each_bad_image_and_stays_usable(segment_page, tiny_model_path):
+def test_segment_page_upload_names_each_bad_image_and_stays_usable(segment_page, tiny_model_file):
     at, registry = segment_page
-    model_before = sha256(tiny_model_path)
+    model_before = sha256(tiny_model_file)
     for case, (file_name, make, problem) in sorted(REFUSED_IMAGES.items()):
         _upload(at, "segment_upload", file_name, make())
         errors = _texts(at.error)
@@ -1159,7 +1123,7 @@ def test_segment_page_upload_names_each_bad_image_and_stays_usable(segment_page,
         if warning:
             assert any(warning in note and file_name in note for note in notes), (case, notes)
         record(case, notes[0] if warning else "segmented normally", channel="app")
-    assert sha256(tiny_model_path) == model_before
+    assert sha256(tiny_model_file) == model_before
     assert registry.active_model().name == "tiny"
     seen = "every bad image: one st.error line; the page keeps working"
     record("app-upload-image", seen, channel="app", kept=1)

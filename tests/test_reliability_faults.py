@@ -16,10 +16,8 @@ See ``tests/test_reliability.py`` for ``record`` and ``tests/reliability_report.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -32,42 +30,18 @@ import pandas as pd
 import psutil
 import pytest
 from PIL import Image
+from support import APP, ROOT, app_page, is_zombie, record, sha256, wait_for
 
 from nuclei_core import cards, instances, storage
 from nuclei_core.errors import StorageError
 from nuclei_core.registry import Registry
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
-REPORT_ENV = "NUCLEI_RELIABILITY_LOG"
 DATA_ENV = "NUCLEI_DATA_DIR"
 APP_TIMEOUT = 90
-WAIT_S = 300.0
-
-
-def app_page(name: str) -> str:
-    """The path of one of the app's pages as ``app.py`` names it (``pages/<name>.py``)."""
-    found = re.findall(rf'st\.Page\(\s*"([^"]*\b{name}\.py)"', Path(APP).read_text())
-    return found[0] if found else f"pages/{name}.py"
 
 
 DISK_FULL = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 READ_ONLY = OSError(errno.EROFS, os.strerror(errno.EROFS))
-
-
-def record(case: str, seen: str, channel: str = "core", kept: int = 0) -> None:
-    """Note what the user saw for a catalogued case (see ``tests/reliability_report.py``)."""
-    path = os.environ.get(REPORT_ENV)
-    if not path:
-        return
-    test = os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" (", 1)[0]
-    entry = {"case": case, "channel": channel, "seen": seen, "test": test, "kept": kept}
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry) + "\n")
-
-
-def sha256(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -109,29 +83,10 @@ def write_dataset(root: Path, count: int, size=(64, 64)) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def tiny_model_path(tmp_path_factory):
-    from nuclei_core.model import ModelConfig, build_unet, save_model
-
-    folder = tmp_path_factory.mktemp("faults_model")
-    return save_model(build_unet(ModelConfig(depth=2, base_filters=4)), folder / "tiny.keras")
-
-
 def load_model(path):
     from nuclei_core.model import load_model as load
 
     return load(path)
-
-
-def wait_for(condition, what: str, log: Path | None = None):
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    tail = log.read_text(errors="replace")[-3000:] if log and log.is_file() else "(no log)"
-    pytest.fail(f"timed out waiting for {what}; log ends with:\n{tail}")
 
 
 # --------------------------------------------------------------------------- app sessions and jobs
@@ -165,7 +120,7 @@ def train_page(data: Path, patch):
 
 
 @pytest.fixture(scope="module")
-def app_job(tmp_path_factory, tiny_model_path):
+def app_job(tmp_path_factory, tiny_model_file):
     """Two app sessions on the Train page; the first starts a training job, the second
     clicks "Start training" in the same moment (it passed the "is a job running?" check
     before the first job was registered).  The job runs until a test kills it."""
@@ -184,9 +139,9 @@ def app_job(tmp_path_factory, tiny_model_path):
         patch.setenv("NUCLEI_SAMPLES_DIR", str(folder / "no-samples"))
         st.cache_resource.clear()
         registry = Registry(folder / "data" / "registry.sqlite3")
-        active = registry.register_model_card({"name": "active"}, tiny_model_path, None)
+        active = registry.register_model_card({"name": "active"}, tiny_model_file, None)
         registry.set_active_model(active.id)
-        scenario.update(registry=registry, active=active, active_hash=sha256(tiny_model_path))
+        scenario.update(registry=registry, active=active, active_hash=sha256(tiny_model_file))
         try:
             first, second = train_page(data, patch), train_page(data, patch)
             next(iter(first.get("form_submit_button"))).click().run()
@@ -239,7 +194,7 @@ def test_sigkill_mid_epoch_keeps_active_model_best_checkpoint_and_epochs(app_job
     pid = registry.get_run(run.id).pid
     os.kill(pid, signal.SIGKILL)
     epochs_before = registry.epochs(run.id)
-    wait_for(lambda: not psutil.pid_exists(pid) or _zombie(pid), f"pid {pid} to end")
+    wait_for(lambda: not psutil.pid_exists(pid) or is_zombie(pid), f"pid {pid} to end")
 
     assert jobs.running_job(registry) is None
     killed = registry.get_run(run.id)
@@ -262,15 +217,8 @@ def test_sigkill_mid_epoch_keeps_active_model_best_checkpoint_and_epochs(app_job
     )
 
 
-def _zombie(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
 def test_read_only_data_folder_refuses_a_training_job_before_it_starts(
-    tmp_path, monkeypatch, tiny_model_path
+    tmp_path, monkeypatch, tiny_model_file
 ):
     from nuclei_core import jobs
     from nuclei_core.train import TrainConfig
@@ -323,11 +271,11 @@ def test_app_with_a_read_only_data_folder_says_so_and_does_not_crash(tmp_path, m
 # --------------------------------------------------------------------------- atomic writes
 
 
-def test_crash_between_model_write_and_rename_keeps_the_old_model(tiny_model_path, tmp_path):
+def test_crash_between_model_write_and_rename_keeps_the_old_model(tiny_model_file, tmp_path):
     from nuclei_core.model import ModelConfig, build_unet, save_model
 
     target = tmp_path / "model.keras"
-    target.write_bytes(tiny_model_path.read_bytes())
+    target.write_bytes(tiny_model_file.read_bytes())
     before = sha256(target)
     bigger = build_unet(ModelConfig(depth=2, base_filters=8))
     with pytest.MonkeyPatch.context() as patch:
@@ -484,11 +432,11 @@ def test_registry_writer_killed_mid_transaction_leaves_a_sound_database(tmp_path
         ]
     ],
 )
-def test_saving_a_model_on_a_full_or_read_only_disk(case, target, error, tiny_model_path, tmp_path):
+def test_saving_a_model_on_a_full_or_read_only_disk(case, target, error, tiny_model_file, tmp_path):
     from nuclei_core.model import ModelConfig, build_unet, save_model
 
     saved = tmp_path / "model.keras"
-    saved.write_bytes(tiny_model_path.read_bytes())
+    saved.write_bytes(tiny_model_file.read_bytes())
     before = sha256(saved)
     model = build_unet(ModelConfig(depth=2, base_filters=4))
     with pytest.MonkeyPatch.context() as patch:
@@ -520,7 +468,7 @@ def test_csv_on_a_full_disk_keeps_the_previous_table(tmp_path, monkeypatch):
 
 
 def test_cli_predict_into_a_read_only_folder_names_each_file(
-    tiny_model_path, tmp_path, monkeypatch, capsys
+    tiny_model_file, tmp_path, monkeypatch, capsys
 ):
     from nuclei_core import cli
 
@@ -532,7 +480,7 @@ def test_cli_predict_into_a_read_only_folder_names_each_file(
     (out / "cells0_mask.png").write_bytes(b"earlier result")
     before = snapshot(out)
     monkeypatch.setattr(os, "replace", fail_with(READ_ONLY))
-    status = cli.main(["predict", str(images), "--out", str(out), "--model", str(tiny_model_path)])
+    status = cli.main(["predict", str(images), "--out", str(out), "--model", str(tiny_model_file)])
     monkeypatch.undo()
     stderr = capsys.readouterr().err
     errors = [line for line in stderr.splitlines() if line.startswith("error: ")]

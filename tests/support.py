@@ -1,0 +1,66 @@
+"""Plain helpers shared by several test modules (``tests/conftest.py`` puts this folder on
+``sys.path``): the reliability report's recorder, waiting for a training process, hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+REPORT_ENV = "NUCLEI_RELIABILITY_LOG"
+WAIT_S = 300.0  # generous: the machine may be busy; the tests take far less
+
+
+def app_page(name: str) -> str:
+    """The path of one of the app's pages as ``app.py`` names it (``pages/<name>.py``)."""
+    found = re.findall(rf'st\.Page\(\s*"([^"]*\b{name}\.py)"', Path(APP).read_text())
+    return found[0] if found else f"pages/{name}.py"
+
+
+def record(case: str, seen: str, channel: str = "core", kept: int = 0) -> None:
+    """Note what the user saw for a catalogued case (see ``tests/reliability_report.py``).
+
+    ``kept`` counts files saved before the test that it checked are still intact.
+    """
+    path = os.environ.get(REPORT_ENV)
+    if not path:
+        return
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" (", 1)[0]
+    entry = {"case": case, "channel": channel, "seen": seen, "test": test, "kept": kept}
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry) + "\n")
+
+
+def sha256(path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def wait_for(condition: Callable[[], object], what: str, log: Path | None = None) -> object:
+    """Poll ``condition`` until it returns something true; fail with the job's log if not."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.is_file() else "(no log)"
+    pytest.fail(f"timed out waiting for {what}; log ends with:\n{tail}")
+
+
+def is_zombie(pid: int) -> bool:
+    """Whether ``pid`` has ended (gone, or ended but not reaped yet)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
