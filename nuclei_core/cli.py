@@ -71,6 +71,7 @@ def _train(args) -> int:
         depth=args.depth,
         time_budget_minutes=args.time_budget,
         strategy=args.strategy,
+        precision=args.precision,
         resume=args.resume,
         name=args.name,
     )
@@ -237,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--strategy", default="auto", choices=["auto", "none", "mirrored", "multiworker"]
+    )
+    train.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "float32", "bfloat16"],
+        help="auto: mixed bfloat16 on CPUs with AMX, else float32 (the saved model is float32)",
     )
     train.add_argument("--out", default="runs/latest", help="run folder (model, card, checkpoints)")
     train.add_argument("--name", default=None, help="run name (default: the folder name)")

@@ -33,6 +33,7 @@ from nuclei_core.errors import ConfigError, NucleiError
 from nuclei_core.storage import atomic_write_json, atomic_write_text
 
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
+PRECISIONS = ("auto", "float32", "bfloat16")
 MAX_SCALE = 1.3  # scale augmentation range is [1 / MAX_SCALE, MAX_SCALE]
 METRIC_KEYS = ("loss", "accuracy", "iou", "dice")
 
@@ -56,6 +57,7 @@ class TrainConfig:
     dropout: float = 0.1
     time_budget_minutes: float | None = None
     strategy: str = "auto"
+    precision: str = "auto"
     resume: bool = False
     name: str | None = None
 
@@ -78,6 +80,8 @@ class TrainConfig:
             raise ConfigError(f"validation fraction must be in (0, 0.9), got {self.val_fraction}")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.strategy == "multiworker" and "TF_CONFIG" not in os.environ:
             raise ConfigError("strategy 'multiworker' needs the TF_CONFIG environment variable")
         if self.time_budget_minutes is not None and self.time_budget_minutes <= 0:
@@ -279,6 +283,70 @@ def _strategy(name: str):
     return tf.distribute.get_strategy()
 
 
+def cpu_has_amx(cpuinfo: str | None = None) -> bool:
+    """True when the CPU has AMX bfloat16 tiles (Intel Sapphire Rapids and later).
+
+    ``cpuinfo`` is the text of ``/proc/cpuinfo`` (read when None; False where
+    it does not exist, e.g. on macOS and Windows).
+
+    Examples
+    --------
+    >>> cpu_has_amx("flags : fpu avx512f amx_bf16 amx_tile"), cpu_has_amx("flags : fpu avx2")
+    (True, False)
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = next((line for line in cpuinfo.splitlines() if line.startswith("flags")), "")
+    return "amx_bf16" in flags.split()
+
+
+def resolve_precision(precision: str, has_gpu: bool, has_amx: bool) -> str:
+    """The Keras dtype policy a run trains with.
+
+    ``"auto"`` picks mixed bfloat16 on a CPU with AMX, where it trains about
+    1.4 times faster (measured on a 2-core Sapphire Rapids), and float32
+    everywhere else. The saved ``model.keras`` is float32 either way.
+
+    Examples
+    --------
+    >>> resolve_precision("auto", has_gpu=False, has_amx=True)
+    'mixed_bfloat16'
+    >>> resolve_precision("auto", has_gpu=True, has_amx=True)
+    'float32'
+    """
+    if precision == "bfloat16" or (precision == "auto" and has_amx and not has_gpu):
+        return "mixed_bfloat16"
+    return "float32"
+
+
+def _build_with_policy(model_config, policy: str, weights: str | None = "imagenet"):
+    """Build a fresh network whose layers compute in ``policy``; the global policy is kept."""
+    import keras
+
+    from nuclei_core.model import build_model
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        return build_model(model_config, weights=weights)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def float32_copy(model, model_config):
+    """The same network and weights with every layer computing in float32.
+
+    A model trained in mixed bfloat16 would run slowly, or not at all, on a CPU
+    without bfloat16 support; the file users load is always float32.
+    """
+    copy = _build_with_policy(model_config, "float32", weights=None)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def cosine_learning_rate(epoch: int, epochs: int, base: float, time_used: float = 0.0) -> float:
     """Cosine decay from ``base`` to 5 % of it, after one warm-up epoch.
 
@@ -444,9 +512,10 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
 
     import keras
+    import tensorflow as tf
 
     from nuclei_core.losses import NucleiLoss, training_metrics
-    from nuclei_core.model import build_model, load_model, save_model
+    from nuclei_core.model import load_model, save_model
 
     keras.utils.set_random_seed(config.seed)
     listener = listener or TrainingListener()
@@ -465,7 +534,11 @@ def train(
 
     strategy = _strategy(config.strategy)
     replicas = int(strategy.num_replicas_in_sync)
-    listener.on_status(f"strategy: {type(strategy).__name__} with {replicas} replica(s)")
+    has_gpu = bool(tf.config.list_logical_devices("GPU"))
+    policy = resolve_precision(config.precision, has_gpu, cpu_has_amx())
+    listener.on_status(
+        f"strategy: {type(strategy).__name__} with {replicas} replica(s), precision {policy}"
+    )
     crops_per_epoch = sum(count for _, _, count in train_arrays)
     steps = max(1, crops_per_epoch // config.batch_size)
     train_data, _ = training_dataset(train_arrays, config.crop, config.batch_size, config.seed)
@@ -487,12 +560,14 @@ def train(
             model = load_model(last_path, compile=True)
             listener.on_status(f"resuming after epoch {state['epoch']}")
         else:
-            model = build_model(config.model_config())
+            model = _build_with_policy(config.model_config(), policy)
             model.compile(
                 optimizer=keras.optimizers.Adam(config.learning_rate),
                 loss=NucleiLoss(),
                 metrics=training_metrics(),
             )
+    # A resumed run keeps its checkpoint's precision.
+    policy = next(layer.dtype_policy.name for layer in model.layers if layer.weights)
     state["stopped_early"] = False
     command = _command_line()
     if command:
@@ -515,7 +590,7 @@ def train(
     best_path = out / "checkpoint_best.keras"
     if not best_path.is_file():
         raise NucleiError(f"{out}: training stopped before the first epoch ended; nothing saved")
-    best_model = load_model(best_path)
+    best_model = float32_copy(load_model(best_path), config.model_config())
     model_path = save_model(best_model, out / "model.keras")
     history = state["history"]
     best_row = next(row for row in history if row["epoch"] == state["best_epoch"])
@@ -541,6 +616,7 @@ def train(
         "commands": state.get("commands", []),
         "machine": machine_description(),
         "strategy": {"name": config.strategy, "replicas": replicas},
+        "precision": policy,
         "train_seconds": round(state["seconds"], 1),
         "session_seconds": round(time.monotonic() - started, 1),
         "epochs_run": state["epoch"],

@@ -80,6 +80,9 @@ def test_run_card_has_the_required_fields(trained_run):
     assert card["status"] == result.status == "finished"
     assert 1 <= card["best_epoch"] == result.best_epoch <= config.epochs
     assert card["strategy"] == {"name": "none", "replicas": 1}
+    assert card["precision"] == train_module.resolve_precision(
+        "auto", False, train_module.cpu_has_amx()
+    )
     assert {"cpu_cores", "tensorflow"} <= set(card["machine"])
     assert card["created_at"].endswith("+00:00")
     best = card["history"][card["best_epoch"] - 1]
@@ -146,6 +149,60 @@ def test_stop_keeps_a_loadable_best_model_and_resume_continues(
     assert json.loads(resumed.card_path.read_text())["epochs_run"] == 4
 
 
+# ============================================================================== precision
+
+
+def _layer_policies(model) -> set[str]:
+    return {layer.dtype_policy.name for layer in model.layers if layer.weights}
+
+
+def test_bfloat16_run_saves_a_float32_model_with_the_same_predictions(
+    tmp_path, flat_dataset_factory
+):
+    from nuclei_core.model import load_model
+
+    data = flat_dataset_factory(tmp_path / "data", size=(32, 32), n_nuclei=2, radius=(4, 6))
+    config = TrainConfig(
+        data=str(data), out=str(tmp_path / "run"), epochs=1, precision="bfloat16", **TINY
+    )
+    result = train(config)
+    card = json.loads(result.card_path.read_text())
+    assert card["precision"] == "mixed_bfloat16"
+    checkpoint = load_model(tmp_path / "run" / "checkpoint_best.keras")
+    saved = load_model(result.model_path)
+    assert _layer_policies(checkpoint) == {"mixed_bfloat16", "float32"}  # float32 output layer
+    assert _layer_policies(saved) == {"float32"}
+    batch = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    difference = saved.predict(batch, verbose=0) - checkpoint.predict(batch, verbose=0)
+    assert np.abs(difference).max() < 0.02  # bfloat16 rounding only
+    assert keras_global_policy() == "float32"  # the process-wide policy is left alone
+
+
+def keras_global_policy() -> str:
+    import keras
+
+    return keras.config.dtype_policy().name
+
+
+@pytest.mark.parametrize(
+    ("precision", "has_gpu", "has_amx", "expected"),
+    [
+        ("auto", False, True, "mixed_bfloat16"),
+        ("auto", False, False, "float32"),
+        ("auto", True, True, "float32"),
+        ("float32", False, True, "float32"),
+        ("bfloat16", False, False, "mixed_bfloat16"),
+    ],
+)
+def test_precision_choice(precision, has_gpu, has_amx, expected):
+    assert train_module.resolve_precision(precision, has_gpu, has_amx) == expected
+
+
+def test_amx_is_read_from_the_flags_line_only():
+    assert train_module.cpu_has_amx("model name : amx_bf16 lookalike\nflags : fpu avx2") is False
+    assert train_module.cpu_has_amx("processor : 0\nflags\t: fpu amx_bf16 amx_tile") is True
+
+
 # ============================================================================== refusals
 
 
@@ -161,6 +218,7 @@ def test_stop_keeps_a_loadable_best_model_and_resume_continues(
         ({"patience": 0}, "patience"),
         ({"strategy": "cluster"}, "strategy must be one of"),
         ({"strategy": "multiworker"}, "TF_CONFIG"),
+        ({"precision": "float8"}, "precision must be one of"),
         ({"time_budget_minutes": 0}, "time budget"),
         ({"architecture": "mobilenetv2", "crop": 48}, "multiple of 32"),
     ],
