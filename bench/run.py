@@ -421,19 +421,28 @@ def large_image(model_path, image, factor: int = 4) -> dict:
 def training_throughput(model_path, samples, crop: int, batch_size: int, steps: int = 8) -> dict:
     """Training images/s: ``model.fit`` on augmented crops, as ``nuclei_core.train`` does it.
 
-    A fresh copy of the model is trained (and thrown away) with the same optimizer,
-    loss and metrics as ``nuclei_core.train``, fed by its ``tf.data`` pipeline
+    A fresh copy of the model is trained (and thrown away) in the precision, and with
+    the optimizer, loss and metrics, of ``nuclei_core.train``, fed by its ``tf.data`` pipeline
     (random scaled crops, flips, rotations, intensity jitter). The first 3 steps are
     warm-up; the clock runs over the next ``steps``.
     """
     import keras
 
+    from nuclei_core import cards
     from nuclei_core.losses import NucleiLoss, training_metrics
-    from nuclei_core.model import load_model
-    from nuclei_core.train import TrainConfig, load_training_data, training_dataset
+    from nuclei_core.model import ModelConfig, load_model
+    from nuclei_core.train import (
+        TrainConfig,
+        build_with_policy,
+        load_training_data,
+        training_dataset,
+        training_policy,
+    )
 
     warmup = 3
-    model = load_model(model_path)
+    policy = training_policy()
+    model = build_with_policy(ModelConfig(**cards.read_card(model_path)["model"]), policy, None)
+    model.set_weights(load_model(model_path).get_weights())
     model.compile(
         optimizer=keras.optimizers.Adam(TrainConfig(data="", out="").learning_rate),
         loss=NucleiLoss(),
@@ -453,6 +462,7 @@ def training_throughput(model_path, samples, crop: int, batch_size: int, steps: 
         "crop": crop,
         "batch_size": batch_size,
         "steps_timed": steps,
+        "precision": policy,
         "seconds": round(seconds, 3),
         "images_per_s": round(steps * batch_size / seconds, 2),
         "source_images": len(arrays),
@@ -799,7 +809,8 @@ def render_markdown(report: dict) -> str:
                     f"training ({name}, {recipe})",
                     _speed_value(entry, "images_per_s", "{:.1f} images/s"),
                     "`model.fit` with the `nuclei_core.train` optimizer, loss, metrics and "
-                    "augmenting `tf.data` pipeline, "
+                    f"augmenting `tf.data` pipeline, in {entry.get('precision', 'float32')} "
+                    "(as `train` picks it on this machine), "
                     f"{entry.get('steps_timed', '?')} steps after 3 warm-up steps",
                 ]
             )

@@ -322,7 +322,15 @@ def resolve_precision(precision: str, has_gpu: bool, has_amx: bool) -> str:
     return "float32"
 
 
-def _build_with_policy(model_config, policy: str, weights: str | None = "imagenet"):
+def training_policy(precision: str = "auto") -> str:
+    """:func:`resolve_precision` for this machine (its GPUs and CPU flags)."""
+    import tensorflow as tf
+
+    has_gpu = bool(tf.config.list_logical_devices("GPU"))
+    return resolve_precision(precision, has_gpu, cpu_has_amx())
+
+
+def build_with_policy(model_config, policy: str, weights: str | None = "imagenet"):
     """Build a fresh network whose layers compute in ``policy``; the global policy is kept."""
     import keras
 
@@ -342,7 +350,7 @@ def float32_copy(model, model_config):
     A model trained in mixed bfloat16 would run slowly, or not at all, on a CPU
     without bfloat16 support; the file users load is always float32.
     """
-    copy = _build_with_policy(model_config, "float32", weights=None)
+    copy = build_with_policy(model_config, "float32", weights=None)
     copy.set_weights(model.get_weights())
     return copy
 
@@ -512,7 +520,6 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
 
     import keras
-    import tensorflow as tf
 
     from nuclei_core.losses import NucleiLoss, training_metrics
     from nuclei_core.model import load_model, save_model
@@ -534,8 +541,7 @@ def train(
 
     strategy = _strategy(config.strategy)
     replicas = int(strategy.num_replicas_in_sync)
-    has_gpu = bool(tf.config.list_logical_devices("GPU"))
-    policy = resolve_precision(config.precision, has_gpu, cpu_has_amx())
+    policy = training_policy(config.precision)
     listener.on_status(
         f"strategy: {type(strategy).__name__} with {replicas} replica(s), precision {policy}"
     )
@@ -560,7 +566,7 @@ def train(
             model = load_model(last_path, compile=True)
             listener.on_status(f"resuming after epoch {state['epoch']}")
         else:
-            model = _build_with_policy(config.model_config(), policy)
+            model = build_with_policy(config.model_config(), policy)
             model.compile(
                 optimizer=keras.optimizers.Adam(config.learning_rate),
                 loss=NucleiLoss(),
