@@ -440,8 +440,9 @@ def training_throughput(model_path, samples, crop: int, batch_size: int, steps: 
     )
 
     warmup = 3
-    policy = training_policy()
-    model = build_with_policy(ModelConfig(**cards.read_card(model_path)["model"]), policy, None)
+    model_config = ModelConfig(**cards.read_card(model_path)["model"])
+    policy = training_policy("auto", model_config.architecture)
+    model = build_with_policy(model_config, policy, None)
     model.set_weights(load_model(model_path).get_weights())
     model.compile(
         optimizer=keras.optimizers.Adam(TrainConfig(data="", out="").learning_rate),

@@ -185,17 +185,20 @@ def keras_global_policy() -> str:
 
 
 @pytest.mark.parametrize(
-    ("precision", "has_gpu", "has_amx", "expected"),
+    ("precision", "has_gpu", "has_amx", "architecture", "expected"),
     [
-        ("auto", False, True, "mixed_bfloat16"),
-        ("auto", False, False, "float32"),
-        ("auto", True, True, "float32"),
-        ("float32", False, True, "float32"),
-        ("bfloat16", False, False, "mixed_bfloat16"),
+        ("auto", False, True, "unet", "mixed_bfloat16"),
+        ("auto", False, False, "unet", "float32"),
+        ("auto", True, True, "unet", "float32"),
+        ("auto", False, True, "mobilenetv2", "float32"),
+        ("float32", False, True, "unet", "float32"),
+        ("bfloat16", False, False, "unet", "mixed_bfloat16"),
+        ("bfloat16", False, True, "mobilenetv2", "mixed_bfloat16"),
     ],
 )
-def test_precision_choice(precision, has_gpu, has_amx, expected):
-    assert train_module.resolve_precision(precision, has_gpu, has_amx) == expected
+def test_precision_choice(precision, has_gpu, has_amx, architecture, expected):
+    choice = train_module.resolve_precision(precision, has_gpu, has_amx, architecture)
+    assert choice == expected
 
 
 def test_amx_is_read_from_the_flags_line_only():
