@@ -1,24 +1,76 @@
 """Plain helpers shared by several test modules (``tests/conftest.py`` puts this folder on
-``sys.path``): the reliability report's recorder, waiting for a training process, hashes.
+``sys.path``): encoded test files (PNG, JPEG, TIFF, zip), the reliability report's recorder,
+waiting for a training process, hashes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io as stdio
 import json
 import os
 import re
+import struct
 import time
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
+import tifffile
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 REPORT_ENV = "NUCLEI_RELIABILITY_LOG"
 WAIT_S = 300.0  # generous: the machine may be busy; the tests take far less
+
+
+def png_bytes(array, mode=None, **options) -> bytes:
+    """``array`` encoded as PNG (``options`` go to ``Image.save``)."""
+    buffer = stdio.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array), mode=mode).save(buffer, format="PNG", **options)
+    return buffer.getvalue()
+
+
+def jpeg_bytes(image: Image.Image, quality: int = 95) -> bytes:
+    buffer = stdio.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def tiff_bytes(array, **options) -> bytes:
+    """``array`` encoded as TIFF (``options`` go to ``tifffile.imwrite``)."""
+    buffer = stdio.BytesIO()
+    tifffile.imwrite(buffer, np.asarray(array), **options)
+    return buffer.getvalue()
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    """A zip archive holding ``members`` (name -> content)."""
+    buffer = stdio.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header (with a valid CRC) claims ``width`` x ``height`` 8-bit grey pixels;
+    its data is 16 compressed zero bytes, far fewer than the header promises."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    body = zlib.compress(b"\x00" * 16)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
 
 
 def app_page(name: str) -> str:

@@ -18,18 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from support import png_bytes
 
 from nuclei_core.registry import Registry
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 60  # seconds per script run; importing TensorFlow is slow on a loaded machine
-
-
-def png(array) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture(autouse=True)
@@ -137,7 +131,7 @@ def test_app_marks_a_dead_training_run_failed(registry):
 
 def upload_image(at, make_sample, seed=3):
     image, labels = make_sample((64, 64), n_nuclei=5, seed=seed)
-    at.file_uploader(key="segment_upload").upload("cells.png", png(image), "image/png")
+    at.file_uploader(key="segment_upload").upload("cells.png", png_bytes(image), "image/png")
     at.run()
     assert not at.exception, at.exception
     return image, labels
@@ -185,14 +179,16 @@ def test_ground_truth_upload_gives_metrics(form, active_model, make_sample):
     at = start("pages/segment.py")
     _, labels = upload_image(at, make_sample)
     if form == "label image":
-        truth, name = png(labels.astype(np.uint16)), "truth.png"
+        truth, name = png_bytes(labels.astype(np.uint16)), "truth.png"
     elif form == "binary mask":
-        truth, name = png(((labels > 0) * 255).astype(np.uint8)), "mask.png"
+        truth, name = png_bytes(((labels > 0) * 255).astype(np.uint8)), "mask.png"
     else:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             for label in range(1, int(labels.max()) + 1):
-                archive.writestr(f"masks/{label}.png", png(((labels == label) * 255).astype("u1")))
+                archive.writestr(
+                    f"masks/{label}.png", png_bytes(((labels == label) * 255).astype("u1"))
+                )
         truth, name = buffer.getvalue(), "masks.zip"
     at.file_uploader(key="segment_truth").upload(name, truth, "application/octet-stream")
     at.run()
@@ -213,7 +209,7 @@ def test_unreadable_upload_shows_an_error_and_the_page_stays_usable(active_model
     assert len(at.error) == 1 and "broken.png" in at.error[0].value
     assert "\n" not in at.error[0].value
     at.file_uploader(key="segment_upload").clear().upload(
-        "cells.png", png(make_sample((64, 64), seed=4)[0]), "image/png"
+        "cells.png", png_bytes(make_sample((64, 64), seed=4)[0]), "image/png"
     )
     at.run()
     assert not at.exception and not at.error, texts(at.error)
@@ -223,7 +219,7 @@ def test_unreadable_upload_shows_an_error_and_the_page_stays_usable(active_model
 def test_ground_truth_of_the_wrong_size_is_refused(active_model, make_sample):
     at = start("pages/segment.py")
     upload_image(at, make_sample)
-    wrong = png(np.eye(32, dtype=np.uint8) * 255)
+    wrong = png_bytes(np.eye(32, dtype=np.uint8) * 255)
     at.file_uploader(key="segment_truth").upload("small.png", wrong, "image/png").run()
     assert not at.exception
     assert "small.png" in texts(at.error) and "differs from image size" in texts(at.error)

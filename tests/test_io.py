@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import io as stdio
 import random
-import struct
 import time
 import warnings
-import zipfile
-import zlib
 
 import numpy as np
 import pytest
@@ -16,43 +13,10 @@ import tifffile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from support import jpeg_bytes, png_bytes, png_claiming, tiff_bytes, zip_bytes
 
 from nuclei_core import io
 from nuclei_core.errors import DatasetError, GroundTruthError, ImageReadError, InputTypeError
-
-
-def png_bytes(array, mode=None) -> bytes:
-    buffer = stdio.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array), mode=mode).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def jpeg_bytes(image: Image.Image, quality: int = 95) -> bytes:
-    buffer = stdio.BytesIO()
-    image.save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
-
-
-def tiff_bytes(array, **kwargs) -> bytes:
-    buffer = stdio.BytesIO()
-    tifffile.imwrite(buffer, array, **kwargs)
-    return buffer.getvalue()
-
-
-def png_with_header(width: int, height: int) -> bytes:
-    """A PNG whose IHDR (with a valid CRC) claims ``width`` x ``height``; no real data."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 16))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture
@@ -254,7 +218,7 @@ def test_truncated_files(tmp_path, kind):
 
 def test_huge_png_header_refused_before_decoding(tmp_path):
     path = tmp_path / "bomb.png"
-    path.write_bytes(png_with_header(60000, 60000))
+    path.write_bytes(png_claiming(60000, 60000))
     started = time.perf_counter()
     with pytest.raises(ImageReadError) as error:
         io.read_image(path)
@@ -276,7 +240,7 @@ def test_pixel_budget_is_configurable(noise):
 @pytest.mark.parametrize("size", [(0, 10), (10, 0)])
 def test_zero_size_png(size):
     with pytest.raises(ImageReadError) as error:
-        io.read_image(png_with_header(*size), name="zero.png")
+        io.read_image(png_claiming(*size), name="zero.png")
     assert "zero size" in assert_one_line_naming(error, "zero.png")
 
 
@@ -397,14 +361,6 @@ def test_label_image_keeps_touching_nuclei(synthetic_sample):
     np.testing.assert_array_equal(read, labels)  # touching discs 1 and 2 stay apart
     from_tiff = io.read_labels(tiff_bytes(labels.astype(np.uint16)), kind="labels")
     np.testing.assert_array_equal(from_tiff, labels)
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = stdio.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def test_zip_of_per_nucleus_masks(synthetic_sample):

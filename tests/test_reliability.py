@@ -26,7 +26,6 @@ import sys
 import tomllib
 import warnings
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,19 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
-from support import APP, REPORT_ENV, ROOT, app_page, record, sha256
+from support import (
+    APP,
+    REPORT_ENV,
+    ROOT,
+    app_page,
+    jpeg_bytes,
+    png_bytes,
+    png_claiming,
+    record,
+    sha256,
+    tiff_bytes,
+    zip_bytes,
+)
 
 from nuclei_core import io, metrics
 from nuclei_core.errors import (
@@ -55,24 +66,6 @@ APP_TIMEOUT = 90  # seconds per AppTest script run on a loaded 2-core machine
 # --------------------------------------------------------------------------- file makers
 
 
-def png(array, **options) -> bytes:
-    buffer = stdio.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG", **options)
-    return buffer.getvalue()
-
-
-def jpeg(image: Image.Image) -> bytes:
-    buffer = stdio.BytesIO()
-    image.save(buffer, format="JPEG", quality=95)
-    return buffer.getvalue()
-
-
-def tiff(array, **options) -> bytes:
-    buffer = stdio.BytesIO()
-    tifffile.imwrite(buffer, np.asarray(array), **options)
-    return buffer.getvalue()
-
-
 def nuclei_image(size=(64, 64), seed=0) -> np.ndarray:
     """uint8 grey image: a few bright discs on a dark noisy background."""
     rng = np.random.default_rng(seed)
@@ -84,23 +77,9 @@ def nuclei_image(size=(64, 64), seed=0) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims ``width`` x ``height`` pixels, with a tiny body."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    body = zlib.compress(b"\x00" * 4096)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
-    )
-
-
 def tiff_header_claiming(width: int, height: int) -> bytes:
     """A small valid TIFF whose width/length tags are rewritten to ``width`` x ``height``."""
-    data = bytearray(tiff(np.zeros((8, 8), np.uint8)))
+    data = bytearray(tiff_bytes(np.zeros((8, 8), np.uint8)))
     assert data[:4] == b"II*\x00"
     offset = struct.unpack("<I", data[4:8])[0]
     (count,) = struct.unpack("<H", data[offset : offset + 2])
@@ -140,7 +119,7 @@ def palette_png() -> bytes:
 
 def multipage_tiff() -> bytes:
     pages = np.stack([nuclei_image(seed=seed) for seed in range(3)])
-    return tiff(pages, photometric="minisblack")
+    return tiff_bytes(pages, photometric="minisblack")
 
 
 # Refused files: name -> (file name, bytes, the problem named in the one-line message).
@@ -158,48 +137,48 @@ REFUSED_IMAGES = {
     ),
     "image-truncated-png": (
         "cut.png",
-        lambda: png(nuclei_image())[:200],
+        lambda: png_bytes(nuclei_image())[:200],
         "truncated or corrupt image",
     ),
     "image-truncated-jpeg": (
         "cut.jpg",
-        lambda: jpeg(Image.fromarray(nuclei_image()))[:400],
+        lambda: jpeg_bytes(Image.fromarray(nuclei_image()))[:400],
         "truncated or corrupt image",
     ),
     "image-truncated-tiff": (
         "cut.tif",
-        lambda: tiff(nuclei_image())[:300],
+        lambda: tiff_bytes(nuclei_image())[:300],
         "truncated or corrupt TIFF",
     ),
-    "image-bomb": ("bomb.png", lambda: png_header_only(60000, 60000), "over the limit"),
+    "image-bomb": ("bomb.png", lambda: png_claiming(60000, 60000), "over the limit"),
     "image-bomb-tiff": ("bomb.tif", lambda: tiff_header_claiming(60000, 60000), "over the limit"),
     "image-all-nan": (
         "all_nan.tif",
-        lambda: tiff(np.full((16, 16), np.nan, np.float32)),
+        lambda: tiff_bytes(np.full((16, 16), np.nan, np.float32)),
         "no finite pixel values",
     ),
 }
 
 # Odd but valid files: name -> (file name, bytes, expected shape, warning expected or None).
 ODD_IMAGES = {
-    "image-1x1": ("dot.png", lambda: png(np.full((1, 1), 200, np.uint8)), (1, 1), None),
+    "image-1x1": ("dot.png", lambda: png_bytes(np.full((1, 1), 200, np.uint8)), (1, 1), None),
     "image-3x5000": (
         "strip.png",
-        lambda: png(np.tile(nuclei_image()[:3, :50], (1, 100))),
+        lambda: png_bytes(np.tile(nuclei_image()[:3, :50], (1, 100))),
         (3, 5000),
         None,
     ),
     "image-multipage-tiff": ("stack.tif", multipage_tiff, (64, 64), "multi-page TIFF"),
-    "image-float-tiff": ("float.tif", lambda: tiff(float_image()), (64, 64), None),
-    "image-16bit-hot-pixel": ("hot16.png", lambda: png(hot_pixel_image()), (64, 64), None),
+    "image-float-tiff": ("float.tif", lambda: tiff_bytes(float_image()), (64, 64), None),
+    "image-16bit-hot-pixel": ("hot16.png", lambda: png_bytes(hot_pixel_image()), (64, 64), None),
     "image-cmyk-jpeg": (
         "cmyk.jpg",
-        lambda: jpeg(Image.fromarray(np.dstack([nuclei_image()] * 3)).convert("CMYK")),
+        lambda: jpeg_bytes(Image.fromarray(np.dstack([nuclei_image()] * 3)).convert("CMYK")),
         (64, 64, 3),
         None,
     ),
     "image-palette-png": ("palette.png", lambda: palette_png(), (64, 64, 3), None),
-    "image-nan-inf": ("nan.tif", lambda: tiff(float_image(True)), (64, 64), "NaN/inf"),
+    "image-nan-inf": ("nan.tif", lambda: tiff_bytes(float_image(True)), (64, 64), "NaN/inf"),
 }
 
 
@@ -233,18 +212,18 @@ def _refuse_decoding(monkeypatch):
     monkeypatch.setattr(tifffile.TiffPage, "asarray", no_decoding)
 
 
-@pytest.mark.parametrize("maker", [png_header_only, tiff_header_claiming])
+@pytest.mark.parametrize("maker", [png_claiming, tiff_header_claiming])
 def test_decompression_bomb_is_refused_from_the_header_before_decoding(maker, monkeypatch):
     data = maker(60000, 60000)
     _refuse_decoding(monkeypatch)
     with pytest.raises(ImageReadError, match=r"bomb: image is 60000 x 60000 = 3,600,000,000"):
         io.read_image(data, name="bomb")
-    case = "image-bomb" if maker is png_header_only else "image-bomb-tiff"
+    case = "image-bomb" if maker is png_claiming else "image-bomb-tiff"
     record(case, "refused from the header; decoding never called")
 
 
 def test_pixel_budget_is_configurable():
-    image = png(np.zeros((20, 30), np.uint8))
+    image = png_bytes(np.zeros((20, 30), np.uint8))
     assert io.read_image(image, max_pixels=600).shape == (20, 30)
     with pytest.raises(ImageReadError, match=r"20 = 600 pixels, over the limit of 599"):
         io.read_image(image, name="x.png", max_pixels=599)
@@ -292,7 +271,7 @@ def test_odd_but_valid_image_is_read_and_normalised(case, tmp_path):
 
 
 def test_hot_pixel_does_not_flatten_a_16_bit_image():
-    image = io.read_image(png(hot_pixel_image()))
+    image = io.read_image(png_bytes(hot_pixel_image()))
     model_input = io.to_model_input(image)[..., 0]
     nuclei = hot_pixel_image() == 1000
     # percentile scaling: nuclei stay bright; min-max scaling would give them 0.014
@@ -305,7 +284,7 @@ def test_hot_pixel_does_not_flatten_a_16_bit_image():
 def test_cmyk_and_palette_images_become_rgb_with_their_colours():
     grey = nuclei_image()
     for data in (
-        jpeg(Image.fromarray(np.dstack([grey] * 3)).convert("CMYK")),
+        jpeg_bytes(Image.fromarray(np.dstack([grey] * 3)).convert("CMYK")),
         palette_png(),
     ):
         image = io.read_image(data)
@@ -317,7 +296,7 @@ def test_cmyk_and_palette_images_become_rgb_with_their_colours():
 
 def test_nan_and_inf_pixels_become_the_lowest_value_with_a_warning():
     with pytest.warns(UserWarning, match=r"nan\.tif: 3 NaN/inf pixels set to the lowest value"):
-        image = io.read_image(tiff(float_image(True)), name="nan.tif")
+        image = io.read_image(tiff_bytes(float_image(True)), name="nan.tif")
     assert np.isfinite(image).all() and image[0, 0] == image.min()
     # an array handed to the conversions directly is made finite too
     raw = float_image(True)
@@ -346,13 +325,13 @@ def test_cli_predict_finishes_good_files_and_names_each_bad_one(tiny_model_file,
     folder, out = tmp_path / "images", tmp_path / "out"
     folder.mkdir()
     out.mkdir()
-    (folder / "good.png").write_bytes(png(nuclei_image()))
+    (folder / "good.png").write_bytes(png_bytes(nuclei_image()))
     for _case, (file_name, make, _shape, _warning) in ODD_IMAGES.items():
         (folder / file_name).write_bytes(make())
     for _case, (file_name, make, _problem) in REFUSED_IMAGES.items():
         (folder / file_name).write_bytes(make())
     earlier = out / "earlier_mask.png"  # a result of an earlier run: must not be touched
-    earlier.write_bytes(png(np.zeros((4, 4), np.uint8)))
+    earlier.write_bytes(png_bytes(np.zeros((4, 4), np.uint8)))
     before = {earlier: sha256(earlier), tiny_model_file: sha256(tiny_model_file)}
 
     done = subprocess.run(
@@ -398,54 +377,51 @@ def test_cli_predict_finishes_good_files_and_names_each_bad_one(tiny_model_file,
 # --------------------------------------------------------------------------- ground truth
 
 
-def zip_of(members: dict[str, bytes]) -> bytes:
-    buffer = stdio.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, content in members.items():
-            archive.writestr(name, content)
-    return buffer.getvalue()
-
-
 def mask(size=(64, 64)) -> np.ndarray:
     return ((nuclei_image(size) > 100) * 255).astype(np.uint8)
 
 
 def corrupt_member_zip() -> bytes:
-    data = bytearray(zip_of({"a.png": png(mask()), "b.png": png(mask())}))
+    data = bytearray(zip_bytes({"a.png": png_bytes(mask()), "b.png": png_bytes(mask())}))
     data[60] ^= 0xFF  # inside the first member's data: its CRC no longer matches
     return bytes(data)
 
 
 # name -> (file name, bytes, read_labels options, the problem named in the message)
 BAD_GROUND_TRUTH = {
-    "truth-wrong-size": ("small.png", lambda: png(mask((32, 48))), {}, "differs from image size"),
+    "truth-wrong-size": (
+        "small.png",
+        lambda: png_bytes(mask((32, 48))),
+        {},
+        "differs from image size",
+    ),
     "truth-not-binary": (
         "mask.png",
-        lambda: png(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) % 7),
+        lambda: png_bytes(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) % 7),
         {"kind": "binary"},
         "binary mask has 7 different values",
     ),
-    "truth-empty": ("empty_mask.png", lambda: png(np.zeros((64, 64), np.uint8)), {}, "empty"),
+    "truth-empty": ("empty_mask.png", lambda: png_bytes(np.zeros((64, 64), np.uint8)), {}, "empty"),
     "truth-zip-non-image": (
         "masks.zip",
-        lambda: zip_of({"1.png": png(mask()), "readme.txt": b"made by hand"}),
+        lambda: zip_bytes({"1.png": png_bytes(mask()), "readme.txt": b"made by hand"}),
         {},
         "readme.txt: not a PNG, JPEG or TIFF image",
     ),
     "truth-zip-traversal": (
         "masks.zip",
-        lambda: zip_of({"1.png": png(mask()), "../x.png": png(mask())}),
+        lambda: zip_bytes({"1.png": png_bytes(mask()), "../x.png": png_bytes(mask())}),
         {},
         "unsafe path '../x.png' in zip",
     ),
     "truth-zip-absolute": (
         "masks.zip",
-        lambda: zip_of({"/etc/x.png": png(mask())}),
+        lambda: zip_bytes({"/etc/x.png": png_bytes(mask())}),
         {},
         "unsafe path '/etc/x.png' in zip",
     ),
     "truth-zip-corrupt": ("masks.zip", corrupt_member_zip, {}, "corrupt zip file"),
-    "truth-zip-no-masks": ("masks.zip", lambda: zip_of({".hidden": b""}), {}, "no mask images"),
+    "truth-zip-no-masks": ("masks.zip", lambda: zip_bytes({".hidden": b""}), {}, "no mask images"),
 }
 
 
@@ -464,7 +440,7 @@ def test_zip_member_is_never_written_to_disk(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "inner").mkdir()
     monkeypatch.chdir(tmp_path / "inner")
-    data = zip_of({"../x.png": png(mask())})
+    data = zip_bytes({"../x.png": png_bytes(mask())})
     with pytest.raises(GroundTruthError):
         io.read_labels(data, name="masks.zip")
     assert sorted(path.name for path in tmp_path.rglob("*")) == ["inner"]
@@ -480,15 +456,17 @@ def write_flat(root: Path, stems, size=(64, 64)) -> None:
         image = nuclei_image((height, width), seed=index)
         (root / "inputs").mkdir(parents=True, exist_ok=True)
         (root / "masks").mkdir(parents=True, exist_ok=True)
-        (root / "inputs" / f"{stem}.png").write_bytes(png(image))
-        (root / "masks" / f"{stem}.png").write_bytes(png(((image > 100) * 255).astype(np.uint8)))
+        (root / "inputs" / f"{stem}.png").write_bytes(png_bytes(image))
+        (root / "masks" / f"{stem}.png").write_bytes(
+            png_bytes(((image > 100) * 255).astype(np.uint8))
+        )
 
 
 def test_dataset_lists_images_without_masks_and_masks_without_images(tmp_path):
     root = tmp_path / "data"
     write_flat(root, ["a", "b", "c"])
-    (root / "inputs" / "lonely.png").write_bytes(png(nuclei_image()))
-    (root / "masks" / "orphan_mask.png").write_bytes(png(mask()))
+    (root / "inputs" / "lonely.png").write_bytes(png_bytes(nuclei_image()))
+    (root / "masks" / "orphan_mask.png").write_bytes(png_bytes(mask()))
     dataset = io.discover_dataset(root)
     assert dataset.ids == ["a", "b", "c"]
     assert dataset.problems == (
@@ -505,9 +483,9 @@ def test_kaggle_dataset_lists_an_image_without_masks(tmp_path):
     root = tmp_path / "kaggle"
     for sample in ("s1", "s2"):
         (root / sample / "images").mkdir(parents=True)
-        (root / sample / "images" / f"{sample}.png").write_bytes(png(nuclei_image()))
+        (root / sample / "images" / f"{sample}.png").write_bytes(png_bytes(nuclei_image()))
     (root / "s1" / "masks").mkdir()
-    (root / "s1" / "masks" / "m1.png").write_bytes(png(mask()))
+    (root / "s1" / "masks" / "m1.png").write_bytes(png_bytes(mask()))
     dataset = io.discover_dataset(root)
     assert dataset.ids == ["s1"]
     assert dataset.problems == (
@@ -520,7 +498,7 @@ def test_dataset_without_any_pair_is_refused(tmp_path):
     root = tmp_path / "data"
     (root / "inputs").mkdir(parents=True)
     (root / "masks").mkdir()
-    (root / "inputs" / "a.png").write_bytes(png(nuclei_image()))
+    (root / "inputs" / "a.png").write_bytes(png_bytes(nuclei_image()))
     with pytest.raises(DatasetError, match=r"no image/mask pairs found \(1 unpaired files\)"):
         io.discover_dataset(root)
 
@@ -530,8 +508,8 @@ def test_one_bad_file_among_good_ones_is_reported_and_skipped(tmp_path):
 
     root = tmp_path / "data"
     write_flat(root, ["a", "b", "c", "d"])
-    (root / "inputs" / "c.png").write_bytes(png(nuclei_image())[:150])  # truncated image
-    (root / "masks" / "d.png").write_bytes(png(mask((40, 40))))  # mask of another size
+    (root / "inputs" / "c.png").write_bytes(png_bytes(nuclei_image())[:150])  # truncated image
+    (root / "masks" / "d.png").write_bytes(png_bytes(mask((40, 40))))  # mask of another size
     samples = list(io.discover_dataset(root).samples)
     arrays, problems = _load_training_data(samples, crop=32)
     assert len(arrays) == 2
@@ -548,8 +526,8 @@ def test_cli_evaluate_lists_unpaired_and_skipped_files(tiny_model_file, tmp_path
     root = tmp_path / "data"
     write_flat(root, ["a", "b", "c"])
     (root / "inputs" / "c.png").write_bytes(b"")  # an empty file among good ones
-    (root / "inputs" / "lonely.png").write_bytes(png(nuclei_image()))
-    (root / "masks" / "orphan.png").write_bytes(png(mask()))
+    (root / "inputs" / "lonely.png").write_bytes(png_bytes(nuclei_image()))
+    (root / "masks" / "orphan.png").write_bytes(png_bytes(mask()))
     report = tmp_path / "report.json"
     status = cli.main(
         ["evaluate", "--data", str(root), "--split", "all", "--model", str(tiny_model_file)]
@@ -713,16 +691,16 @@ def _valid_files() -> list[bytes]:
     grey = nuclei_image((24, 30))
     rgb = np.dstack([grey, grey // 2, grey])
     return [
-        png(grey),
-        png(rgb),
-        png(grey.astype(np.uint16) * 200),
-        jpeg(Image.fromarray(grey)),
-        jpeg(Image.fromarray(rgb).convert("CMYK")),
-        tiff(grey),
-        tiff(grey.astype(np.float32)),
-        tiff(rgb, compression="zlib"),
-        tiff(np.stack([grey, grey]), photometric="minisblack"),
-        zip_of({"a.png": png(mask((24, 30))), "b.png": png(mask((24, 30)))}),
+        png_bytes(grey),
+        png_bytes(rgb),
+        png_bytes(grey.astype(np.uint16) * 200),
+        jpeg_bytes(Image.fromarray(grey)),
+        jpeg_bytes(Image.fromarray(rgb).convert("CMYK")),
+        tiff_bytes(grey),
+        tiff_bytes(grey.astype(np.float32)),
+        tiff_bytes(rgb, compression="zlib"),
+        tiff_bytes(np.stack([grey, grey]), photometric="minisblack"),
+        zip_bytes({"a.png": png_bytes(mask((24, 30))), "b.png": png_bytes(mask((24, 30)))}),
     ]
 
 
@@ -814,7 +792,7 @@ def test_random_arrays_give_only_project_errors(array):
                 reader(array)
         # the same array written as a TIFF file, when tifffile can write it
         try:
-            data = tiff(array)
+            data = tiff_bytes(array)
         except Exception:
             return
         _call_readers(data)
@@ -1142,7 +1120,7 @@ def test_segment_page_shows_a_very_thin_image(segment_page):
 
 def test_segment_page_ground_truth_upload_names_each_misfit(segment_page):
     at, _registry = segment_page
-    _upload(at, "segment_upload", "cells.png", png(nuclei_image()))
+    _upload(at, "segment_upload", "cells.png", png_bytes(nuclei_image()))
     assert not at.error
     for case, (file_name, make, options, problem) in sorted(BAD_GROUND_TRUTH.items()):
         if options:  # the app reads ground truth in "auto" mode
@@ -1156,7 +1134,9 @@ def test_segment_page_ground_truth_upload_names_each_misfit(segment_page):
         assert problem in errors[0] and "\n" not in errors[0]
         assert any(metric.label == "Nuclei found" for metric in at.metric)
         record(case, errors[0], channel="app")
-    at.file_uploader(key="segment_truth").clear().upload("truth.png", png(mask()), "image/png")
+    at.file_uploader(key="segment_truth").clear().upload(
+        "truth.png", png_bytes(mask()), "image/png"
+    )
     at.run()
     assert not at.error and any(metric.label == "DSB score" for metric in at.metric)
     seen = "every misfit: one st.error line; scores after a good one"
