@@ -258,6 +258,10 @@ TRAINED_CONFIG = {
     "dropout": 0.0,
     "seed": 0,
     "strategy": "none",
+    # float32 on every machine: in mixed bfloat16 (the default on CPUs with AMX) the
+    # 10 epochs fell short of the 0.9 IoU the overfitting test asks, once in about ten
+    # runs; bfloat16 training has its own test in test_train.py.
+    "precision": "float32",
 }
 
 
