@@ -165,6 +165,10 @@ def load_snapshot() -> dict:
 # --------------------------------------------------------------------------- models
 
 
+ENCODER_STARTS = {"imagenet": "ImageNet weights", "random": "random weights"}
+"""How a model card's ``encoder_weights`` reads in the Models table."""
+
+
 def describe_model(model, path) -> dict:
     """Architecture, parameters, file size and training facts from the model card."""
     from nuclei_core import cards
@@ -179,7 +183,8 @@ def describe_model(model, path) -> dict:
         card = cards.read_card(path)
     except NucleiError:
         card = {}
-    for key in ("command", "train_seconds", "epochs_run", "best_epoch", "stopped_early"):
+    keys = ("command", "train_seconds", "epochs_run", "best_epoch", "stopped_early")
+    for key in (*keys, "precision", "encoder_weights"):
         if key in card:
             info[key] = card[key]
     return info
@@ -719,6 +724,7 @@ def render_markdown(report: dict) -> str:
                     _f(flops.get("flops", 0) / 1e9, 2) if flops.get("flops") else "-",
                     f"{model['train_seconds'] / 60:.0f} min" if model.get("train_seconds") else "-",
                     model.get("epochs_run", "-"),
+                    ENCODER_STARTS.get(model.get("encoder_weights"), "-"),
                 ]
             )
         out += _table(
@@ -731,9 +737,20 @@ def render_markdown(report: dict) -> str:
                 "GFLOPs / 256x256 image",
                 "training time",
                 "epochs",
+                "encoder start",
             ],
             rows,
         )
+        out += [""]
+        for name, model in report["models"].items():
+            if model.get("command"):
+                out += [f"- {name} was trained with `{model['command']}`."]
+        if any(m.get("encoder_weights") == "random" for m in report["models"].values()):
+            out += [
+                "- The original project started MobileNetV2 from ImageNet weights. This "
+                "machine has no network, so Keras could not download them and the baseline's "
+                "encoder started from random weights (`encoder_weights` in its card)."
+            ]
         out += [""]
 
     speed = report.get("speed")

@@ -42,6 +42,10 @@ class ConfigError(InputError):
     """A training or prediction parameter is out of range."""
 
 
+class EncoderWeightsError(NucleiError, OSError):
+    """Pretrained encoder weights could not be loaded (offline, no cached copy)."""
+
+
 class StorageError(NucleiError, OSError):
     """A file could not be written (disk full, read-only folder, ...)."""
 
@@ -59,6 +63,7 @@ __all__ = [
     "DatasetError",
     "ModelLoadError",
     "ConfigError",
+    "EncoderWeightsError",
     "StorageError",
     "JobBusyError",
 ]

@@ -15,7 +15,6 @@ with ``safe_mode=True`` after checking the archive holds nothing unexpected.
 from __future__ import annotations
 
 import json
-import warnings
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import keras
 from keras import layers
 
 from nuclei_core import losses  # noqa: F401  (registers the custom loss and metrics)
-from nuclei_core.errors import ConfigError, ModelLoadError
+from nuclei_core.errors import ConfigError, EncoderWeightsError, ModelLoadError
 from nuclei_core.io import ZIP_ERRORS
 from nuclei_core.storage import atomic_path
 
@@ -109,18 +108,19 @@ def build_unet(config: ModelConfig = ModelConfig()) -> keras.Model:
 
 
 def _imagenet_mobilenet(weights: str | None) -> keras.Model:
-    """MobileNetV2 without its top; ImageNet weights when Keras can load them."""
+    """MobileNetV2 without its top: ImageNet weights, or random ones for ``weights=None``."""
     if weights == "imagenet":
         try:
             return keras.applications.MobileNetV2(
                 input_shape=(None, None, 3), include_top=False, weights="imagenet"
             )
         except Exception as error:  # no network, no cached file, corrupt download
-            warnings.warn(
+            raise EncoderWeightsError(
                 f"ImageNet weights for MobileNetV2 could not be loaded ({type(error).__name__}: "
-                f"{error}); starting from random weights",
-                stacklevel=3,
-            )
+                f"{error}); pass weights=None to start from random weights"
+            ) from error
+    if weights is not None:
+        raise ConfigError(f"weights: expected 'imagenet' or None, got {weights!r}")
     base = keras.applications.MobileNetV2(
         input_shape=(None, None, 3), include_top=False, weights=None
     )
@@ -176,7 +176,11 @@ def build_mobilenet_unet(config: ModelConfig = ModelConfig("mobilenetv2"), weigh
 
 
 def build_model(config: ModelConfig, weights: str | None = "imagenet") -> keras.Model:
-    """Build the network ``config`` names (``weights`` only affects MobileNetV2)."""
+    """Build the network ``config`` names (``weights`` only affects MobileNetV2).
+
+    Raises :class:`EncoderWeightsError` when MobileNetV2's ImageNet weights cannot
+    be loaded (offline, no cached copy); ``weights=None`` starts from random ones.
+    """
     if config.architecture == "mobilenetv2":
         return build_mobilenet_unet(config, weights=weights)
     return build_unet(config)

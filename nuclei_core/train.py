@@ -29,7 +29,7 @@ from skimage.segmentation import find_boundaries
 
 from nuclei_core import io
 from nuclei_core.cards import machine_description, utc_now, write_card
-from nuclei_core.errors import ConfigError, NucleiError
+from nuclei_core.errors import ConfigError, EncoderWeightsError, NucleiError
 from nuclei_core.storage import atomic_write_json, atomic_write_text
 
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
@@ -353,6 +353,22 @@ def build_with_policy(model_config, policy: str, weights: str | None = "imagenet
         keras.config.set_dtype_policy(previous)
 
 
+def build_for_training(model_config, policy: str):
+    """A fresh network to train, and how its encoder starts.
+
+    Returns ``(model, encoder_weights)``: ``"imagenet"`` or ``"random"`` for
+    MobileNetV2 (random, with a warning, when the ImageNet weights cannot be
+    loaded, e.g. offline), ``None`` for the U-Net, which has no pretrained part.
+    """
+    if model_config.architecture != "mobilenetv2":
+        return build_with_policy(model_config, policy, weights=None), None
+    try:
+        return build_with_policy(model_config, policy, weights="imagenet"), "imagenet"
+    except EncoderWeightsError as error:
+        warnings.warn(f"{error}; starting from random weights", stacklevel=2)
+        return build_with_policy(model_config, policy, weights=None), "random"
+
+
 def float32_copy(model, model_config):
     """The same network and weights with every layer computing in float32.
 
@@ -572,7 +588,7 @@ def train(
             listener.on_status(f"resuming after epoch {state['epoch']}")
         else:
             policy = training_policy(config.precision, config.architecture)
-            model = build_with_policy(config.model_config(), policy)
+            model, state["encoder_weights"] = build_for_training(config.model_config(), policy)
             model.compile(
                 optimizer=keras.optimizers.Adam(config.learning_rate),
                 loss=NucleiLoss(),
@@ -632,6 +648,7 @@ def train(
         "machine": machine_description(),
         "strategy": {"name": config.strategy, "replicas": replicas},
         "precision": policy,
+        "encoder_weights": state.get("encoder_weights"),
         "train_seconds": round(state["seconds"], 1),
         "session_seconds": round(time.monotonic() - started, 1),
         "epochs_run": state["epoch"],

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nuclei_core import model as model_module
-from nuclei_core.errors import ConfigError, ModelLoadError
+from nuclei_core.errors import ConfigError, EncoderWeightsError, ModelLoadError
 from nuclei_core.losses import (
     ForegroundDice,
     ForegroundIoU,
@@ -26,6 +26,7 @@ from nuclei_core.model import (
     load_model,
     save_model,
 )
+from nuclei_core.train import build_for_training
 
 TINY = ModelConfig(depth=2, base_filters=4)
 
@@ -100,7 +101,9 @@ def test_mobilenetv2_from_random_weights(no_network):
     assert not any(type(layer).__name__ == "Lambda" for layer in model.layers)
 
 
-def test_mobilenetv2_without_network_warns_and_uses_random_weights(monkeypatch, no_network):
+@pytest.fixture
+def offline_mobilenet(monkeypatch):
+    """MobileNetV2 whose ImageNet download fails as it does without network."""
     real = keras.applications.MobileNetV2
     calls = []
 
@@ -111,9 +114,21 @@ def test_mobilenetv2_without_network_warns_and_uses_random_weights(monkeypatch, 
         return real(*args, **kwargs)
 
     monkeypatch.setattr(keras.applications, "MobileNetV2", offline)
+    return calls
+
+
+def test_mobilenetv2_without_network_says_how_to_start_from_random_weights(
+    offline_mobilenet, no_network
+):
+    with pytest.raises(EncoderWeightsError, match="ImageNet weights.*no network.*weights=None"):
+        build_model(ModelConfig("mobilenetv2"), weights="imagenet")
+
+
+def test_training_build_falls_back_to_random_weights_and_says_so(offline_mobilenet, no_network):
     with pytest.warns(UserWarning, match="ImageNet weights.*no network.*random weights"):
-        model = build_model(ModelConfig("mobilenetv2"), weights="imagenet")
-    assert calls == ["imagenet", None]
+        model, encoder_weights = build_for_training(ModelConfig("mobilenetv2"), "float32")
+    assert encoder_weights == "random"
+    assert offline_mobilenet == ["imagenet", None]
     assert model.output_shape == (None, None, None, 2)
     encoder = model.get_layer("mobilenetv2_encoder")
     momenta = {
@@ -122,6 +137,17 @@ def test_mobilenetv2_without_network_warns_and_uses_random_weights(monkeypatch, 
         if isinstance(layer, keras.layers.BatchNormalization)
     }
     assert momenta == {0.9}  # settles in a short run from random weights
+
+
+def test_training_build_of_a_unet_has_no_pretrained_encoder(offline_mobilenet):
+    model, encoder_weights = build_for_training(TINY, "float32")
+    assert encoder_weights is None and offline_mobilenet == []
+    assert model.name == "unet"
+
+
+def test_mobilenetv2_refuses_unknown_weights():
+    with pytest.raises(ConfigError, match="weights: expected 'imagenet' or None, got 'coco'"):
+        build_model(ModelConfig("mobilenetv2"), weights="coco")
 
 
 # ============================================================================== saving

@@ -81,6 +81,7 @@ def test_run_card_has_the_required_fields(trained_run):
     assert 1 <= card["best_epoch"] == result.best_epoch <= config.epochs
     assert card["strategy"] == {"name": "none", "replicas": 1}
     assert card["precision"] == "float32" == config.precision
+    assert card["encoder_weights"] is None  # a U-Net has no pretrained encoder
     assert {"cpu_cores", "tensorflow"} <= set(card["machine"])
     assert card["created_at"].endswith("+00:00")
     best = card["history"][card["best_epoch"] - 1]
