@@ -183,8 +183,16 @@ def describe_model(model, path) -> dict:
         card = cards.read_card(path)
     except NucleiError:
         card = {}
-    keys = ("command", "train_seconds", "epochs_run", "best_epoch", "stopped_early")
-    for key in (*keys, "precision", "encoder_weights"):
+    card_keys = (
+        "command",
+        "train_seconds",
+        "epochs_run",
+        "best_epoch",
+        "stopped_early",
+        "precision",
+        "encoder_weights",
+    )
+    for key in card_keys:
         if key in card:
             info[key] = card[key]
     return info

@@ -339,7 +339,7 @@ def training_policy(precision: str = "auto", architecture: str = "unet") -> str:
     return resolve_precision(precision, has_gpu, cpu_has_amx(), architecture)
 
 
-def build_with_policy(model_config, policy: str, weights: str | None = "imagenet"):
+def build_with_policy(model_config, policy: str, weights: str | None):
     """Build a fresh network whose layers compute in ``policy``; the global policy is kept."""
     import keras
 
