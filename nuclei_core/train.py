@@ -309,10 +309,11 @@ def resolve_precision(
     """The Keras dtype policy a run trains with.
 
     ``"auto"`` picks mixed bfloat16 for the U-Net on a CPU with AMX and float32
-    everywhere else. Measured on a 2-core Sapphire Rapids (``bench/run.py`` and
-    single training steps): the U-Net trains 1.25 times faster end to end (9.5
-    against 7.6 images/s), while MobileNetV2 gains nothing (21.6 against 22.6
-    images/s), its depthwise convolutions not using the AMX tiles. The saved
+    everywhere else. Measured on a 2-core Sapphire Rapids (two ``bench/run.py``
+    runs of 2026-11-25 and single training steps): the U-Net trains 1.25 times
+    faster end to end (9.5 images/s in bfloat16 against 7.6 in float32), while
+    MobileNetV2 gains nothing (21.6 against 22.6 images/s), its depthwise
+    convolutions not using the AMX tiles. The saved
     ``model.keras`` is float32 either way.
 
     Examples
