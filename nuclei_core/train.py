@@ -283,51 +283,70 @@ def _strategy(name: str):
     return tf.distribute.get_strategy()
 
 
-def cpu_has_amx(cpuinfo: str | None = None) -> bool:
-    """True when the CPU has AMX bfloat16 tiles (Intel Sapphire Rapids and later).
+# oneDNN, TensorFlow's CPU backend, runs bfloat16 convolutions on CPUs with its
+# "avx512_core" instruction set or newer (AMX included); on an AVX2-only CPU the first
+# training step fails with "could not create a primitive descriptor".
+BFLOAT16_CPU_FLAGS = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq"})
 
-    ``cpuinfo`` is the text of ``/proc/cpuinfo`` (read when None; False where
-    it does not exist, e.g. on macOS and Windows).
+
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The CPU's feature flags, from the ``flags`` line of ``/proc/cpuinfo``.
+
+    ``cpuinfo`` is the text of that file (read when None); the set is empty where
+    it does not exist, e.g. on macOS and Windows.
 
     Examples
     --------
-    >>> cpu_has_amx("flags : fpu avx512f amx_bf16 amx_tile"), cpu_has_amx("flags : fpu avx2")
-    (True, False)
+    >>> sorted(cpu_flags("flags : fpu avx2 amx_bf16"))
+    ['amx_bf16', 'avx2', 'fpu']
     """
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
-            return False
+            return frozenset()
     flags = next((line for line in cpuinfo.splitlines() if line.startswith("flags")), "")
-    return "amx_bf16" in flags.split()
+    return frozenset(flags.partition(":")[2].split())
 
 
 def resolve_precision(
-    precision: str, has_gpu: bool, has_amx: bool, architecture: str = "unet"
+    precision: str, has_gpu: bool, flags: frozenset[str], architecture: str = "unet"
 ) -> str:
-    """The Keras dtype policy a run trains with.
+    """The Keras dtype policy a run trains with, given the machine's GPUs and CPU flags.
 
-    ``"auto"`` picks mixed bfloat16 for the U-Net on a CPU with AMX and float32
-    everywhere else. Measured on a 2-core Sapphire Rapids (two ``bench/run.py``
-    runs of 2026-11-25 and single training steps): the U-Net trains 1.25 times
-    faster end to end (9.5 images/s in bfloat16 against 7.6 in float32), while
-    MobileNetV2 gains nothing (21.6 against 22.6 images/s), its depthwise
-    convolutions not using the AMX tiles. The saved
+    ``"auto"`` picks mixed bfloat16 for the U-Net on a CPU with AMX (flag
+    ``amx_bf16``) and float32 everywhere else. Measured on a 2-core Sapphire
+    Rapids (two ``bench/run.py`` runs of 2026-11-25 and single training steps):
+    the U-Net trains 1.25 times faster end to end (9.5 images/s in bfloat16
+    against 7.6 in float32), while MobileNetV2 gains nothing (21.6 against 22.6
+    images/s), its depthwise convolutions not using the AMX tiles. The saved
     ``model.keras`` is float32 either way.
+
+    Raises
+    ------
+    ConfigError
+        ``"bfloat16"`` asked for on a machine with neither a GPU nor the AVX-512
+        flags of :data:`BFLOAT16_CPU_FLAGS`.
 
     Examples
     --------
-    >>> resolve_precision("auto", has_gpu=False, has_amx=True)
+    >>> amx = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq", "amx_bf16"})
+    >>> resolve_precision("auto", has_gpu=False, flags=amx)
     'mixed_bfloat16'
-    >>> resolve_precision("auto", has_gpu=False, has_amx=True, architecture="mobilenetv2")
+    >>> resolve_precision("auto", has_gpu=False, flags=amx, architecture="mobilenetv2")
     'float32'
-    >>> resolve_precision("auto", has_gpu=True, has_amx=True)
+    >>> resolve_precision("auto", has_gpu=True, flags=amx)
     'float32'
     """
     if precision == "bfloat16":
+        missing = BFLOAT16_CPU_FLAGS - flags
+        if missing and not has_gpu:
+            raise ConfigError(
+                "precision 'bfloat16' needs a GPU or a CPU with AVX-512, and this CPU "
+                f"does not report {', '.join(sorted(missing))}: use precision 'auto' or 'float32'"
+            )
         return "mixed_bfloat16"
-    if precision == "auto" and has_amx and not has_gpu and architecture == "unet":
+    if precision == "auto" and "amx_bf16" in flags and not has_gpu and architecture == "unet":
         return "mixed_bfloat16"
     return "float32"
 
@@ -337,7 +356,7 @@ def training_policy(precision: str = "auto", architecture: str = "unet") -> str:
     import tensorflow as tf
 
     has_gpu = bool(tf.config.list_logical_devices("GPU"))
-    return resolve_precision(precision, has_gpu, cpu_has_amx(), architecture)
+    return resolve_precision(precision, has_gpu, cpu_flags(), architecture)
 
 
 def build_with_policy(model_config, policy: str, weights: str | None):
@@ -536,12 +555,14 @@ def train(
     Raises
     ------
     ConfigError
-        A parameter is out of range (checked before any work starts).
+        A parameter is out of range, or the precision is one this machine cannot
+        train in (both checked before any work starts).
     DatasetError
         The dataset folder has no usable pairs.
     """
     config.check()
     dataset, train_samples, val_samples = check_dataset(config)
+    policy = training_policy(config.precision, config.architecture)  # refused before any work
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -588,7 +609,6 @@ def train(
             model = load_model(last_path, compile=True)
             listener.on_status(f"resuming after epoch {state['epoch']}")
         else:
-            policy = training_policy(config.precision, config.architecture)
             model, state["encoder_weights"] = build_for_training(config.model_config(), policy)
             model.compile(
                 optimizer=keras.optimizers.Adam(config.learning_rate),

@@ -155,6 +155,10 @@ def _layer_policies(model) -> set[str]:
     return {layer.dtype_policy.name for layer in model.layers if layer.weights}
 
 
+@pytest.mark.skipif(
+    not train_module.BFLOAT16_CPU_FLAGS <= train_module.cpu_flags(),
+    reason="bfloat16 training needs a CPU with AVX-512 (or a GPU)",
+)
 def test_bfloat16_run_saves_a_float32_model_with_the_same_predictions(
     tmp_path, flat_dataset_factory
 ):
@@ -183,26 +187,47 @@ def keras_global_policy() -> str:
     return keras.config.dtype_policy().name
 
 
+AVX2 = frozenset({"fpu", "sse4_2", "avx2"})
+AVX512 = AVX2 | train_module.BFLOAT16_CPU_FLAGS
+AMX = AVX512 | {"amx_bf16", "amx_tile"}
+
+
 @pytest.mark.parametrize(
-    ("precision", "has_gpu", "has_amx", "architecture", "expected"),
+    ("precision", "has_gpu", "flags", "architecture", "expected"),
     [
-        ("auto", False, True, "unet", "mixed_bfloat16"),
-        ("auto", False, False, "unet", "float32"),
-        ("auto", True, True, "unet", "float32"),
-        ("auto", False, True, "mobilenetv2", "float32"),
-        ("float32", False, True, "unet", "float32"),
-        ("bfloat16", False, False, "unet", "mixed_bfloat16"),
-        ("bfloat16", False, True, "mobilenetv2", "mixed_bfloat16"),
+        ("auto", False, AMX, "unet", "mixed_bfloat16"),
+        ("auto", False, AVX512, "unet", "float32"),
+        ("auto", True, AMX, "unet", "float32"),
+        ("auto", False, AMX, "mobilenetv2", "float32"),
+        ("float32", False, AMX, "unet", "float32"),
+        ("bfloat16", False, AVX512, "unet", "mixed_bfloat16"),
+        ("bfloat16", False, AMX, "mobilenetv2", "mixed_bfloat16"),
+        ("bfloat16", True, AVX2, "unet", "mixed_bfloat16"),
     ],
 )
-def test_precision_choice(precision, has_gpu, has_amx, architecture, expected):
-    choice = train_module.resolve_precision(precision, has_gpu, has_amx, architecture)
+def test_precision_choice(precision, has_gpu, flags, architecture, expected):
+    choice = train_module.resolve_precision(precision, has_gpu, flags, architecture)
     assert choice == expected
 
 
-def test_amx_is_read_from_the_flags_line_only():
-    assert train_module.cpu_has_amx("model name : amx_bf16 lookalike\nflags : fpu avx2") is False
-    assert train_module.cpu_has_amx("processor : 0\nflags\t: fpu amx_bf16 amx_tile") is True
+def test_bfloat16_is_refused_on_a_cpu_without_avx512(tmp_path, flat_dataset_factory, monkeypatch):
+    # oneDNN would fail inside the first step with "could not create a primitive descriptor".
+    monkeypatch.setattr(train_module, "cpu_flags", lambda: AVX2)
+    data = flat_dataset_factory(tmp_path / "data", size=(32, 32))
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), precision="bfloat16", **TINY)
+    with pytest.raises(ConfigError, match="bfloat16.*avx512bw, avx512dq, avx512f, avx512vl"):
+        train(config)
+    assert not (tmp_path / "run").exists()
+    assert train_module.resolve_precision("auto", False, AVX2) == "float32"
+
+
+def test_cpu_flags_are_read_from_the_flags_line_only():
+    assert train_module.cpu_flags("model name : amx_bf16 lookalike\nflags : fpu avx2") == {
+        "fpu",
+        "avx2",
+    }
+    assert "amx_bf16" in train_module.cpu_flags("processor : 0\nflags\t: fpu amx_bf16 amx_tile")
+    assert train_module.cpu_flags("processor : 0") == frozenset()
 
 
 # ============================================================================== refusals
