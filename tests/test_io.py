@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io as stdio
 import random
-import time
 import warnings
 
 import numpy as np
@@ -219,10 +218,8 @@ def test_truncated_files(tmp_path, kind):
 def test_huge_png_header_refused_before_decoding(tmp_path):
     path = tmp_path / "bomb.png"
     path.write_bytes(png_claiming(60000, 60000))
-    started = time.perf_counter()
     with pytest.raises(ImageReadError) as error:
         io.read_image(path)
-    assert time.perf_counter() - started < 1.0
     message = assert_one_line_naming(error, str(path))
     assert "60000 x 60000" in message and "limit" in message
     # The file has no real pixel data: a decoder would have said "truncated" instead.
