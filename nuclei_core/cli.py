@@ -243,7 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         default="auto",
         choices=["auto", "float32", "bfloat16"],
-        help="auto: mixed bfloat16 on CPUs with AMX, else float32 (the saved model is float32)",
+        help=(
+            "auto: mixed bfloat16 on CPUs with AMX, else float32; bfloat16 needs AVX-512 or a GPU"
+            " (the saved model is float32)"
+        ),
     )
     train.add_argument("--out", default="runs/latest", help="run folder (model, card, checkpoints)")
     train.add_argument("--name", default=None, help="run name (default: the folder name)")
