@@ -562,6 +562,8 @@ def train(
     """
     config.check()
     dataset, train_samples, val_samples = check_dataset(config)
+    # The strategy first: a multi-worker one must exist before TensorFlow lists its devices.
+    strategy = _strategy(config.strategy)
     policy = training_policy(config.precision, config.architecture)  # refused before any work
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -586,7 +588,6 @@ def train(
             f"only {len(train_arrays)} readable training images for batch size {config.batch_size}"
         )
 
-    strategy = _strategy(config.strategy)
     replicas = int(strategy.num_replicas_in_sync)
     crops_per_epoch = sum(count for _, _, count in train_arrays)
     steps = max(1, crops_per_epoch // config.batch_size)
