@@ -57,7 +57,7 @@ def _train(args) -> int:
     from nuclei_core.train import TrainConfig, train
 
     config = TrainConfig(
-        data=args.data,
+        data=args.data[0] if len(args.data) == 1 else args.data,
         out=args.out,
         architecture=args.arch,
         epochs=args.epochs,
@@ -221,7 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model on a dataset folder")
     train.add_argument(
-        "--data", required=True, help="dataset folder (Kaggle or inputs/+masks/ layout)"
+        "--data",
+        required=True,
+        nargs="+",
+        help=(
+            "dataset folder(s) (Kaggle or inputs/+masks/ layout); each is split on its own and "
+            "sampled in balance with the others"
+        ),
     )
     train.add_argument("--arch", default="unet", choices=["unet", "mobilenetv2"])
     train.add_argument("--epochs", type=int, default=40)

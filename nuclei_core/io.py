@@ -44,6 +44,10 @@ DEFAULT_MAX_PIXELS = int(os.environ.get("NUCLEI_MAX_PIXELS", 8192 * 8192))
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MASK_STEM_SUFFIXES = ("_masks", "_mask", "_labels", "_label", "_gt")
 IMAGE_KINDS = ("fluorescence", "brightfield", "stained")
+COLOUR_INVERT_MEDIAN = 0.25
+"""A colour image whose median (normalised grey) exceeds this is stained tissue in
+transmitted light and is inverted: dense H&E tiles have medians of 0.34 to 0.5, colour
+fluorescence (dark background) far below."""
 
 # Pillow's own bomb check would raise its own error type; we check the header
 # against our budget before decoding instead.
@@ -337,7 +341,9 @@ def to_model_input(image) -> np.ndarray:
 
     Intensities are percentile-normalised per image; greyscale is repeated over
     three channels; images with a bright background (brightfield, stained
-    tissue, where nuclei are dark) are inverted so nuclei are always bright.
+    tissue, where nuclei are dark) are inverted so nuclei are always bright: a
+    greyscale image when its median is above 0.5, a colour image when above
+    :data:`COLOUR_INVERT_MEDIAN` (dense tissue fills most of an H&E tile).
 
     Examples
     --------
@@ -346,7 +352,7 @@ def to_model_input(image) -> np.ndarray:
     ((4, 4, 3), dtype('float32'), 1.0)
     """
     scaled = normalise(image)
-    if np.median(_grey(scaled)) > 0.5:
+    if np.median(_grey(scaled)) > (COLOUR_INVERT_MEDIAN if is_colour(image) else 0.5):
         scaled = 1.0 - scaled
     if scaled.ndim == 2:
         scaled = np.repeat(scaled[..., None], 3, axis=-1)

@@ -364,7 +364,8 @@ def _run_name(config: TrainConfig) -> str:
     """The wanted run name: the config's, else ``<architecture> <dataset folder>``."""
     if config.name and config.name.strip():
         return config.name.strip()
-    return f"{config.architecture} {Path(config.data).expanduser().name or config.data}"
+    folder = config.data_folders()[0]
+    return f"{config.architecture} {Path(folder).expanduser().name or folder}"
 
 
 def start_training(config: TrainConfig, registry: Registry | None = None) -> Run:
@@ -431,7 +432,8 @@ def _create_and_spawn(config: TrainConfig, registry: Registry, lock_fd: int) -> 
     """Create the run and start its worker; called with the lock held."""
     params = dataclasses.asdict(config)
     params.pop("out", None)
-    run = registry.create_run(_run_name(config), config.architecture, params, config.data)
+    data = os.pathsep.join(str(folder) for folder in config.data_folders())
+    run = registry.create_run(_run_name(config), config.architecture, params, data)
     try:
         folder = _fresh_run_dir(run.id)
     except NucleiError as error:

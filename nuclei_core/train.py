@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from skimage.segmentation import find_boundaries
@@ -34,7 +35,8 @@ from nuclei_core.storage import atomic_write_json, atomic_write_text
 
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 PRECISIONS = ("auto", "float32", "bfloat16")
-MAX_SCALE = 1.3  # scale augmentation range is [1 / MAX_SCALE, MAX_SCALE]
+MAX_SCALE = 2.0  # crops are rescaled by a factor in [1 / MAX_SCALE, MAX_SCALE] (log-uniform)
+STAIN_JITTER = 0.1  # HED optical densities scaled by 1 +- this and shifted by +- half of it
 METRIC_KEYS = ("loss", "accuracy", "iou", "dice")
 
 
@@ -42,7 +44,7 @@ METRIC_KEYS = ("loss", "accuracy", "iou", "dice")
 class TrainConfig:
     """Everything a training run needs; stored in the model card."""
 
-    data: str
+    data: str | list[str]
     out: str
     architecture: str = "unet"
     epochs: int = 40
@@ -61,6 +63,10 @@ class TrainConfig:
     resume: bool = False
     name: str | None = None
 
+    def data_folders(self) -> list[str]:
+        """The dataset folders, in order (``data`` is one folder or a list of them)."""
+        return [self.data] if isinstance(self.data, str | os.PathLike) else list(self.data)
+
     def model_config(self):
         from nuclei_core.model import ModelConfig
 
@@ -68,6 +74,8 @@ class TrainConfig:
 
     def check(self) -> None:
         """Refuse out-of-range values with the reason, before any work starts."""
+        if not self.data_folders():
+            raise ConfigError("data must name at least one dataset folder")
         if self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -146,34 +154,54 @@ def _crops_per_image(height: int, width: int, crop: int) -> int:
     return int(np.clip(round(height * width / crop**2), 1, 4))
 
 
-def load_training_data(samples, crop: int, listener: TrainingListener | None = None):
+class TrainingArray(NamedTuple):
+    """One training image, ready for the ``tf.data`` pipeline."""
+
+    model_input: np.ndarray  # float32 (H, W, 3), padded to at least a crop
+    targets: np.ndarray  # float32 (H, W, 2)
+    count: int  # random crops drawn from it per epoch
+    colour: bool  # stained/colour image: gets stain augmentation
+
+
+def load_training_data(samples, crop: int, listener: TrainingListener | None = None, groups=None):
     """Read samples into model inputs and targets, skipping (and listing) bad ones.
+
+    ``groups`` names the dataset of each sample (default: one dataset); every
+    (dataset, kind) group is weighted by :func:`kind_weights` so that small
+    datasets and rare kinds are seen often enough.
 
     Returns
     -------
-    arrays : list of (input, target, crops per epoch), float32 arrays padded to fit a crop
+    arrays : list of TrainingArray
     problems : list of str, one line per skipped file
     """
+    groups = groups or [""] * len(samples)
     arrays, kinds, problems = [], [], []
-    minimum = int(math.ceil(crop * MAX_SCALE)) + 1
-    for index, sample in enumerate(samples, start=1):
+    for index, (sample, group) in enumerate(zip(samples, groups, strict=True), start=1):
         try:
             image, labels = io.load_sample(sample)
         except NucleiError as error:
             problems.append(str(error))
             continue
-        model_input = _pad_to(io.to_model_input(image), minimum, minimum)
-        targets = _pad_to(make_targets(labels), minimum, minimum)
-        arrays.append((model_input, targets, _crops_per_image(*labels.shape, crop)))
-        kinds.append(io.image_kind(image))
+        model_input = _pad_to(io.to_model_input(image), crop, crop)
+        targets = _pad_to(make_targets(labels), crop, crop)
+        kind = io.image_kind(image)
+        count = _crops_per_image(*labels.shape, crop)
+        arrays.append(TrainingArray(model_input, targets, count, kind == "stained"))
+        kinds.append(f"{group}/{kind}" if group else kind)
         if listener and (index % 25 == 0 or index == len(samples)):
             listener.on_status(f"loaded {index}/{len(samples)} images")
-    weights = kind_weights(kinds)
+    weights = kind_weights(kinds, cap=_weight_cap(groups))
     arrays = [
-        (model_input, targets, int(round(count * weights[kind])))
-        for (model_input, targets, count), kind in zip(arrays, kinds, strict=True)
+        array._replace(count=int(round(array.count * weights[kind])))
+        for array, kind in zip(arrays, kinds, strict=True)
     ]
     return arrays, problems
+
+
+def _weight_cap(groups) -> float:
+    """3 within one dataset; with several, a small dataset may be drawn up to 8 times as often."""
+    return 8.0 if len(set(groups)) > 1 else 3.0
 
 
 def kind_weights(kinds, cap: float = 3.0) -> dict[str, float]:
@@ -181,7 +209,8 @@ def kind_weights(kinds, cap: float = 3.0) -> dict[str, float]:
 
     The weight of a kind is ``sqrt(n_most_common / n_kind)``, so a minority
     (stained tissue is 1 image in 6 of the 2018 Data Science Bowl set) is not
-    drowned by the majority.
+    drowned by the majority. With several datasets a "kind" is a
+    ``dataset/kind`` group.
 
     Examples
     --------
@@ -193,12 +222,47 @@ def kind_weights(kinds, cap: float = 3.0) -> dict[str, float]:
     return {kind: min(cap, math.sqrt(largest / count)) for kind, count in sorted(counts.items())}
 
 
-def _augment(image, target, crop: int):
-    """Random scaled crop, flips, 90-degree rotation and intensity jitter (tf ops)."""
+# Stain vectors of haematoxylin, eosin and DAB (Ruifrok and Johnston, as skimage.color).
+_RGB_FROM_HED = np.array(
+    [[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]], dtype=np.float32
+)
+_RGB_FROM_HED /= np.linalg.norm(_RGB_FROM_HED, axis=1, keepdims=True)
+
+
+def _stain_jitter(image):
+    """Random HED stain change of an inverted colour model input (Tellez et al. 2018).
+
+    The input is ``1 - rgb``; the optical densities of haematoxylin, eosin and
+    DAB are each scaled by ``1 +- STAIN_JITTER`` and shifted by
+    ``+- STAIN_JITTER / 2``, then hue and saturation are jittered.
+    """
+    import tensorflow as tf
+
+    rgb_from_hed = tf.constant(_RGB_FROM_HED)
+    hed_from_rgb = tf.constant(np.linalg.inv(_RGB_FROM_HED).astype(np.float32))
+    density = -tf.math.log(tf.clip_by_value(1.0 - image, 1e-3, 1.0))
+    hed = tf.tensordot(density, hed_from_rgb, axes=1)
+    scale = tf.random.uniform([3], 1 - STAIN_JITTER, 1 + STAIN_JITTER)
+    shift = tf.random.uniform([3], -STAIN_JITTER / 2, STAIN_JITTER / 2)
+    density = tf.maximum(tf.tensordot(hed * scale + shift, rgb_from_hed, axes=1), 0.0)
+    rgb = tf.exp(-density)
+    rgb = tf.image.random_hue(rgb, 0.05)
+    rgb = tf.image.random_saturation(rgb, 0.7, 1.3)
+    return 1.0 - tf.clip_by_value(rgb, 0.0, 1.0)
+
+
+def _augment(image, target, colour, crop: int):
+    """Random rescaled crop, flips, 90-degree rotation, stain and intensity jitter (tf ops).
+
+    The crop covers ``crop * scale`` pixels (scale log-uniform in
+    ``[1 / MAX_SCALE, MAX_SCALE]``, at most the image) and is resized to
+    ``crop``, so nuclei are seen from half to twice their size.
+    """
     import tensorflow as tf
 
     scale = tf.exp(tf.random.uniform([], -math.log(MAX_SCALE), math.log(MAX_SCALE)))
-    size = tf.cast(tf.round(crop * scale), tf.int32)
+    shape = tf.shape(image)
+    size = tf.minimum(tf.cast(tf.round(crop * scale), tf.int32), tf.minimum(shape[0], shape[1]))
     stacked = tf.concat([image, target], axis=-1)
     patch = tf.image.random_crop(stacked, tf.stack([size, size, 5]))
     patch = tf.image.resize(patch, [crop, crop], method="bilinear")
@@ -206,10 +270,13 @@ def _augment(image, target, crop: int):
     patch = tf.image.random_flip_up_down(patch)
     patch = tf.image.rot90(patch, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
     image, target = patch[..., :3], tf.cast(patch[..., 3:] > 0.5, tf.float32)
+    image = tf.clip_by_value(image, 0.0, 1.0)
+    if colour:
+        image = _stain_jitter(image)
     if tf.random.uniform([]) < 0.2:
         image = tf.repeat(tf.reduce_mean(image, axis=-1, keepdims=True), 3, axis=-1)
     gamma = tf.exp(tf.random.uniform([], math.log(0.7), math.log(1.4)))
-    image = tf.clip_by_value(image, 0.0, 1.0) ** gamma
+    image = image**gamma
     contrast = tf.random.uniform([], 0.7, 1.3)
     brightness = tf.random.uniform([], -0.1, 0.1)
     mean = tf.reduce_mean(image)
@@ -221,20 +288,25 @@ def training_dataset(arrays, crop: int, batch_size: int, seed: int):
     """Infinite ``tf.data`` pipeline of augmented crops from the cached arrays."""
     import tensorflow as tf
 
-    order = np.repeat(np.arange(len(arrays)), [count for _, _, count in arrays])
+    order = np.repeat(np.arange(len(arrays)), [array.count for array in arrays])
 
     def generate():
         rng = np.random.default_rng(seed)
         while True:
             for index in rng.permutation(order):
-                yield arrays[index][0], arrays[index][1]
+                array = arrays[index]
+                yield array.model_input, array.targets, array.colour
 
     signature = (
         tf.TensorSpec((None, None, 3), tf.float32),
         tf.TensorSpec((None, None, 2), tf.float32),
+        tf.TensorSpec((), tf.bool),
     )
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    dataset = dataset.map(lambda x, y: _augment(x, y, crop), num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(
+        lambda image, target, colour: _augment(image, target, colour, crop),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
     return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE), len(order)
 
 
@@ -248,7 +320,7 @@ def validation_dataset(arrays, multiple: int, replicas: int = 1):
     import tensorflow as tf
 
     padded = []
-    for model_input, targets, _ in arrays:
+    for model_input, targets, *_ in arrays:
         height = -(-model_input.shape[0] // multiple) * multiple
         width = -(-model_input.shape[1] // multiple) * multiple
         padded.append((_pad_to(model_input, height, width), _pad_to(targets, height, width)))
@@ -287,6 +359,9 @@ def _strategy(name: str):
 # "avx512_core" instruction set or newer (AMX included); on an AVX2-only CPU the first
 # training step fails with "could not create a primitive descriptor".
 BFLOAT16_CPU_FLAGS = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq"})
+# CPUs that compute bfloat16 natively (Intel AMX; AVX-512 BF16 on Intel Cooper Lake and
+# AMD Zen 4 and later), where "auto" trains the U-Net in mixed bfloat16.
+NATIVE_BFLOAT16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 
 
 def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
@@ -314,13 +389,15 @@ def resolve_precision(
 ) -> str:
     """The Keras dtype policy a run trains with, given the machine's GPUs and CPU flags.
 
-    ``"auto"`` picks mixed bfloat16 for the U-Net on a CPU with AMX (flag
-    ``amx_bf16``) and float32 everywhere else. Measured on a 2-core Sapphire
-    Rapids (two ``bench/run.py`` runs of 2026-11-25 and single training steps):
-    the U-Net trains 1.25 times faster end to end (9.5 images/s in bfloat16
-    against 7.6 in float32), while MobileNetV2 gains nothing (21.6 against 22.6
-    images/s), its depthwise convolutions not using the AMX tiles. The saved
-    ``model.keras`` is float32 either way.
+    ``"auto"`` picks mixed bfloat16 for the U-Net on a CPU that computes
+    bfloat16 natively (:data:`NATIVE_BFLOAT16_CPU_FLAGS`) and float32 everywhere
+    else. Measured on a 2-core Sapphire Rapids with AMX (two ``bench/run.py``
+    runs of 2026-11-25): the U-Net trains 1.25 times faster end to end (9.5
+    images/s in bfloat16 against 7.6 in float32), while MobileNetV2 gains
+    nothing (21.6 against 22.6 images/s), its depthwise convolutions not using
+    the AMX tiles. On a 2-core AMD EPYC with AVX-512 BF16 and no AMX
+    (2026-11-29, ``train_on_batch`` of 8 x 256 x 256): 17.8 against 13.9
+    images/s, 1.28 times. The saved ``model.keras`` is float32 either way.
 
     Raises
     ------
@@ -337,6 +414,8 @@ def resolve_precision(
     'float32'
     >>> resolve_precision("auto", has_gpu=True, flags=amx)
     'float32'
+    >>> resolve_precision("auto", has_gpu=False, flags=frozenset({"avx512f", "avx512_bf16"}))
+    'mixed_bfloat16'
     """
     if precision == "bfloat16":
         missing = BFLOAT16_CPU_FLAGS - flags
@@ -346,7 +425,8 @@ def resolve_precision(
                 f"does not report {', '.join(sorted(missing))}: use precision 'auto' or 'float32'"
             )
         return "mixed_bfloat16"
-    if precision == "auto" and "amx_bf16" in flags and not has_gpu and architecture == "unet":
+    native_bfloat16 = bool(NATIVE_BFLOAT16_CPU_FLAGS & flags)
+    if precision == "auto" and native_bfloat16 and not has_gpu and architecture == "unet":
         return "mixed_bfloat16"
     return "float32"
 
@@ -507,27 +587,47 @@ def _check_crop_fits(samples, crop: int) -> None:
     raise ConfigError(f"crop {crop} is larger than every training image (largest side {largest})")
 
 
-def check_dataset(config: TrainConfig):
-    """Split the dataset and refuse a batch or crop it cannot feed, before any work.
+@dataclass
+class TrainingSplit:
+    """The training and validation samples of a run's dataset folders."""
 
-    Returns
-    -------
-    dataset, train_samples, val_samples
+    train: list = field(default_factory=list)
+    val: list = field(default_factory=list)
+    train_groups: list[str] = field(default_factory=list)  # dataset of each training sample
+    val_groups: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    n_test: int = 0  # kept out of training and model selection
+
+
+def check_dataset(config: TrainConfig) -> TrainingSplit:
+    """Split every dataset folder and refuse a batch or crop they cannot feed, before any work.
+
+    Each folder is split on its own (:func:`nuclei_core.io.select_split`), so
+    the test part of every dataset stays out of training and model selection.
     """
-    dataset = io.discover_dataset(config.data)
-    train_samples = io.select_split(dataset, "train", config.val_fraction)
-    val_samples = io.select_split(dataset, "val", config.val_fraction)
-    if not val_samples and len(train_samples) >= 2:
-        val_samples = [train_samples.pop()]
-    if not train_samples:
+    folders = config.data_folders()
+    split = TrainingSplit()
+    for folder in folders:
+        dataset = io.discover_dataset(folder)
+        train_samples = io.select_split(dataset, "train", config.val_fraction)
+        val_samples = io.select_split(dataset, "val", config.val_fraction)
+        if not val_samples and len(train_samples) >= 2:
+            val_samples = [train_samples.pop()]
+        group = str(folder) if len(folders) > 1 else ""
+        split.train += train_samples
+        split.val += val_samples
+        split.train_groups += [group] * len(train_samples)
+        split.val_groups += [group] * len(val_samples)
+        split.problems += dataset.problems
+        split.n_test += len(io.select_split(dataset, "test", config.val_fraction))
+    if not split.train:
         raise ConfigError(f"{config.data}: no training images after the train/val/test split")
-    if config.batch_size > len(train_samples):
+    if config.batch_size > len(split.train):
         raise ConfigError(
-            f"batch size {config.batch_size} is larger than the "
-            f"{len(train_samples)} training images"
+            f"batch size {config.batch_size} is larger than the {len(split.train)} training images"
         )
-    _check_crop_fits(train_samples, config.crop)
-    return dataset, train_samples, val_samples
+    _check_crop_fits(split.train, config.crop)
+    return split
 
 
 def _command_line() -> str | None:
@@ -561,7 +661,7 @@ def train(
         The dataset folder has no usable pairs.
     """
     config.check()
-    dataset, train_samples, val_samples = check_dataset(config)
+    split = check_dataset(config)
     # The strategy first: a multi-worker one must exist before TensorFlow lists its devices.
     strategy = _strategy(config.strategy)
     policy = training_policy(config.precision, config.architecture)  # refused before any work
@@ -576,11 +676,13 @@ def train(
     keras.utils.set_random_seed(config.seed)
     listener = listener or TrainingListener()
     listener.on_status(
-        f"reading {len(train_samples)} training and {len(val_samples)} validation images"
+        f"reading {len(split.train)} training and {len(split.val)} validation images"
     )
-    train_arrays, problems = load_training_data(train_samples, config.crop, listener)
-    val_arrays, val_problems = load_training_data(val_samples, config.crop)
-    problems = [*dataset.problems, *problems, *val_problems]
+    train_arrays, problems = load_training_data(
+        split.train, config.crop, listener, split.train_groups
+    )
+    val_arrays, val_problems = load_training_data(split.val, config.crop)
+    problems = [*split.problems, *problems, *val_problems]
     for problem in problems:
         listener.on_status(f"skipped: {problem}")
     if len(train_arrays) < config.batch_size:
@@ -589,7 +691,7 @@ def train(
         )
 
     replicas = int(strategy.num_replicas_in_sync)
-    crops_per_epoch = sum(count for _, _, count in train_arrays)
+    crops_per_epoch = sum(array.count for array in train_arrays)
     steps = max(1, crops_per_epoch // config.batch_size)
     train_data, _ = training_dataset(train_arrays, config.crop, config.batch_size, config.seed)
     multiple = config.model_config().size_multiple
@@ -656,13 +758,13 @@ def train(
         "params": asdict(config),
         "model": config.model_config().as_dict(),
         "n_parameters": int(best_model.count_params()),
-        "dataset": str(config.data),
+        "dataset": config.data if isinstance(config.data, list) else str(config.data),
         "split": {
             "rule": "sha256 of image id (nuclei_core.io.split_ids)",
             "val_fraction": config.val_fraction,
             "n_train": len(train_arrays),
             "n_val": len(val_arrays),
-            "n_test": len(io.select_split(dataset, "test", config.val_fraction)),
+            "n_test": split.n_test,
         },
         "skipped_files": problems,
         "command": command,

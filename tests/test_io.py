@@ -311,6 +311,28 @@ def test_bright_background_is_inverted(make_sample):
     )
 
 
+def test_dense_stained_tissue_is_inverted_like_sparse_tissue():
+    # A dense H&E tile: purple nuclei on 40 % of it, pink tissue on the rest, white only
+    # in a gap, so its median grey is below 0.5; nuclei must still come out bright.
+    rng = np.random.default_rng(0)
+    nuclei = rng.random((64, 64)) < 0.4
+    image = np.empty((64, 64, 3), np.uint8)
+    image[nuclei] = (70, 30, 120)
+    image[~nuclei] = (150, 80, 130)
+    nuclei[:2] = False
+    image[:2] = 255
+    assert np.median(io.normalise(image).mean(axis=-1)) < 0.5
+    grey = io.to_model_input(image).mean(axis=-1)
+    assert grey[nuclei].mean() > grey[~nuclei].mean() + 0.2
+
+
+def test_colour_fluorescence_is_not_inverted():
+    image = np.zeros((64, 64, 3), np.uint8)
+    image[20:40, 20:40] = (30, 60, 250)  # a blue nucleus on black
+    grey = io.to_model_input(image).mean(axis=-1)
+    assert grey[20:40, 20:40].mean() > grey[:10].mean() + 0.3
+
+
 def test_image_kind(make_sample):
     dark, _ = make_sample((64, 64), seed=5)
     bright, _ = make_sample((64, 64), seed=5, bright_background=True)
@@ -524,7 +546,7 @@ def test_corrupt_files_are_skipped_by_load_training_data(flat_dataset):
     assert len(arrays) == 4
     assert len(problems) == 2
     assert bad_image in problems[0] and bad_mask in problems[1]
-    model_input, targets, _ = arrays[0]
+    model_input, targets, *_ = arrays[0]
     assert model_input.shape[-1] == 3 and targets.shape[-1] == 2
 
 

@@ -197,6 +197,8 @@ AMX = AVX512 | {"amx_bf16", "amx_tile"}
     [
         ("auto", False, AMX, "unet", "mixed_bfloat16"),
         ("auto", False, AVX512, "unet", "float32"),
+        ("auto", False, AVX512 | {"avx512_bf16"}, "unet", "mixed_bfloat16"),
+        ("auto", False, AVX512 | {"avx512_bf16"}, "mobilenetv2", "float32"),
         ("auto", False, AVX2, "unet", "float32"),
         ("auto", True, AMX, "unet", "float32"),
         ("auto", False, AMX, "mobilenetv2", "float32"),
@@ -288,7 +290,8 @@ def test_training_pipeline_gives_augmented_crops(flat_dataset):
     samples = io.discover_dataset(flat_dataset).samples
     arrays, problems = load_training_data(samples, crop=32)
     assert problems == [] and len(arrays) == 6
-    assert all(count == 4 for *_, count in arrays)  # 64 x 64 images give 4 crops of 32
+    assert all(array.count == 4 for array in arrays)  # 64 x 64 images give 4 crops of 32
+    assert not any(array.colour for array in arrays)  # greyscale: no stain jitter
     dataset, crops = train_module.training_dataset(arrays, crop=32, batch_size=3, seed=1)
     assert crops == 24
     batches = list(dataset.take(3).as_numpy_iterator())
@@ -300,14 +303,60 @@ def test_training_pipeline_gives_augmented_crops(flat_dataset):
     assert not np.array_equal(batches[0][0], batches[1][0])
 
 
+def test_several_datasets_are_split_each_on_its_own(tmp_path, flat_dataset_factory):
+    big = flat_dataset_factory(tmp_path / "big", n_images=40, prefix="big")
+    small = flat_dataset_factory(tmp_path / "small", n_images=13, prefix="small", seed=50)
+    config = TrainConfig(data=[str(big), str(small)], out=str(tmp_path / "run"), **TINY)
+    split = train_module.check_dataset(config)
+    for folder in (big, small):
+        dataset = io.discover_dataset(folder)
+        pairs = zip(split.train, split.train_groups, strict=True)
+        group = [sample for sample, name in pairs if name == str(folder)]
+        assert group == io.select_split(dataset, "train")
+        assert {s.id for s in group}.isdisjoint(s.id for s in io.select_split(dataset, "test"))
+    tests = [len(io.select_split(io.discover_dataset(f), "test")) for f in (big, small)]
+    assert split.n_test == sum(tests)
+    assert len(split.val) == len(split.val_groups) and set(split.val_groups) == {
+        str(big),
+        str(small),
+    }
+
+
+def test_a_small_dataset_is_sampled_up_to_its_cap(tmp_path, flat_dataset_factory):
+    big = io.discover_dataset(flat_dataset_factory(tmp_path / "big", n_images=30)).samples
+    small = io.discover_dataset(flat_dataset_factory(tmp_path / "small", n_images=2)).samples
+    groups = ["big"] * len(big) + ["small"] * len(small)
+    arrays, _ = load_training_data([*big, *small], crop=32, groups=groups)
+    counts = [array.count for array in arrays]
+    assert counts[: len(big)] == [4] * len(big)  # 64 x 64 images: 4 crops of 32, weight 1
+    assert counts[len(big) :] == [round(4 * np.sqrt(30 / 2))] * 2  # sqrt(15) = 3.9, under the cap 8
+    alone, _ = load_training_data(small, crop=32)
+    assert [array.count for array in alone] == [4, 4]
+
+
+def test_stain_jitter_changes_colour_and_keeps_the_range():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    image = tf.constant(rng.uniform(0.0, 0.9, (32, 32, 3)).astype(np.float32))
+    tf.random.set_seed(0)
+    outputs = [train_module._stain_jitter(image).numpy() for _ in range(4)]
+    for output in outputs:
+        assert output.shape == (32, 32, 3) and output.min() >= 0 and output.max() <= 1
+        assert np.abs(output - image.numpy()).mean() < 0.2  # a jitter, not a new picture
+    assert not np.allclose(outputs[0], outputs[1])
+    white = train_module._stain_jitter(tf.zeros((8, 8, 3))).numpy()
+    assert white.max() < 0.15  # the bright (inverted: dark) background stays background
+
+
 def test_small_images_are_padded_for_cropping(tmp_path, flat_dataset_factory):
     root = flat_dataset_factory(
-        tmp_path / "small", n_images=2, size=(36, 40), n_nuclei=2, radius=(4, 6)
+        tmp_path / "small", n_images=2, size=(28, 40), n_nuclei=2, radius=(4, 6)
     )
     arrays, _ = load_training_data(io.discover_dataset(root).samples, crop=32)
-    for model_input, targets, count in arrays:
+    for model_input, targets, count, _ in arrays:
         assert model_input.shape[:2] == targets.shape[:2]
-        assert min(model_input.shape[:2]) >= int(np.ceil(32 * train_module.MAX_SCALE))
+        assert min(model_input.shape[:2]) >= 32
         assert count == 1
 
 
