@@ -1,7 +1,7 @@
 """Running a model on images of any size: padding, tiling, test-time flips.
 
 :func:`predict_probabilities` turns one model input (``float32 (H, W, 3)``,
-see :func:`nuclei_core.io.to_model_input`) into probabilities ``(H, W, 2)``
+see :func:`nuclei_core.preprocess.to_model_input`) into probabilities ``(H, W, 2)``
 (foreground, boundary). Images larger than ``tile_size`` are predicted in
 overlapping tiles whose outputs are blended with a smooth window, so memory
 stays bounded and there are no seams. :func:`predict_many` batches images of
@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from nuclei_core.errors import ConfigError, InputTypeError
+from nuclei_core.runtime import OpenVinoModel
 
 SIZE_MULTIPLE = 32  # a multiple of every supported architecture's 2**depth
 DEFAULT_TILE = 1024
@@ -22,7 +23,12 @@ DEFAULT_OVERLAP = 64
 
 
 def _inference_function(model):
-    """A compiled forward pass, cached on the model (one trace for any input size)."""
+    """A compiled forward pass, cached on the model (one trace for any input size).
+
+    An OpenVINO model (:mod:`nuclei_core.runtime`) brings its own forward pass.
+    """
+    if isinstance(model, OpenVinoModel):
+        return model.predict_batch
     function = getattr(model, "_nuclei_inference", None)
     if function is None:
         import tensorflow as tf
@@ -112,7 +118,7 @@ def predict_probabilities(
     model : keras.Model
         A two-output segmentation model (see :mod:`nuclei_core.model`).
     model_input : ndarray
-        ``float32 (H, W, 3)`` from :func:`nuclei_core.io.to_model_input`.
+        ``float32 (H, W, 3)`` from :func:`nuclei_core.preprocess.to_model_input`.
     tile_size : int
         Images with a side above this are predicted in tiles of this size
         (a multiple of 32).
