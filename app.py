@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-import ui_common as ui
-from nuclei_core import dashboard
+from nuclei_core import runtime
+from nuclei_core.catalogue import has_model_file, model_runs
 from nuclei_core.errors import NucleiError
+from ui import labels, messages, navigation, state
 
 st.set_page_config(page_title="Nuclei segmentation", page_icon="🔬", layout="wide")
 
@@ -23,10 +24,10 @@ PAGES = [
     st.Page("pages/curves.py", title="Training curves", icon=":material/show_chart:"),
 ]
 page = st.navigation(PAGES)
-ui.open_requested_page()
+navigation.open_requested_page()
 
 try:
-    registry = ui.registry()
+    registry = state.registry()
 except NucleiError as error:
     st.error(f"The run registry cannot be opened: {error}")
     st.stop()
@@ -40,33 +41,28 @@ def _switch_model() -> None:
 
 with st.sidebar:
     st.subheader("Active model")
-    report = ui.startup_report()
+    report = state.startup_report()
     if report["problem"]:
         st.warning(report["problem"])
     active = registry.active_model()
-    if active is None or not dashboard.has_model_file(active):
-        st.warning(ui.NO_MODEL_TEXT)
+    if active is None or not has_model_file(active):
+        st.warning(messages.NO_MODEL_TEXT)
     else:
-        summary = dashboard.model_summary(active)
-        st.markdown(f"**{summary['name']}**")
-        st.caption(f"{summary['architecture']} · {summary['date']}")
-        if summary["metrics"]:
-            st.caption(
-                "Validation: "
-                + " · ".join(f"{name} {value:.3f}" for name, value in summary["metrics"].items())
-            )
-        else:
-            st.caption("No validation metrics recorded.")
-    choices = dashboard.model_runs(registry)
+        st.markdown(f"**{active.name}**")
+        st.caption(labels.model_caption(active))
+        metrics = labels.validation_line(active)
+        st.caption(f"Validation: {metrics}" if metrics else "No validation metrics recorded.")
+        st.caption(f"Runs on {runtime.BACKEND_NAMES[runtime.resolve_backend()]}, float32")
+    choices = model_runs(registry)
     if choices:
-        labels = {run.id: dashboard.run_label(run) for run in choices}
-        wanted = active.id if active is not None and active.id in labels else None
+        names = {run.id: labels.run_label(run) for run in choices}
+        wanted = active.id if active is not None and active.id in names else None
         if st.session_state.get("sidebar_model") != wanted:
             st.session_state["sidebar_model"] = wanted
         st.selectbox(
             "Switch model",
-            options=list(labels),
-            format_func=labels.get,
+            options=list(names),
+            format_func=names.get,
             placeholder="Choose a model",
             key="sidebar_model",
             on_change=_switch_model,

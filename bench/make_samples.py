@@ -5,13 +5,13 @@ Usage::
     python bench/make_samples.py --data ../shared/data/dsb2018/stage1_train
 
 Takes every stained and brightfield image of the test split
-(``nuclei_core.io.select_split(discover_dataset(data), "test")``) and fills up to
+(``nuclei_core.datasets.select_split(discover_dataset(data), "test")``) and fills up to
 ``--count`` images with fluorescence images of every size present, spread over
-nucleus counts. Writes, in the flat layout ``nuclei_core.io.discover_dataset`` reads:
+nucleus counts. Writes, in the flat layout ``nuclei_core.datasets.discover_dataset`` reads:
 
 * ``sample_images/inputs/<name>.png``: the original Kaggle image file, byte for byte;
 * ``sample_images/masks/<name>.png``: the instance label image (16-bit PNG, 0 =
-  background, 1..N = nuclei) built with ``nuclei_core.io.load_sample``;
+  background, 1..N = nuclei) built with ``nuclei_core.datasets.load_sample``;
 * ``sample_images/manifest.csv``: name, Kaggle id, kind, size, nucleus count.
 
 The selection depends only on the dataset, so running it again rewrites the same
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io as _stdio
+import io
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -34,7 +34,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nuclei_core import io  # noqa: E402
+from nuclei_core.datasets import discover_dataset, load_sample, select_split  # noqa: E402
+from nuclei_core.export import encode_png, labels_to_uint16  # noqa: E402
+from nuclei_core.imread import read_image  # noqa: E402
+from nuclei_core.preprocess import image_kind  # noqa: E402
 from nuclei_core.storage import atomic_write_bytes, atomic_write_text  # noqa: E402
 
 PREFIX = {"fluorescence": "fluo", "brightfield": "bright", "stained": "stained"}
@@ -107,17 +110,17 @@ def main(argv=None) -> int:
     parser.add_argument("--count", type=int, default=28, help="number of images (24 to 30)")
     args = parser.parse_args(argv)
 
-    dataset = io.discover_dataset(args.data)
-    test = io.select_split(dataset, "test")
+    dataset = discover_dataset(args.data)
+    test = select_split(dataset, "test")
     print(f"{len(dataset.samples)} images, {len(test)} in the test split")
     by_id = {sample.id: sample for sample in test}
     candidates = []
     for sample in test:
-        image = io.read_image(sample.image_path)
+        image = read_image(sample.image_path)
         candidates.append(
             {
                 "id": sample.id,
-                "kind": io.image_kind(image),
+                "kind": image_kind(image),
                 "height": image.shape[0],
                 "width": image.shape[1],
                 "nuclei": len(sample.mask_paths),
@@ -138,15 +141,15 @@ def main(argv=None) -> int:
     truth = {}
     for candidate in chosen:
         sample = by_id[candidate["id"]]
-        image, labels = io.load_sample(sample)
+        image, labels = load_sample(sample)
         candidate["nuclei"] = int(len(np.unique(labels)) - 1)
         truth[candidate["name"]] = (image, labels)
         atomic_write_bytes(inputs_dir / f"{candidate['name']}.png", sample.image_path.read_bytes())
         atomic_write_bytes(
-            masks_dir / f"{candidate['name']}.png", io.encode_png(io.labels_to_uint16(labels))
+            masks_dir / f"{candidate['name']}.png", encode_png(labels_to_uint16(labels))
         )
 
-    buffer = _stdio.StringIO()
+    buffer = io.StringIO()
     columns = ["name", "kaggle_id", "kind", "width", "height", "nuclei"]
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -164,11 +167,11 @@ def main(argv=None) -> int:
     atomic_write_text(out / "manifest.csv", buffer.getvalue())
 
     # Read everything back the way the app and the benchmark will.
-    written = io.discover_dataset(out)
+    written = discover_dataset(out)
     if written.problems or sorted(written.ids) != sorted(names):
         raise SystemExit(f"read-back failed: ids {written.ids}, problems {written.problems}")
     for sample in written.samples:
-        image, labels = io.load_sample(sample)
+        image, labels = load_sample(sample)
         source_image, source_labels = truth[sample.id]
         if not np.array_equal(image, source_image) or not _same_partition(labels, source_labels):
             raise SystemExit(f"{sample.image_path}: read-back differs from the source")

@@ -33,14 +33,14 @@ def main(argv=None) -> int:
     parser.add_argument("--tile-size", type=int, default=1024)
     args = parser.parse_args(argv)
 
-    from nuclei_core import io
+    from nuclei_core.imread import read_image
     from nuclei_core.model import load_model
     from nuclei_core.segment import SegmentOptions, segment_image
 
     imported = time.perf_counter()
     model = load_model(args.model)
     loaded = time.perf_counter()
-    image = io.read_image(args.image)
+    image = read_image(args.image)
     read = time.perf_counter()
     result = segment_image(model, image, SegmentOptions(tile_size=args.tile_size))
     done = time.perf_counter()

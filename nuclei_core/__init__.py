@@ -1,14 +1,20 @@
 """nuclei_core: the engine of the nuclei segmentation dashboard.
 
-Reading microscopy images and datasets (:mod:`nuclei_core.io`), the U-Net
-(:mod:`nuclei_core.model`), training (:mod:`nuclei_core.train`), prediction
-(:mod:`nuclei_core.predict`), nuclei instances and measurements
-(:mod:`nuclei_core.instances`), metrics (:mod:`nuclei_core.metrics`) and the
-run registry (:mod:`nuclei_core.registry`).  Nothing here imports Streamlit,
-and importing the package does not import TensorFlow: the modules that need
-it import it themselves.
+The few names a notebook needs are here, imported on first use (importing the
+package does not import TensorFlow)::
+
+    import nuclei_core as nc
+
+    model = nc.load_model("models/default.keras")          # the Keras model
+    result = nc.segment_image(model, nc.read_image("sample_images/inputs/fluo_01.png"))
+    result.count, result.table.head()
+    nc.evaluate_labels(true_labels, result.labels).dsb_score
+
+Everything else lives in a module named after what it holds; ``docs/ARCHITECTURE.md``
+has the table. Nothing here imports Streamlit.
 """
 
+import importlib
 import os
 
 # TensorFlow's C++ start-up logs an error-level line on every machine without a GPU
@@ -20,4 +26,28 @@ from nuclei_core.errors import NucleiError  # noqa: E402
 
 __version__ = "1.0.0"
 
-__all__ = ["NucleiError", "__version__"]
+_LAZY_NAMES = {
+    "read_image": "nuclei_core.imread",
+    "load_model": "nuclei_core.model",
+    "load_inference_model": "nuclei_core.runtime",
+    "segment_image": "nuclei_core.segment",
+    "SegmentOptions": "nuclei_core.segment",
+    "evaluate_labels": "nuclei_core.metrics",
+    "evaluate_samples": "nuclei_core.evaluate",
+}
+
+__all__ = ["NucleiError", "__version__", *_LAZY_NAMES]
+
+
+def __getattr__(name: str):
+    """Import a notebook name's module on first use (PEP 562)."""
+    module = _LAZY_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nuclei_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

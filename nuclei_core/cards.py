@@ -3,7 +3,8 @@
 A card says what the model is (architecture, parameters, number of weights),
 how it was made (dataset, split, command, machine, wall time, per-epoch
 history) and how good it is (validation metrics; test-split metrics once
-``python -m nuclei_core evaluate --update-card`` has run).
+``python -m nuclei_core evaluate --update-card`` has run).  :func:`parse_card`
+checks the fields the run registry keeps of a card.
 """
 
 from __future__ import annotations
@@ -11,10 +12,20 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from nuclei_core.errors import ModelLoadError
+from nuclei_core.checks import (
+    check_dict,
+    check_int,
+    check_optional_int,
+    check_optional_path,
+    check_optional_str,
+)
+from nuclei_core.errors import InputError, InputTypeError, ModelLoadError
 from nuclei_core.storage import atomic_write_json
 
 
@@ -64,5 +75,131 @@ def machine_description() -> dict:
 
 
 def utc_now() -> str:
-    """Current time as ISO-8601 UTC text, to the second."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
+    """Current time as ISO-8601 UTC text, to the second.
+
+    Examples
+    --------
+    >>> utc_now().endswith("+00:00")
+    True
+    """
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def as_utc_time(value: Any) -> str:
+    """Return ``value`` (ISO-8601 text, maybe naive or ``Z``) as UTC text; now if unusable.
+
+    A naive time is taken as UTC.
+
+    Examples
+    --------
+    >>> as_utc_time("2024-05-01T14:30:00+02:00")
+    '2024-05-01T12:30:00+00:00'
+    """
+    if not isinstance(value, str) or not value.strip():
+        return utc_now()
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return utc_now()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class CardFields:
+    """The fields of a model card that the run registry keeps, checked.
+
+    ``history`` holds ``(epoch, metrics)`` pairs, ``metrics`` being the
+    card's per-epoch dict as it is (its ``epoch`` key included).
+    """
+
+    name: Any
+    architecture: str | None
+    params: dict[str, Any] = field(hash=False)
+    dataset: str | None
+    created_at: str
+    best_epoch: int | None
+    final_metrics: dict[str, Any] = field(hash=False)
+    history: list[tuple[int, dict[str, Any]]] = field(hash=False)
+
+
+def check_epoch(epoch: Any, name: str = "epoch") -> int:
+    """Return an epoch number: an integer >= 0.
+
+    Examples
+    --------
+    >>> check_epoch(-1)
+    Traceback (most recent call last):
+    ...
+    nuclei_core.errors.InputError: epoch must be >= 0, not -1
+    """
+    number = check_int(epoch, name)
+    if number < 0:
+        raise InputError(f"{name} must be >= 0, not {number}")
+    return number
+
+
+def _history(history: Any, source: str) -> list[tuple[int, dict[str, Any]]]:
+    """Check a card's ``history`` (a list of dicts, each with an ``epoch``)."""
+    if history is None:
+        return []
+    if not isinstance(history, (list, tuple)):
+        raise InputTypeError(f"{source}: history must be a list, not {type(history).__name__}")
+    pairs = []
+    for index, entry in enumerate(history):
+        name = f"{source}: history[{index}]"
+        if not isinstance(entry, Mapping) or "epoch" not in entry:
+            raise InputError(f"{name} has no 'epoch'")
+        pairs.append((check_epoch(entry["epoch"], f"{name}['epoch']"), dict(entry)))
+    return pairs
+
+
+def parse_card(card: Any, source: str = "card") -> CardFields:
+    """Check the fields of a model card that the run registry keeps.
+
+    Missing fields are allowed; ``created_at`` becomes UTC text (now when
+    missing or unreadable).
+
+    Parameters
+    ----------
+    card : dict
+        The model card: ``name``, ``architecture``, ``params``, ``dataset``,
+        ``created_at``, ``history`` (per-epoch dicts with an ``epoch`` key),
+        ``best_epoch``, ``final_metrics``.
+    source : str, default "card"
+        What to call the card in error messages (its file, usually).
+
+    Returns
+    -------
+    CardFields
+        The checked fields.
+
+    Raises
+    ------
+    InputError, InputTypeError
+        If the card is not a dict, its ``params``/``final_metrics`` are not
+        dicts, or a ``history`` entry has no integer ``epoch``.
+
+    Examples
+    --------
+    >>> fields = parse_card({"name": "shipped", "history": [{"epoch": 1, "loss": 0.3}]})
+    >>> fields.name, fields.params, fields.history
+    ('shipped', {}, [(1, {'epoch': 1, 'loss': 0.3})])
+    >>> parse_card({"history": [{"loss": 0.3}]}, "models/shipped.json")
+    Traceback (most recent call last):
+    ...
+    nuclei_core.errors.InputError: models/shipped.json: history[0] has no 'epoch'
+    """
+    if not isinstance(card, Mapping):
+        raise InputTypeError(f"card must be a dict, not {type(card).__name__}")
+    return CardFields(
+        name=card.get("name"),
+        history=_history(card.get("history"), source),
+        created_at=as_utc_time(card.get("created_at")),
+        architecture=check_optional_str(card.get("architecture"), f"{source}: architecture"),
+        params=check_dict(card.get("params"), f"{source}: params"),
+        dataset=check_optional_path(card.get("dataset"), f"{source}: dataset"),
+        best_epoch=check_optional_int(card.get("best_epoch"), f"{source}: best_epoch"),
+        final_metrics=check_dict(card.get("final_metrics"), f"{source}: final_metrics"),
+    )

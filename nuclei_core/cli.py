@@ -54,7 +54,7 @@ class ProgressListener:
 
 
 def _train(args) -> int:
-    from nuclei_core.train import TrainConfig, train
+    from nuclei_core.training import TrainConfig, train
 
     config = TrainConfig(
         data=args.data[0] if len(args.data) == 1 else args.data,
@@ -81,7 +81,7 @@ def _train(args) -> int:
 
 
 def _image_files(inputs) -> list[Path]:
-    from nuclei_core.io import IMAGE_SUFFIXES
+    from nuclei_core.datasets import IMAGE_SUFFIXES
 
     files = []
     for item in inputs:
@@ -93,16 +93,19 @@ def _image_files(inputs) -> list[Path]:
     return files
 
 
-def _model(path):
-    from nuclei_core.model import load_model
-    from nuclei_core.segment import DEFAULT_MODEL
+def _model(args):
+    """The model of ``--model`` (default: the bundled one) on the ``--backend`` asked for."""
+    from nuclei_core.locations import DEFAULT_MODEL
+    from nuclei_core.runtime import describe, load_inference_model
 
-    path = Path(path) if path else DEFAULT_MODEL
+    path = Path(args.model) if args.model else DEFAULT_MODEL
     if not path.is_file():
         raise ModelLoadError(
             f"{path}: no such model file (train one with: python -m nuclei_core train)"
         )
-    return load_model(path)
+    model = load_inference_model(path, args.backend, args.precision)
+    print(f"model: {path} ({describe(model)})", flush=True)
+    return model
 
 
 def _options(args):
@@ -116,11 +119,11 @@ def _predict(args) -> int:
 
     from tqdm import tqdm
 
-    from nuclei_core import instances, io
+    from nuclei_core import export, imread, measure
     from nuclei_core.segment import segment_image
     from nuclei_core.storage import atomic_write_bytes, ensure_dir
 
-    model, options = _model(args.model), _options(args)
+    model, options = _model(args), _options(args)
     out = ensure_dir(args.out)
     files = _image_files(args.inputs)
     if not files:
@@ -131,17 +134,18 @@ def _predict(args) -> int:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                image = io.read_image(path)
+                image = imread.read_image(path)
             for warning in caught:
                 print(f"warning: {warning.message}", file=sys.stderr)
             result = segment_image(model, image, options)
             atomic_write_bytes(
-                out / f"{path.stem}_mask.png", io.encode_png(result.mask.astype(np.uint8) * 255)
+                out / f"{path.stem}_mask.png", export.encode_png(result.mask.astype(np.uint8) * 255)
             )
             atomic_write_bytes(
-                out / f"{path.stem}_labels.png", io.encode_png(io.labels_to_uint16(result.labels))
+                out / f"{path.stem}_labels.png",
+                export.encode_png(export.labels_to_uint16(result.labels)),
             )
-            instances.write_measurements_csv(result.table, out / f"{path.stem}_nuclei.csv")
+            measure.write_measurements_csv(result.table, out / f"{path.stem}_nuclei.csv")
         except NucleiError as error:
             failed.append(str(error))
             print(f"error: {error}", file=sys.stderr)
@@ -159,13 +163,15 @@ def _predict(args) -> int:
 def _evaluate(args) -> int:
     from tqdm import tqdm
 
-    from nuclei_core import cards, io
-    from nuclei_core.segment import DEFAULT_MODEL, evaluate_samples, summarize_by_kind
+    from nuclei_core import cards, datasets
+    from nuclei_core.evaluate import evaluate_samples, summarize_by_kind
+    from nuclei_core.locations import DEFAULT_MODEL
+    from nuclei_core.runtime import describe
     from nuclei_core.storage import atomic_write_json
 
-    model, options = _model(args.model), _options(args)
-    dataset = io.discover_dataset(args.data)
-    samples = io.select_split(dataset, args.split)
+    model, options = _model(args), _options(args)
+    dataset = datasets.discover_dataset(args.data)
+    samples = datasets.select_split(dataset, args.split)
     if not samples:
         raise InputError(f"{args.data}: the {args.split} split is empty")
     bar = tqdm(total=len(samples), unit="image", disable=not sys.stderr.isatty())
@@ -181,6 +187,7 @@ def _evaluate(args) -> int:
         "data": str(args.data),
         "split": args.split,
         "options": vars(options),
+        "backend": describe(model),
         "command": " ".join(["python -m nuclei_core", *sys.argv[1:]]),
         "summary": summary,
         "images": [result.row() for result in results],
@@ -196,7 +203,11 @@ def _evaluate(args) -> int:
     if args.update_card:
         model_path = Path(args.model or DEFAULT_MODEL)
         card = cards.read_card(model_path)
-        card["test_metrics"] = {key: value for key, value in report.items() if key != "images"}
+        stored = {key: value for key, value in report.items() if key != "images"}
+        card.setdefault("evaluations", {})[f"{args.data} ({args.split})"] = stored
+        first = card.get("test_metrics") or {}
+        if args.split == "test" and first.get("data", str(args.data)) == str(args.data):
+            card["test_metrics"] = stored
         cards.write_card(model_path, card)
         print(f"updated {cards.card_path(model_path)}")
     for problem in dataset.problems:
@@ -208,6 +219,18 @@ def _evaluate(args) -> int:
 
 def _add_segment_options(parser) -> None:
     parser.add_argument("--model", default=None, help="model file (default: models/default.keras)")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "tensorflow", "openvino"],
+        help="inference runtime (auto: OpenVINO where installed, else TensorFlow)",
+    )
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=["float32", "bfloat16"],
+        help="inference precision; bfloat16 runs on the OpenVINO backend only",
+    )
     parser.add_argument(
         "--threshold", type=float, default=0.5, help="foreground probability threshold"
     )

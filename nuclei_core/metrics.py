@@ -38,13 +38,13 @@ never rewarded.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from nuclei_core.checks import as_label_image, check_fraction, check_same_shape
 from nuclei_core.errors import InputError, InputTypeError
 
 ERROR_BACKGROUND = 0
@@ -59,7 +59,6 @@ ERROR_FN = 3
 DSB_THRESHOLDS = (0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90, 0.95)
 """IoU thresholds of the 2018 Data Science Bowl score (a match needs ``IoU > t``)."""
 
-_LARGEST_LABEL = np.iinfo(np.int64).max
 # Above this many cells the (n_true + 1) x (n_pred + 1) pixel-pair table is counted
 # sparsely with np.unique instead of densely with np.bincount.
 _DENSE_TABLE_LIMIT = 1 << 22
@@ -208,63 +207,12 @@ class _Overlaps:
 # --------------------------------------------------------------------------------------
 
 
-def _as_label_image(value: object, name: str) -> np.ndarray:
-    """Check one label image and return it as an int64 array."""
-    if isinstance(value, (str, bytes)):
-        raise InputTypeError(f"{name} must be an integer label image, got {type(value).__name__}")
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError):
-        raise InputTypeError(
-            f"{name} cannot be converted to a numpy array ({type(value).__name__})"
-        ) from None
-    if array.dtype.kind not in "biuf":
-        raise InputTypeError(f"{name} must have an integer or bool dtype, got {array.dtype}")
-    if array.ndim != 2:
-        raise InputError(f"{name} must be a 2-D label image (H, W), got shape {array.shape}")
-    if array.size == 0:
-        raise InputError(f"{name} is empty (shape {array.shape})")
-    if array.dtype.kind == "f":
-        _check_whole_numbers(array, name)
-    if array.dtype.kind != "b":
-        _check_label_range(array, name)
-    return array.astype(np.int64, copy=False)
-
-
-def _check_whole_numbers(array: np.ndarray, name: str) -> None:
-    if not np.all(np.isfinite(array)):
-        raise InputError(f"{name} contains NaN or infinite values")
-    if not np.all(array == np.floor(array)):
-        raise InputError(f"{name} contains non-integer values; labels must be whole numbers")
-
-
-def _check_label_range(array: np.ndarray, name: str) -> None:
-    smallest = array.min()
-    if smallest < 0:
-        raise InputError(f"{name} has negative labels (minimum {smallest}); labels must be >= 0")
-    if array.max() >= _LARGEST_LABEL:
-        raise InputError(f"{name} has labels that are too large (maximum {array.max()})")
-
-
 def _as_label_pair(true_labels: object, pred_labels: object) -> tuple[np.ndarray, np.ndarray]:
-    """Check both label images and that they have the same shape."""
-    true_array = _as_label_image(true_labels, "true_labels")
-    pred_array = _as_label_image(pred_labels, "pred_labels")
-    if true_array.shape != pred_array.shape:
-        raise InputError(
-            f"pred_labels has shape {pred_array.shape} but true_labels has shape "
-            f"{true_array.shape}; they must be the same"
-        )
+    """Check both label images (converted to int64) and that they have the same shape."""
+    true_array = as_label_image(true_labels, "true_labels")
+    pred_array = as_label_image(pred_labels, "pred_labels")
+    check_same_shape(pred_array, "pred_labels", true_array.shape, reference="true_labels")
     return true_array, pred_array
-
-
-def _as_threshold(threshold: object) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-        raise InputTypeError(f"threshold must be a number, got {type(threshold).__name__}")
-    value = float(threshold)
-    if not 0.0 <= value <= 1.0:
-        raise InputError(f"threshold must be between 0 and 1, got {threshold!r}")
-    return value
 
 
 # --------------------------------------------------------------------------------------
@@ -520,7 +468,7 @@ def match_labels(
     >>> matching.fn_true_ids
     array([2])
     """
-    checked_threshold = _as_threshold(threshold)
+    checked_threshold = check_fraction(threshold, "threshold")
     overlaps = _overlaps(*_as_label_pair(true_labels, pred_labels))
     return _matching_from_overlaps(overlaps, checked_threshold)
 
@@ -842,7 +790,7 @@ def error_map(
     >>> error_map(true_labels, pred_labels)
     array([[1, 1, 2, 3, 3]], dtype=uint8)
     """
-    checked_threshold = _as_threshold(threshold)
+    checked_threshold = check_fraction(threshold, "threshold")
     overlaps = _overlaps(*_as_label_pair(true_labels, pred_labels))
     rows, cols, _ = _select_matches(overlaps, checked_threshold)
     pred_codes = np.full(overlaps.pred.count + 1, ERROR_FP, dtype=np.uint8)

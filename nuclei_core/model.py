@@ -24,7 +24,7 @@ from keras import layers
 
 from nuclei_core import losses  # noqa: F401  (registers the custom loss and metrics)
 from nuclei_core.errors import ConfigError, EncoderWeightsError, ModelLoadError
-from nuclei_core.io import ZIP_ERRORS
+from nuclei_core.groundtruth import ZIP_ERRORS
 from nuclei_core.storage import atomic_path
 
 ARCHITECTURES = ("unet", "mobilenetv2")

@@ -1,34 +1,66 @@
-"""One call from an image to counted, measured nuclei; and scoring against ground truth.
+"""One call from an image to counted, measured nuclei.
 
 This is what the app, the CLI and the benchmark use:
 
 * :func:`predict_image` runs the network (the expensive part);
 * :func:`nuclei_from_probabilities` thresholds, splits and measures (cheap,
   re-run alone when only the threshold or minimum size changes);
-* :func:`segment_image` does both; :func:`evaluate_samples` scores a whole
-  dataset split, per image and per image kind.
+* :func:`segment_image` does both.
+
+Scoring against ground truth is in :mod:`nuclei_core.evaluate`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from nuclei_core import instances, io, metrics
-from nuclei_core.errors import ConfigError, NucleiError
+from nuclei_core.errors import ConfigError
+from nuclei_core.measure import measure_nuclei
+from nuclei_core.postprocess import labels_from_probabilities
+from nuclei_core.preprocess import image_kind, to_model_input
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = PROJECT_ROOT / "models" / "default.keras"
+__all__ = [
+    "SegmentOptions",
+    "Segmentation",
+    "nuclei_from_probabilities",
+    "predict_image",
+    "segment_image",
+]
 
 
 @dataclass(frozen=True)
 class SegmentOptions:
-    """Settings of the segmentation after the network."""
+    """Settings of a segmentation: the network pass and the instances after it.
+
+    Attributes
+    ----------
+    threshold : float
+        A pixel belongs to a nucleus when its foreground probability is above this.
+    min_size : int
+        Nuclei smaller than this many pixels are dropped.
+    tta : bool
+        Average the prediction over 4 flipped copies (test-time augmentation).
+    tile_size : int
+        Larger images are predicted in overlapping tiles of this size.
+
+    Raises
+    ------
+    ConfigError
+        ``threshold`` not between 0 and 1, or ``min_size`` negative.
+
+    Examples
+    --------
+    >>> SegmentOptions(threshold=0.3).min_size
+    15
+    >>> SegmentOptions(threshold=1.5)
+    Traceback (most recent call last):
+    ...
+    nuclei_core.errors.ConfigError: threshold must be between 0 and 1, got 1.5
+    """
 
     threshold: float = 0.5
     min_size: int = 15
@@ -44,7 +76,11 @@ class SegmentOptions:
 
 @dataclass
 class Segmentation:
-    """Everything found in one image."""
+    """Everything found in one image, as :func:`segment_image` returns it.
+
+    ``seconds`` holds the time of the network pass (``"predict"``) and of the
+    instances and measurements (``"instances"``).
+    """
 
     probabilities: np.ndarray  # float32 (H, W, 2): foreground, boundary
     labels: np.ndarray  # int32 (H, W): 0 background, 1..N nuclei
@@ -63,12 +99,31 @@ class Segmentation:
 
 
 def predict_image(model, image, options: SegmentOptions = SegmentOptions(), progress=None):
-    """Probabilities ``(H, W, 2)`` for a raw image (as :func:`io.read_image` returns)."""
+    """The network's probabilities for a raw image: ``float32 (H, W, 2)``, foreground and boundary.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A segmentation network (:func:`nuclei_core.model.load_model`).
+    image : ndarray
+        As :func:`nuclei_core.imread.read_image` returns it; normalised here.
+    options : SegmentOptions
+        Test-time flips and tile size.
+    progress : callable, optional
+        ``progress(done, total)`` after each tile.
+
+    Examples
+    --------
+    >>> from nuclei_core.model import ModelConfig, build_unet
+    >>> model = build_unet(ModelConfig(depth=2, base_filters=4))
+    >>> predict_image(model, np.zeros((20, 30), np.uint8)).shape
+    (20, 30, 2)
+    """
     from nuclei_core.predict import predict_probabilities
 
     return predict_probabilities(
         model,
-        io.to_model_input(image),
+        to_model_input(image),
         tile_size=options.tile_size,
         tta=options.tta,
         progress=progress,
@@ -78,6 +133,9 @@ def predict_image(model, image, options: SegmentOptions = SegmentOptions(), prog
 def nuclei_from_probabilities(probabilities, image, options: SegmentOptions = SegmentOptions()):
     """Label image and measurement table from probabilities; no network pass.
 
+    ``options.threshold`` and ``options.min_size`` decide the nuclei; ``image``
+    gives their intensities in the table.
+
     Examples
     --------
     >>> probabilities = np.zeros((20, 20, 2), np.float32); probabilities[5:12, 5:12, 0] = 0.9
@@ -85,14 +143,27 @@ def nuclei_from_probabilities(probabilities, image, options: SegmentOptions = Se
     >>> int(labels.max()), int(table["area"][0])
     (1, 49)
     """
-    labels = instances.labels_from_probabilities(
+    labels = labels_from_probabilities(
         probabilities, threshold=options.threshold, min_size=options.min_size
     )
-    return labels, instances.measure_nuclei(labels, intensity_image=image)
+    return labels, measure_nuclei(labels, intensity_image=image)
 
 
 def segment_image(model, image, options: SegmentOptions = SegmentOptions(), progress=None):
-    """Find, count and measure the nuclei of one raw image."""
+    """Find, count and measure the nuclei of one raw image (see :func:`predict_image`).
+
+    Returns
+    -------
+    Segmentation
+
+    Examples
+    --------
+    >>> from nuclei_core.model import ModelConfig, build_unet
+    >>> model = build_unet(ModelConfig(depth=2, base_filters=4))
+    >>> found = segment_image(model, np.zeros((32, 32), np.uint8))
+    >>> found.labels.shape, found.kind
+    ((32, 32), 'fluorescence')
+    """
     started = time.perf_counter()
     probabilities = predict_image(model, image, options, progress)
     predicted = time.perf_counter()
@@ -102,74 +173,6 @@ def segment_image(model, image, options: SegmentOptions = SegmentOptions(), prog
         probabilities=probabilities,
         labels=labels,
         table=table,
-        kind=io.image_kind(image),
+        kind=image_kind(image),
         seconds={"predict": predicted - started, "instances": finished - predicted},
     )
-
-
-@dataclass
-class SampleResult:
-    """Scores of one dataset image."""
-
-    id: str
-    kind: str
-    scores: metrics.ImageScores
-    labels: np.ndarray
-    true_labels: np.ndarray
-    seconds: float
-
-    def row(self) -> dict:
-        return {"id": self.id, "kind": self.kind, **self.scores.as_dict(), "seconds": self.seconds}
-
-
-def evaluate_samples(
-    model_or_segmenter,
-    samples,
-    options: SegmentOptions = SegmentOptions(),
-    progress: Callable[[int, int], None] | None = None,
-):
-    """Segment and score every sample; bad files are skipped and listed.
-
-    ``model_or_segmenter`` is a Keras model, or a function ``image -> labels``
-    (for baselines without a network).
-
-    Returns
-    -------
-    results : list of SampleResult
-    problems : list of str
-    """
-    results, problems = [], []
-    for index, sample in enumerate(samples, start=1):
-        try:
-            image, true_labels = io.load_sample(sample)
-        except NucleiError as error:
-            problems.append(str(error))
-            continue
-        started = time.perf_counter()
-        if callable(model_or_segmenter) and not hasattr(model_or_segmenter, "layers"):
-            labels = model_or_segmenter(image)
-        else:
-            labels = segment_image(model_or_segmenter, image, options).labels
-        seconds = time.perf_counter() - started
-        scores = metrics.evaluate_labels(true_labels, labels)
-        results.append(
-            SampleResult(sample.id, io.image_kind(image), scores, labels, true_labels, seconds)
-        )
-        if progress:
-            progress(index, len(samples))
-    return results, problems
-
-
-def summarize_by_kind(results) -> dict:
-    """Mean scores over all images and per image kind (``{"all": {...}, "stained": {...}}``)."""
-    if not results:
-        return {}
-    summary = {"all": metrics.summarize([result.scores for result in results])}
-    for kind in io.IMAGE_KINDS:
-        chosen = [result.scores for result in results if result.kind == kind]
-        if chosen:
-            summary[kind] = metrics.summarize(chosen)
-    colour = [result.scores for result in results if result.kind != "fluorescence"]
-    if colour and len(colour) != len(results):
-        summary["brightfield+stained"] = metrics.summarize(colour)
-    return summary

@@ -30,12 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from nuclei_core.errors import InputTypeError, StorageError
+from nuclei_core.locations import DATA_DIR_ENV, data_folder
 
-DATA_DIR_ENV = "NUCLEI_DATA_DIR"
-"""Environment variable that overrides the data folder."""
-
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
-_DEFAULT_DATA_DIR_NAME = ".nuclei_data"
 _NEW_FILE_MODE = 0o644
 
 
@@ -84,9 +80,9 @@ def ensure_dir(path: str | os.PathLike[str]) -> Path:
 def data_dir() -> Path:
     """Return the app's data folder, creating it on demand.
 
-    The folder is ``$NUCLEI_DATA_DIR`` when that variable is set (and not
-    empty), else ``.nuclei_data`` in the project root (the folder that holds
-    the ``nuclei_core`` package).
+    The folder is :func:`nuclei_core.locations.data_folder`:
+    ``$NUCLEI_DATA_DIR`` when that variable is set (and not empty), else
+    ``.nuclei_data`` in the project root.
 
     Returns
     -------
@@ -100,11 +96,10 @@ def data_dir() -> Path:
 
     Examples
     --------
-    >>> registry_file = data_dir() / "registry.sqlite3"  # doctest: +SKIP
+    >>> data_dir().is_dir()
+    True
     """
-    configured = os.environ.get(DATA_DIR_ENV, "").strip()
-    folder = Path(configured) if configured else _PROJECT_ROOT / _DEFAULT_DATA_DIR_NAME
-    return ensure_dir(folder)
+    return ensure_dir(data_folder())
 
 
 def _remove_quietly(path: str | os.PathLike[str]) -> None:

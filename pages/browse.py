@@ -1,26 +1,25 @@
 """Browse page: score every image of a dataset folder, find the failures, inspect one image.
 
 Scores are computed once per (model, folder, split) and shared by all sessions
-(``ui_common.folder_results``); the chosen image is ``st.session_state["browse_selected"]``.
+(``ui.state.folder_results``); the chosen image is ``st.session_state["browse_selected"]``.
 """
 
 import streamlit as st
 
-import ui_common as ui
-from nuclei_core import dashboard, segment
+from nuclei_core import evaluate, export
+from nuclei_core.locations import PROJECT_ROOT, sample_folder
+from ui import labels, messages, navigation, pictures, state
 
-ui.ensure_app_shell(__file__)
+navigation.ensure_app_shell(__file__)
 st.title("Browse a test set")
-registry = ui.registry()
-run, model, model_key = ui.require_model(registry)
+registry = state.registry()
+run, model, model_key = state.require_model(registry)
 if model is None:
     st.stop()
 
-default_folder = dashboard.sample_folder()
+default_folder = sample_folder()
 default_text = (
-    "sample_images"
-    if default_folder == dashboard.PROJECT_ROOT / "sample_images"
-    else str(default_folder)
+    "sample_images" if default_folder == PROJECT_ROOT / "sample_images" else str(default_folder)
 )
 folder_text = st.text_input(
     "Dataset folder",
@@ -41,17 +40,17 @@ def _pick(sample_id: str) -> None:
     st.session_state["browse_selected"] = sample_id
 
 
-with ui.engine_errors():
-    folder = dashboard.check_dataset_folder(folder_text)
+with messages.engine_errors():
+    folder = evaluate.check_dataset_folder(folder_text)
     key = (model_key, str(folder), split)
-    result = ui.folder_results().get(key)
+    result = state.folder_results().get(key)
     if result is None:
         automatic = folder == default_folder.resolve()
         if not (automatic or st.button("Segment and score these images", key="browse_start")):
             st.caption(f"Press the button to segment every image of {folder} with {run.name}.")
             st.stop()
         bar = st.progress(0.0, text="Segmenting…")
-        result = dashboard.evaluate_folder(
+        result = evaluate.evaluate_folder(
             model,
             folder,
             split,
@@ -60,7 +59,7 @@ with ui.engine_errors():
             ),
         )
         bar.empty()
-        ui.remember_folder_result(key, result)
+        state.remember_folder_result(key, result)
 
     if result.problems:
         with st.expander(f"{len(result.problems)} files were skipped"):
@@ -69,21 +68,18 @@ with ui.engine_errors():
         st.error(f"{result.folder}: no image could be scored")
         st.stop()
 
-    summary = segment.summarize_by_kind(result.results)["all"]
+    summary = evaluate.summarize_by_kind(result.results)["all"]
     st.caption(f"{summary['n_images']} images of {result.folder} scored with {run.name}")
-    columns = st.columns(5)
-    columns[0].metric("Mean DSB score", f"{summary['mean_dsb_score']:.3f}")
-    columns[1].metric("Mean F1 @ 0.5", f"{summary['mean_f1']:.3f}")
-    columns[2].metric("Mean Dice", f"{summary['mean_dice']:.3f}")
-    columns[3].metric("Mean foreground IoU", f"{summary['mean_foreground_iou']:.3f}")
-    columns[4].metric("Mean count error", f"{summary['mean_abs_count_error']:.1f} nuclei")
+    items = labels.mean_score_items(summary)
+    for column, (label, text) in zip(st.columns(len(items)), items, strict=True):
+        column.metric(label, text)
     with st.expander("Scores per image type and per image"):
-        st.dataframe(dashboard.kind_summary_frame(result.results), hide_index=True)
-        table = dashboard.results_frame(result.results)
+        st.dataframe(evaluate.kind_summary_frame(result.results), hide_index=True)
+        table = evaluate.results_frame(result.results)
         st.dataframe(table, hide_index=True)
         st.download_button(
             "Download scores (CSV)",
-            dashboard.table_csv(table),
+            export.table_csv(table),
             file_name="scores.csv",
             mime="text/csv",
             on_click="ignore",
@@ -97,7 +93,7 @@ with ui.engine_errors():
     )
     chosen_kinds = controls[1].multiselect("Image types", kinds, default=kinds, key="browse_kinds")
     shown = controls[2].number_input("Images shown", 4, 400, 24, 4, key="browse_shown")
-    ordered = dashboard.order_results(
+    ordered = evaluate.order_results(
         result.results, worst_first=order == "Worst first", kinds=chosen_kinds
     )
 
@@ -119,15 +115,15 @@ with ui.engine_errors():
         st.session_state["browse_selected"] = ids[0]
     selected = st.selectbox("Image", ids, key="browse_selected")
     item = result.result(selected)
-    views = dashboard.sample_views(result.samples[selected], item)
-    ui.show_pictures(
+    views = evaluate.sample_views(result.samples[selected], item)
+    pictures.show_pictures(
         [
             (views["truth"], "Ground truth"),
             (views["prediction"], "Prediction"),
             (views["errors"], "Errors"),
         ]
     )
-    st.markdown(dashboard.error_legend_html(), unsafe_allow_html=True)
+    pictures.show_error_legend()
     scores = item.scores
     st.caption(
         f"{item.kind} image · DSB {scores.dsb_score:.3f} · F1 {scores.f1:.3f} · "

@@ -10,17 +10,23 @@ from pathlib import Path
 
 import streamlit as st
 
-import ui_common as ui
-from nuclei_core import dashboard, instances, io, segment
+from nuclei_core import export, render
+from nuclei_core.datasets import flat_mask
+from nuclei_core.evaluate import compare_labels, sample_images
+from nuclei_core.preprocess import image_kind, to_display_rgb
+from nuclei_core.segment import SegmentOptions, nuclei_from_probabilities
+from nuclei_core.uploads import image_digest, read_ground_truth, read_upload
+from ui import messages, navigation, pictures, state, uploads
+from ui.labels import score_items
 
-ui.ensure_app_shell(__file__)
+navigation.ensure_app_shell(__file__)
 st.title("Segment an image")
-registry = ui.registry()
-run, model, model_key = ui.require_model(registry)
+registry = state.registry()
+run, model, model_key = state.require_model(registry)
 if model is None:
     st.stop()
 
-samples = dashboard.sample_images()
+samples = sample_images()
 source = "Upload an image"
 if samples:
     source = st.radio(
@@ -30,7 +36,7 @@ data = name = sample_truth = None
 if source == "Upload an image":
     upload = st.file_uploader(
         "Microscopy image (PNG, JPEG or TIFF, up to 4096 x 4096)",
-        type=dashboard.IMAGE_TYPES,
+        type=uploads.IMAGE_TYPES,
         key="segment_upload",
     )
     if upload is not None:
@@ -40,7 +46,7 @@ else:
         "Sample image", samples, format_func=lambda path: path.name, key="segment_sample"
     )
     data, name = chosen.read_bytes(), chosen.name
-    sample_truth = dashboard.sample_mask(chosen)
+    sample_truth = flat_mask(chosen)
 
 left, middle, right = st.columns(3)
 threshold = left.slider(
@@ -71,28 +77,28 @@ if data is None:
     st.caption("Upload an image, or pick one of the bundled samples, to find its nuclei.")
     st.stop()
 
-with ui.engine_errors():
-    image, notes = dashboard.read_upload(data, name)
-    ui.show_warnings(notes)
-    options = segment.SegmentOptions(threshold=threshold, min_size=int(min_size), tta=tta)
-    key = (dashboard.image_digest(data), model_key, tta)
-    probabilities = ui.probabilities(key, model, image, options)
-    labels, table = segment.nuclei_from_probabilities(probabilities, image, options)
+with messages.engine_errors():
+    image, notes = read_upload(data, name)
+    messages.show_warnings(notes)
+    options = SegmentOptions(threshold=threshold, min_size=int(min_size), tta=tta)
+    key = (image_digest(data), model_key, tta)
+    probabilities = state.probabilities(key, model, image, options)
+    labels, table = nuclei_from_probabilities(probabilities, image, options)
     count = int(labels.max())
-    rgb = io.to_display_rgb(image)
-    drawn = instances.overlay(rgb, labels)
+    rgb = to_display_rgb(image)
+    drawn = render.overlay(rgb, labels)
 
     st.metric("Nuclei found", count)
     st.caption(
-        f"{name}: {image.shape[1]} x {image.shape[0]} pixels, {io.image_kind(image)} image, "
+        f"{name}: {image.shape[1]} x {image.shape[0]} pixels, {image_kind(image)} image, "
         f"model {run.name}"
     )
-    ui.show_pictures(
+    pictures.show_pictures(
         [
             (rgb, "Image", "Input image"),
             (drawn, f"{count} nuclei (filled, with outlines)", "Nuclei overlay"),
             (
-                dashboard.probability_rgb(probabilities),
+                render.probability_rgb(probabilities),
                 "Nucleus probability (dark 0, yellow 1)",
                 "Probability map",
             ),
@@ -105,26 +111,26 @@ with ui.engine_errors():
     stem = Path(name).stem
     buttons = st.columns(5)
     downloads = [
-        ("Mask (PNG)", lambda: dashboard.mask_png(labels), f"{stem}_mask.png", "image/png"),
+        ("Mask (PNG)", lambda: export.mask_png(labels), f"{stem}_mask.png", "image/png"),
         (
             "Labels (16-bit PNG)",
-            lambda: dashboard.labels_png16(labels),
+            lambda: export.labels_png16(labels),
             f"{stem}_labels.png",
             "image/png",
         ),
         (
             "Labels (TIFF)",
-            lambda: dashboard.labels_tiff(labels),
+            lambda: export.labels_tiff(labels),
             f"{stem}_labels.tif",
             "image/tiff",
         ),
         (
             "Measurements (CSV)",
-            lambda: dashboard.table_csv(table),
+            lambda: export.table_csv(table),
             f"{stem}_nuclei.csv",
             "text/csv",
         ),
-        ("Overlay (PNG)", lambda: io.encode_png(drawn), f"{stem}_overlay.png", "image/png"),
+        ("Overlay (PNG)", lambda: export.encode_png(drawn), f"{stem}_overlay.png", "image/png"),
     ]
     for column, (label, make, file_name, mime) in zip(buttons, downloads, strict=True):
         column.download_button(
@@ -145,45 +151,43 @@ with ui.engine_errors():
     else:
         truth = st.file_uploader(
             "Ground truth: binary mask, label image, or zip of one mask per nucleus",
-            type=dashboard.GROUND_TRUTH_TYPES,
+            type=uploads.GROUND_TRUTH_TYPES,
             key="segment_truth",
         )
         if truth is not None:
             truth_data, truth_name = truth.getvalue(), truth.name
     if truth_data is not None:
-        with ui.engine_errors():
-            true_labels, notes = dashboard.read_ground_truth(truth_data, truth_name, image.shape)
-            ui.show_warnings(notes)
-            scores, error = dashboard.comparison(true_labels, labels)
-            for column, (label, text) in zip(
-                st.columns(6), dashboard.score_items(scores), strict=True
-            ):
+        with messages.engine_errors():
+            true_labels, notes = read_ground_truth(truth_data, truth_name, image.shape)
+            messages.show_warnings(notes)
+            scores, errors = compare_labels(true_labels, labels)
+            for column, (label, text) in zip(st.columns(6), score_items(scores), strict=True):
                 column.metric(label, text)
             st.caption(
                 f"{scores.n_true} true nuclei, {scores.n_pred} found; F1 and DSB match nuclei "
                 "at IoU > 0.5 (DSB averages IoU thresholds 0.5 to 0.95)."
             )
-            truth_rgb = instances.overlay(rgb, true_labels)
-            error_rgb = instances.error_overlay(rgb, error)
+            truth_rgb = render.overlay(rgb, true_labels)
+            error_rgb = render.error_overlay(rgb, errors)
             view = st.radio(
                 "View", ["Side by side", "Slider"], horizontal=True, key="segment_compare_view"
             )
             if view == "Side by side":
-                ui.show_pictures(
+                pictures.show_pictures(
                     [(truth_rgb, "Ground truth"), (drawn, "Prediction"), (error_rgb, "Errors")]
                 )
             else:
                 split = st.slider(
                     "Ground truth ◀ ▶ prediction", 0.0, 1.0, 0.5, 0.01, key="segment_split"
                 )
-                ui.show_pictures(
+                pictures.show_pictures(
                     [
                         (
-                            dashboard.split_view(truth_rgb, drawn, split),
+                            render.split_view(truth_rgb, drawn, split),
                             "Left of the line: ground truth; right: prediction",
                         ),
                         (error_rgb, "Errors"),
                     ],
                     widths=[2, 1],
                 )
-            st.markdown(dashboard.error_legend_html(), unsafe_allow_html=True)
+            pictures.show_error_legend()

@@ -9,37 +9,39 @@ from pathlib import Path
 
 import streamlit as st
 
-import ui_common as ui
-from nuclei_core import dashboard, jobs
+from nuclei_core import catalogue, jobs
+from nuclei_core.evaluate import check_dataset_folder
+from nuclei_core.history import history_frame
 from nuclei_core.registry import ACTIVE_STATUSES
-from nuclei_core.train import TrainConfig
+from nuclei_core.training import TrainConfig
+from ui import charts, labels, messages, navigation, state, uploads
 
-ui.ensure_app_shell(__file__)
+navigation.ensure_app_shell(__file__)
 st.title("Train or load a model")
-registry = ui.registry()
-ui.show_flash()
+registry = state.registry()
+messages.show_flash()
 
 
 @st.fragment(run_every=2)
 def training_monitor(run_id: int) -> None:
     """Progress, live curves and a Stop button, refreshed every 2 seconds."""
-    with ui.engine_errors():
+    with messages.engine_errors():
         status = jobs.job_status(run_id, registry)
         if status.get("status") not in ACTIVE_STATUSES:
             st.rerun(scope="app")
         run = registry.get_run(run_id)
         st.subheader(f"Training {run.name}")
-        fraction, text = dashboard.job_progress(status)
+        fraction, text = labels.job_progress(status)
         st.progress(fraction, text=text)
         if status.get("message"):
             st.caption(status["message"])
-        history = dashboard.history_frame(registry, [run])
+        history = history_frame(registry, [run])
         if history.empty:
             st.caption("Curves appear after the first epoch.")
         else:
             columns = st.columns(3)
             for column, metric in zip(columns, ("loss", "accuracy", "iou"), strict=True):
-                column.altair_chart(dashboard.curves_chart(history, metric), key=f"live_{metric}")
+                column.altair_chart(charts.curves_chart(history, metric), key=f"live_{metric}")
         if st.button("Stop training", key="train_stop", type="primary"):
             jobs.stop_training(run_id, registry)
             st.info("Stopping after the current batch; the best checkpoint is kept.")
@@ -47,7 +49,7 @@ def training_monitor(run_id: int) -> None:
 
 def make_active(run_id: int, name: str) -> None:
     registry.set_active_model(run_id)
-    ui.flash(f"{name} is now the active model.")
+    messages.flash(f"{name} is now the active model.")
 
 
 st.header("Train a model")
@@ -55,19 +57,13 @@ job = jobs.running_job(registry)
 if job is not None:
     training_monitor(job.id)
 else:
-    started = [run for run in registry.list_runs() if run.started_at]
-    last = max(started, key=lambda run: run.id) if started else None
-    if last is not None and last.status == "failed":
-        st.error(f"Training run {last.name} failed: {last.message or 'no message'}")
-    elif last is not None and dashboard.has_model_file(last):
+    last = catalogue.latest_training_run(registry)
+    outcome = messages.training_outcome(last)
+    if outcome is not None:
+        kind, text = outcome
+        getattr(st, kind)(text)
         active = registry.active_model()
-        metrics = dashboard.validation_metrics(last)
-        st.success(
-            f"Training run **{last.name}** {last.status}"
-            + (f" (best epoch {last.best_epoch})" if last.best_epoch else "")
-            + (": " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()) if metrics else ".")
-        )
-        if active is None or active.id != last.id:
+        if kind == "success" and (active is None or active.id != last.id):
             st.button(
                 f"Make {last.name} the active model",
                 key="train_activate",
@@ -75,8 +71,6 @@ else:
                 on_click=make_active,
                 args=(last.id, last.name),
             )
-    elif last is not None and not last.is_active:
-        st.info(f"Training run {last.name} {last.status}: {last.message or 'no model saved'}")
 
     with st.form("train_form"):
         data = st.text_input("Dataset folder", value="sample_images", key="train_data")
@@ -87,9 +81,9 @@ else:
         name = st.text_input("Run name", value="my-unet", key="train_name")
         architecture = st.selectbox(
             "Architecture",
-            list(dashboard.ARCHITECTURE_LABELS),
+            list(labels.ARCHITECTURE_LABELS),
             key="train_architecture",
-            format_func=dashboard.architecture_label,
+            format_func=labels.architecture_label,
         )
         first, second, third = st.columns(3)
         epochs = first.number_input("Epochs", 1, 1000, 20, key="train_epochs")
@@ -111,8 +105,8 @@ else:
             )
         submitted = st.form_submit_button("Start training", type="primary")
     if submitted:
-        with ui.engine_errors():
-            folder = dashboard.check_dataset_folder(data)
+        with messages.engine_errors():
+            folder = check_dataset_folder(data)
             config = TrainConfig(
                 data=str(folder),
                 out="",  # jobs.start_training puts every run in its own folder
@@ -132,24 +126,22 @@ else:
             st.rerun()
 
 st.header("Manage models")
-runs = dashboard.model_runs(registry)
+runs = catalogue.model_runs(registry)
 if not runs:
     st.info("No model is registered yet: train one above or add a `.keras` file below.")
 else:
-    labels = {run.id: dashboard.run_label(run) for run in runs}
-    if st.session_state.get("models_choice") not in labels:
+    names = {run.id: labels.run_label(run) for run in runs}
+    if st.session_state.get("models_choice") not in names:
         active = registry.active_model()
         st.session_state["models_choice"] = (
-            active.id if active and active.id in labels else runs[0].id
+            active.id if active and active.id in names else runs[0].id
         )
     chosen = registry.get_run(
-        st.selectbox("Model", list(labels), format_func=labels.get, key="models_choice")
+        st.selectbox("Model", list(names), format_func=names.get, key="models_choice")
     )
-    summary = dashboard.model_summary(chosen)
     st.caption(
-        f"{summary['architecture']} · {summary['date']} · "
-        + (" · ".join(f"{k} {v:.3f}" for k, v in summary["metrics"].items()) or "no metrics")
-        + f" · file {chosen.model_path}"
+        f"{labels.model_caption(chosen)} · {labels.validation_line(chosen) or 'no metrics'}"
+        f" · file {chosen.model_path}"
     )
     active = registry.active_model()
     columns = st.columns(3)
@@ -163,7 +155,7 @@ else:
     columns[1].download_button(
         "Download .keras",
         lambda: Path(chosen.model_path).read_bytes(),
-        file_name=f"{dashboard.slug(chosen.name)}.keras",
+        file_name=f"{catalogue.slug(chosen.name)}.keras",
         mime="application/zip",
         on_click="ignore",
         key="models_download",
@@ -171,31 +163,33 @@ else:
     with columns[2].popover("Rename or delete"):
         new_name = st.text_input("New name", value=chosen.name, key="models_new_name")
         if st.button("Rename", key="models_rename"):
-            with ui.engine_errors():
+            with messages.engine_errors():
                 registry.rename_run(chosen.id, new_name)
-                ui.flash(f"Renamed to {new_name.strip()}.")
+                messages.flash(f"Renamed to {new_name.strip()}.")
                 st.rerun()
         confirm = st.checkbox("Yes, delete this model", key="models_confirm_delete")
         if st.button("Delete", key="models_delete", disabled=not confirm):
-            with ui.engine_errors():
-                removed = dashboard.delete_model(registry, chosen.id)
-                ui.clear_model_cache()
-                ui.flash(f"Deleted {chosen.name}" + (" and its files." if removed else "."))
+            with messages.engine_errors():
+                removed = catalogue.delete_model(registry, chosen.id)
+                state.clear_model_cache()
+                messages.flash(f"Deleted {chosen.name}" + (" and its files." if removed else "."))
                 st.rerun()
 
 st.subheader("Add a model file")
 upload = st.file_uploader(
     "Keras 3 model (.keras), loaded in safe mode; unsafe or unfitting files are refused",
-    type=["keras"],
+    type=uploads.MODEL_TYPES,
     key="models_upload",
 )
 upload_name = st.text_input("Name (optional)", key="models_upload_name")
 activate = st.checkbox("Make it the active model", value=True, key="models_upload_activate")
 if st.button("Add this model", key="models_add", disabled=upload is None) and upload is not None:
-    with ui.engine_errors():
-        added = dashboard.import_model(upload.getvalue(), upload.name, registry, upload_name)
+    with messages.engine_errors():
+        added = catalogue.import_model(upload.getvalue(), upload.name, registry, upload_name)
         if activate:
             registry.set_active_model(added.id)
-        ui.clear_model_cache()
-        ui.flash(f"Added {added.name}" + (" and made it the active model." if activate else "."))
+        state.clear_model_cache()
+        messages.flash(
+            f"Added {added.name}" + (" and made it the active model." if activate else ".")
+        )
         st.rerun()

@@ -208,7 +208,7 @@ def tiny_model_file(tmp_path_factory):
 
 
 class RecordingListener:
-    """A :class:`~nuclei_core.train.TrainingListener` that keeps every call."""
+    """A :class:`~nuclei_core.training.TrainingListener` that keeps every call."""
 
     def __init__(self):
         self.status: list[str] = []
@@ -278,7 +278,7 @@ def trained_run(tmp_path_factory) -> TrainedRun:
     """
     import time
 
-    from nuclei_core.train import TrainConfig, train
+    from nuclei_core.training import TrainConfig, train
 
     root = tmp_path_factory.mktemp("trained")
     data = make_flat_dataset(root / "data", TRAINED_IMAGES, TRAINED_SIZE, **TRAINED_NUCLEI)

@@ -316,7 +316,7 @@ that cover a case too are listed after the reliability tests.
 
 DEFENCE_ROWS = (
     (
-        "`nuclei_core/io.py`",
+        "`nuclei_core/imread.py`, `groundtruth.py`",
         "PNG/JPEG/TIFF only, decided by content not name; size checked from the header against "
         "`NUCLEI_MAX_PIXELS` (default 8192 x 8192) before decoding; every decoder error becomes "
         "`ImageReadError`; NaN/inf replaced with a warning; percentile scaling; zip members "
@@ -333,14 +333,14 @@ DEFENCE_ROWS = (
         "atomic writes (temporary file, `fsync`, `os.replace`); any `OSError` becomes a "
         "one-line `StorageError` and the temporary file is removed",
     ),
-    ("`nuclei_core/registry.py`", "SQLite WAL, busy timeout, one short transaction per write"),
+    ("`nuclei_core/registry/`", "SQLite WAL, busy timeout, one short transaction per write"),
     (
-        "`nuclei_core/jobs.py`",
+        "`nuclei_core/jobs/`",
         "one training job at a time (`flock` held by the worker, released by the OS even on "
         "SIGKILL); parameters and dataset checked before anything starts",
     ),
     (
-        "`nuclei_core/dashboard.py`",
+        "`nuclei_core/evaluate.py`",
         "dataset paths resolved (`~`, relative to the project, `..`, links) and checked: "
         "exists, is a folder, readable",
     ),

@@ -116,3 +116,25 @@ def is_zombie(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def assert_one_line_naming(error: pytest.ExceptionInfo, name: str) -> str:
+    message = str(error.value)
+    assert name in message, message
+    assert "\n" not in message
+    return message
+
+
+def disc(shape, centre, radius):
+    """Boolean disc of ``radius`` around ``centre``."""
+    rows, columns = np.mgrid[: shape[0], : shape[1]]
+    return (rows - centre[0]) ** 2 + (columns - centre[1]) ** 2 <= radius**2
+
+
+def assert_consecutive_int32(labels):
+    """The label image is int32 and its nuclei are numbered 1..N without gaps."""
+    assert labels.dtype == np.int32
+    values = np.unique(labels)
+    nuclei = values[values > 0]
+    assert nuclei.tolist() == list(range(1, nuclei.size + 1))
+    assert values.min() >= 0

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from support import png_bytes
 
+from nuclei_core import runtime
 from nuclei_core.registry import Registry
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -117,6 +118,8 @@ def test_app_registers_the_bundled_default_model_once(
     assert registry.active_model().name == "default"
     sidebar = texts(at.sidebar.markdown) + texts(at.sidebar.caption)
     assert "default" in sidebar and "Dice 0.810" in sidebar
+    expected = "OpenVINO" if runtime.openvino_available() else "TensorFlow"
+    assert f"Runs on {expected}, float32" in sidebar
 
 
 def test_app_marks_a_dead_training_run_failed(registry):
@@ -300,7 +303,7 @@ def test_running_job_shows_progress_refuses_a_second_and_stops(
 ):
     from nuclei_core import jobs
     from nuclei_core.errors import JobBusyError
-    from nuclei_core.train import TrainConfig
+    from nuclei_core.training import TrainConfig
 
     data = flat_dataset_factory(fresh_environment / "train_data", n_images=6)
     config = TrainConfig(

@@ -21,7 +21,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from nuclei_core import cli, io
+from nuclei_core import cli, imread
 
 REPO = Path(__file__).resolve().parent.parent
 # TensorFlow's C++ start-up lines, printed before any logging setup can silence them.
@@ -179,7 +179,9 @@ def test_predict_finishes_good_files_and_lists_the_bad_one(tmp_path, trained_run
     assert any("1 of 4 inputs failed" in line for line in stderr), stderr
     assert any("broken.png" in line and "not a PNG, JPEG or TIFF" in line for line in stderr)
     summaries = {}
-    for line in own_lines(process.stdout):
+    model_line, *image_lines = own_lines(process.stdout)
+    assert re.fullmatch(r"model: \S+model\.keras \((OpenVINO|TensorFlow), float32\)", model_line)
+    for line in image_lines:
         match = re.fullmatch(
             r"(\S+): (\d+) nuclei \((fluorescence|brightfield|stained), [\d.]+ s\)", line
         )
@@ -189,7 +191,7 @@ def test_predict_finishes_good_files_and_lists_the_bad_one(tmp_path, trained_run
 
     for stem, count in truths.items():
         mask_path, labels_path = out / f"{stem}_mask.png", out / f"{stem}_labels.png"
-        mask, labels = io.read_image(mask_path), io.read_image(labels_path)
+        mask, labels = imread.read_image(mask_path), imread.read_image(labels_path)
         assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 255}
         assert png_bit_depth(labels_path) == 16 and labels.dtype == np.uint16
         assert labels.max() == count and len(np.unique(labels)) == count + 1

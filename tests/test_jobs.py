@@ -29,7 +29,7 @@ from support import is_zombie, wait_for
 from nuclei_core import jobs
 from nuclei_core.errors import ConfigError, DatasetError, JobBusyError
 from nuclei_core.registry import Registry, Run
-from nuclei_core.train import TrainConfig
+from nuclei_core.training import TrainConfig
 
 DATA_ENV = "NUCLEI_DATA_DIR"
 LONG_EPOCHS = 10_000  # a job that only ends when it is stopped or killed
@@ -105,6 +105,7 @@ class Scenario:
 
     folder: Path
     run: Run | None = None
+    config: TrainConfig | None = None
     outcomes: list = dataclasses.field(default_factory=list)
 
     def registry(self) -> Registry:
@@ -149,8 +150,8 @@ def jobs_started(
         race.run = started[0] if started else None
         for name in ("stop", "kill"):
             patch.setenv(DATA_ENV, str(scenarios[name].folder))
-            config = tiny_config(dataset, epochs=LONG_EPOCHS, patience=LONG_EPOCHS)
-            scenarios[name].run = jobs.start_training(config)
+            scenarios[name].config = tiny_config(dataset, epochs=LONG_EPOCHS, patience=LONG_EPOCHS)
+            scenarios[name].run = jobs.start_training(scenarios[name].config)
     yield scenarios
     for scenario in scenarios.values():
         registry = scenario.registry()
@@ -183,6 +184,13 @@ def test_second_start_while_a_job_runs_is_refused(jobs_started, dataset, monkeyp
     assert scenario.run.name in str(refused.value)
     assert [run.id for run in registry.list_runs()] == [scenario.run.id]
     assert registry.get_run(scenario.run.id).is_active
+
+
+def test_start_training_leaves_the_callers_config_as_it_was(jobs_started, dataset):
+    for name in ("stop", "kill"):
+        scenario = jobs_started[name]
+        assert scenario.config == tiny_config(dataset, epochs=LONG_EPOCHS, patience=LONG_EPOCHS)
+        assert scenario.config.out == "" and scenario.run.id is not None
 
 
 @pytest.mark.parametrize(
@@ -254,6 +262,31 @@ def test_run_being_started_is_not_marked_dead_while_the_lock_is_held(tmp_path, m
         os.close(fd)
     assert jobs.running_job(registry) is None  # lock free: nobody is training
     assert registry.get_run(starting.id).status == "failed"
+
+
+def test_run_that_finishes_during_the_dead_run_check_keeps_its_status(tmp_path, monkeypatch):
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    registry = Registry()
+    run = registry.create_run("finishing", "unet", {"epochs": 2}, "data")
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    run = registry.set_status(run.id, "running", pid=ended.pid)
+    finished = "finished after 2 epochs; best epoch 2"
+
+    def finishes_while_checked(pid: int) -> bool:
+        """The worker records 'finished' and exits between list_runs and the pid check."""
+        registry.set_status(run.id, "finished", message=finished)
+        return False
+
+    monkeypatch.setattr(jobs, "pid_alive", finishes_while_checked)
+    fd = os.open(jobs.lock_path(), os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the worker holds the lock until it exits
+        assert jobs.mark_dead_jobs(registry) == []
+    finally:
+        os.close(fd)
+    after = registry.get_run(run.id)
+    assert (after.status, after.message) == ("finished", finished)
 
 
 def test_job_status_has_safe_defaults_before_and_while_progress_is_unreadable(

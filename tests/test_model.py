@@ -26,7 +26,7 @@ from nuclei_core.model import (
     load_model,
     save_model,
 )
-from nuclei_core.train import build_for_training
+from nuclei_core.training.precision import build_for_training
 
 TINY = ModelConfig(depth=2, base_filters=4)
 

@@ -6,16 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nuclei_core import io
+from nuclei_core import datasets, preprocess
 from nuclei_core.errors import ConfigError, InputTypeError
+from nuclei_core.evaluate import evaluate_samples
 from nuclei_core.predict import predict_many, predict_probabilities
-from nuclei_core.segment import (
-    SegmentOptions,
-    evaluate_samples,
-    nuclei_from_probabilities,
-    segment_image,
-)
-from nuclei_core.train import make_targets
+from nuclei_core.segment import SegmentOptions, nuclei_from_probabilities, segment_image
+from nuclei_core.training.data import make_targets
 
 
 class FakeModel:
@@ -44,7 +40,7 @@ def expected_fake(model_input):
 @pytest.fixture
 def large_input(make_sample):
     image, _ = make_sample((300, 200), n_nuclei=40, n_touching_pairs=4, seed=11)
-    return io.to_model_input(image)
+    return preprocess.to_model_input(image)
 
 
 # ============================================================================== tiling
@@ -98,8 +94,8 @@ def test_odd_sizes_come_back_the_same_size(tiny_model, shape):
 
 def test_padding_does_not_leak_into_the_result(trained_model, make_sample):
     image, _ = make_sample((64, 64), seed=21)
-    full = predict_probabilities(trained_model, io.to_model_input(image))
-    cropped = predict_probabilities(trained_model, io.to_model_input(image)[:, :45])
+    full = predict_probabilities(trained_model, preprocess.to_model_input(image))
+    cropped = predict_probabilities(trained_model, preprocess.to_model_input(image)[:, :45])
     # 45 columns are padded to 64 by reflection; away from the cut the result agrees.
     assert np.abs(full[:, :30] - cropped[:, :30]).max() < 0.05
 
@@ -242,7 +238,7 @@ def test_segment_options_refusals():
 
 
 def test_evaluate_samples_with_the_trained_model(trained_model, trained_run):
-    samples = io.discover_dataset(trained_run.data).samples[:3]
+    samples = datasets.discover_dataset(trained_run.data).samples[:3]
     results, problems = evaluate_samples(trained_model, samples)
     assert problems == [] and len(results) == 3
     for result in results:

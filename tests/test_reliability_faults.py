@@ -32,7 +32,7 @@ import pytest
 from PIL import Image
 from support import APP, ROOT, app_page, is_zombie, record, sha256, wait_for
 
-from nuclei_core import cards, instances, storage
+from nuclei_core import cards, measure, storage
 from nuclei_core.errors import StorageError
 from nuclei_core.registry import Registry
 
@@ -221,7 +221,7 @@ def test_read_only_data_folder_refuses_a_training_job_before_it_starts(
     tmp_path, monkeypatch, tiny_model_file
 ):
     from nuclei_core import jobs
-    from nuclei_core.train import TrainConfig
+    from nuclei_core.training import TrainConfig
 
     data = write_dataset(tmp_path / "dataset", count=6)
     folder = tmp_path / "data"
@@ -301,7 +301,7 @@ def test_crash_between_write_and_rename_keeps_the_old_file(writer, tmp_path, mon
         target.write_text("label,area\n1,52\n")
 
         def write():
-            instances.write_measurements_csv(pd.DataFrame({"label": [1], "area": [9]}), target)
+            measure.write_measurements_csv(pd.DataFrame({"label": [1], "area": [9]}), target)
 
     else:
         target = tmp_path / "cells_mask.png"
@@ -460,7 +460,7 @@ def test_csv_on_a_full_disk_keeps_the_previous_table(tmp_path, monkeypatch):
     target.write_text("label,area\n1,52\n")
     monkeypatch.setattr(os, "fsync", fail_with(DISK_FULL))
     with pytest.raises(StorageError, match="No space left on device") as caught:
-        instances.write_measurements_csv(pd.DataFrame({"label": [1], "area": [9]}), target)
+        measure.write_measurements_csv(pd.DataFrame({"label": [1], "area": [9]}), target)
     monkeypatch.undo()
     assert target.read_text() == "label,area\n1,52\n"
     assert [path.name for path in tmp_path.iterdir()] == ["nuclei.csv"]
@@ -497,8 +497,7 @@ def test_cli_predict_into_a_read_only_folder_names_each_file(
 
 
 def test_disk_full_during_training_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    from nuclei_core import train as train_module
-    from nuclei_core.train import TrainConfig
+    from nuclei_core.training import TrainConfig, run
 
     data = write_dataset(tmp_path / "dataset", count=6, size=(48, 48))
     out = tmp_path / "run"
@@ -514,12 +513,12 @@ def test_disk_full_during_training_keeps_the_last_good_checkpoint(tmp_path, monk
         strategy="none",
     )
 
-    class FullAfterFirstEpoch(train_module.TrainingListener):
+    class FullAfterFirstEpoch(run.TrainingListener):
         def on_epoch_end(self, epoch, logs):
             monkeypatch.setattr(os, "replace", fail_with(DISK_FULL))
 
     with pytest.raises(StorageError, match=r"No space left on device") as caught:
-        train_module.train(config, listener=FullAfterFirstEpoch())
+        run.train(config, listener=FullAfterFirstEpoch())
     monkeypatch.undo()
     message = str(caught.value)
     assert "\n" not in message and str(out) in message

@@ -1,0 +1,43 @@
+"""The folders the benchmark reads and writes, and how the report names them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nuclei_core.locations import PROJECT_ROOT
+
+BENCH = Path(__file__).resolve().parent
+"""This folder: where ``RESULTS.md`` and ``results.json`` go by default."""
+
+DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "dsb2018" / "stage1_train"
+"""The data set scored when ``--data`` is not given (DSB 2018 stage1_train)."""
+
+MOBILENETV2_MODEL = PROJECT_ROOT / "runs" / "mobilenetv2" / "model.keras"
+"""Where the original project's recipe is looked for (``--baseline-model``)."""
+
+
+def relative(path) -> str:
+    """``path`` relative to the project root when it lies inside it, else absolute.
+
+    Examples
+    --------
+    >>> relative(PROJECT_ROOT / "models" / "default.keras")
+    'models/default.keras'
+    """
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def dataset_name(folder) -> str:
+    """A data set's short name in the report: its folder and the folder above it.
+
+    Examples
+    --------
+    >>> dataset_name("../shared/data/monuseg2018_train/train")
+    'monuseg2018_train/train'
+    """
+    parts = Path(folder).expanduser().resolve().parts
+    return "/".join(parts[-2:])

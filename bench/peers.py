@@ -1,0 +1,242 @@
+"""The models and methods the default model is compared with: which exist here, how each was made.
+
+* the default model and, with ``--model``, a candidate that may replace it;
+* the original project's recipe (MobileNetV2 U-Net, 128 x 128 crops, batch 10):
+  found as ``runs/mobilenetv2/model.keras``, or the one command that retrains it on
+  the default model's data with its time budget;
+* StarDist 2D: neither installed nor trained here, its pretrained weights cannot
+  be downloaded here;
+* two classical methods without learning: Otsu + watershed, and the hematoxylin
+  channel + Otsu + watershed for H&E (Otsu on greyscale images).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+from pathlib import Path
+
+from bench.paths import relative
+from nuclei_core.cards import read_card
+from nuclei_core.classical import hematoxylin_labels, otsu_labels
+from nuclei_core.errors import NucleiError
+from nuclei_core.preprocess import is_colour, to_model_input
+
+MODEL_LABELS = {
+    "default": "default model",
+    "candidate": "candidate model",
+    "mobilenetv2": "original recipe (MobileNetV2, 128 px crops)",
+}
+"""How each model's rows read in the report."""
+
+MOBILENETV2_COMMAND = (
+    "python -m nuclei_core train --data {data} --arch mobilenetv2 --crop 128 --batch-size 10 "
+    "--epochs 100 --patience 10 --time-budget {minutes:g} --out runs/mobilenetv2 "
+    "--name mobilenetv2-baseline"
+)
+"""The original project's recipe as a training command, for its data and time budget."""
+
+RECIPE_DATA = ("../shared/data/dsb2018/stage1_train",)
+RECIPE_MINUTES = 85.0
+"""Data and time budget of the recipe when the default model's card does not say its own."""
+
+ENCODER_STARTS = {"imagenet": "ImageNet weights", "random": "random weights"}
+"""How a model card's ``encoder_weights`` reads in the Models table."""
+
+CARD_FACTS = (
+    "command",
+    "train_seconds",
+    "epochs_run",
+    "best_epoch",
+    "stopped_early",
+    "precision",
+    "encoder_weights",
+)
+"""The model card's entries the Models table shows."""
+
+
+# --------------------------------------------------------------------------- classical methods
+
+
+def otsu_baseline(image):
+    """Otsu threshold + distance-transform watershed on the normalised image (no learning).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.zeros((40, 40), np.uint8)
+    >>> image[5:15, 5:15] = image[25:35, 20:32] = 200
+    >>> int(otsu_baseline(image).max())
+    2
+    """
+    return otsu_labels(to_model_input(image))
+
+
+def classical_he_method(image) -> str:
+    """Which classical method the H&E row applies to ``image``: ``"hematoxylin"`` or ``"otsu"``.
+
+    :func:`nuclei_core.classical.hematoxylin_labels` needs a colour image (it
+    separates the stains), so greyscale images, and RGB files whose three channels
+    are equal, fall back to :func:`otsu_baseline`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> grey = np.zeros((8, 8, 3), np.uint8)
+    >>> pink = np.dstack([np.full((8, 8), 230), np.eye(8) * 90, np.full((8, 8), 200)])
+    >>> classical_he_method(grey), classical_he_method(pink.astype(np.uint8))
+    ('otsu', 'hematoxylin')
+    """
+    return "hematoxylin" if is_colour(image) else "otsu"
+
+
+def classical_he(image):
+    """Hematoxylin channel + Otsu + watershed on colour images; :func:`otsu_baseline` on grey.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.zeros((40, 40), np.uint8)
+    >>> image[5:15, 5:15] = 200
+    >>> int(classical_he(image).max())
+    1
+    """
+    if classical_he_method(image) == "hematoxylin":
+        return hematoxylin_labels(image)
+    return otsu_baseline(image)
+
+
+CLASSICAL_METHODS = {
+    "classical": (
+        "classical: Otsu + watershed",
+        otsu_baseline,
+        "`nuclei_core.classical.otsu_labels(nuclei_core.preprocess.to_model_input(image))`",
+    ),
+    "classical_he": (
+        "classical H&E: hematoxylin + Otsu + watershed",
+        classical_he,
+        "`nuclei_core.classical.hematoxylin_labels(image)` on colour images (hematoxylin channel "
+        "by rgb2hed, Otsu, distance watershed); it refuses greyscale images, which get the "
+        "Otsu row's method instead",
+    ),
+}
+"""``name: (label, function image -> labels, how it works)`` of the methods without learning.
+
+How it works, as every peer's ``how``, is markdown: code and commands in backticks.
+"""
+
+
+# --------------------------------------------------------------------------- models
+
+
+def load_optional_model(path):
+    """``(model, None)``, or ``(None, reason)`` when the file is missing or does not load."""
+    from nuclei_core.model import load_model
+
+    if not Path(path).is_file():
+        return None, f"{relative(path)} not found"
+    try:
+        return load_model(path), None
+    except NucleiError as error:
+        return None, str(error)
+
+
+def card_or_empty(model_path) -> dict:
+    """The model card beside ``model_path``; ``{}`` when it is missing or unreadable."""
+    try:
+        return read_card(model_path)
+    except NucleiError:
+        return {}
+
+
+def describe_model(model, path) -> dict:
+    """Architecture, parameters, file size and training facts from the model card."""
+    card = card_or_empty(path)
+    return {
+        "path": relative(path),
+        "architecture": model.name,
+        "parameters": int(model.count_params()),
+        "file_megabytes": round(Path(path).stat().st_size / 1e6, 1),
+        **{key: card[key] for key in CARD_FACTS if key in card},
+    }
+
+
+# --------------------------------------------------------------------------- peers
+
+
+def retrain_command(default_card: dict) -> str:
+    """The command that trains the MobileNetV2 recipe on the default model's data and budget.
+
+    Examples
+    --------
+    >>> card = {"params": {"data": ["a/dsb", "b/he"], "time_budget_minutes": 120.0}}
+    >>> print(retrain_command(card))  # doctest: +NORMALIZE_WHITESPACE
+    python -m nuclei_core train --data a/dsb b/he --arch mobilenetv2 --crop 128 --batch-size 10
+    --epochs 100 --patience 10 --time-budget 120 --out runs/mobilenetv2
+    --name mobilenetv2-baseline
+    """
+    params = default_card.get("params", {})
+    data = params.get("data") or RECIPE_DATA
+    minutes = params.get("time_budget_minutes") or RECIPE_MINUTES
+    folders = shlex.join([data] if isinstance(data, str) else data)
+    return MOBILENETV2_COMMAND.format(data=folders, minutes=minutes)
+
+
+def mobilenetv2_peer(model_path, default_card: dict) -> dict:
+    """Whether the recipe's model is here, and the command that made it (or would make it).
+
+    Examples
+    --------
+    >>> peer = mobilenetv2_peer("/nowhere/model.keras", {})
+    >>> peer["found"], peer["how"].split(" --arch")[0]
+    (False, '`python -m nuclei_core train --data ../shared/data/dsb2018/stage1_train')
+    """
+    shown = relative(model_path)
+    peer = {"name": "mobilenetv2", "label": MODEL_LABELS["mobilenetv2"], "path": shown}
+    if not Path(model_path).is_file():
+        how = f"`{retrain_command(default_card)}`"
+        status = (
+            f"`{shown}` not found here; the command retrains it on the default model's data "
+            "with its time budget"
+        )
+        return {**peer, "found": False, "status": status, "how": how}
+    command = card_or_empty(model_path).get("command")
+    how = f"`{command}`" if command else f"unknown: no model card with a command beside `{shown}`"
+    return {**peer, "found": True, "status": f"found at `{shown}`", "how": how}
+
+
+def stardist_peer() -> dict:
+    """StarDist 2D, the tool a user would pick instead: not trained here, so it has no row."""
+    installed = importlib.util.find_spec("stardist") is not None
+    status = (
+        f"{'installed' if installed else 'not installed'} and not trained here, so no row; "
+        "its pretrained weights cannot be downloaded here (no network)"
+    )
+    how = (
+        "`pip install stardist`, then train StarDist 2D from scratch on the default model's "
+        "training images with its time budget"
+    )
+    return {
+        "name": "stardist",
+        "label": "StarDist 2D",
+        "found": False,
+        "status": status,
+        "how": how,
+    }
+
+
+def find_peers(mobilenetv2_path, default_card: dict) -> list[dict]:
+    """Every peer of the default model: ``name, label, found, status, how`` (how it was made).
+
+    ``how`` is markdown: the command that made the peer (or makes it again) in backticks.
+
+    Examples
+    --------
+    >>> [peer["name"] for peer in find_peers("/nowhere/model.keras", {})]
+    ['mobilenetv2', 'stardist', 'classical', 'classical_he']
+    """
+    without_learning = [
+        {"name": name, "label": label, "found": True, "status": "no training", "how": how}
+        for name, (label, _, how) in CLASSICAL_METHODS.items()
+    ]
+    return [mobilenetv2_peer(mobilenetv2_path, default_card), stardist_peer(), *without_learning]

@@ -1,0 +1,342 @@
+"""Speed on this machine: inference, end to end, a large image, training, and FLOP/s.
+
+* images/s at 256 x 256, batched (``predict_many`` on real crops of the images);
+* seconds from a 1024 x 1024 PNG on disk to measured nuclei;
+* peak memory and seconds for a 4096 x 4096 image, tiled, in a fresh process
+  (``bench/probe_large.py``);
+* training images/s (``model.fit`` as ``nuclei_core.training`` runs it);
+* each model's FLOPs per image, counted from its traced graph, and the FLOP/s
+  it achieves as a share of the machine's float32 matmul peak, measured in the
+  same run.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.paths import BENCH
+from bench.progress import attempt, log
+from nuclei_core.datasets import select_split
+from nuclei_core.errors import NucleiError
+from nuclei_core.export import encode_png
+from nuclei_core.imread import image_size, read_image
+from nuclei_core.preprocess import to_display_rgb, to_model_input
+from nuclei_core.segment import segment_image
+
+TRAINING_RECIPES = {"default": (256, 8), "mobilenetv2": (128, 10)}
+"""``model name: (crop, batch size)`` of each model whose training speed is measured."""
+
+TRAINING_NOTE = (
+    "Training speed uses 8 images of the train split and a throw-away copy of each model; "
+    "nothing is saved."
+)
+
+
+# --------------------------------------------------------------------------- FLOPs
+
+
+def _shape(tensor) -> list[int]:
+    return [int(value) for value in tensor.shape]
+
+
+def op_flops(op) -> int:
+    """FLOPs of one graph operation: convolutions and matrix products, else 0.
+
+    ``2 * kh * kw * cin * cout * H * W`` for a convolution (``H, W`` its output
+    size; the input size for a transpose convolution; ``cout = cin * multiplier``
+    for a depthwise one) and ``2 * m * k * n`` for a matrix product.
+    """
+    if op.type == "Conv2D":
+        kernel_h, kernel_w, channels_in, channels_out = _shape(op.inputs[1])
+        _, height, width, _ = _shape(op.outputs[0])
+    elif op.type == "Conv2DBackpropInput":  # transpose convolution
+        kernel_h, kernel_w, channels_out, channels_in = _shape(op.inputs[1])
+        _, height, width, _ = _shape(op.inputs[2])
+    elif op.type == "DepthwiseConv2dNative":
+        kernel_h, kernel_w, channels_in, multiplier = _shape(op.inputs[1])
+        _, height, width, _ = _shape(op.outputs[0])
+        channels_out = multiplier
+    elif op.type in ("MatMul", "BatchMatMulV2"):
+        left, right = _shape(op.inputs[0]), _shape(op.inputs[1])
+        return 2 * int(np.prod(left)) * right[-1]
+    else:
+        return 0
+    return 2 * kernel_h * kernel_w * channels_in * channels_out * height * width
+
+
+def conv_flops(model, size: int = 256) -> dict:
+    """FLOPs of one forward pass on a ``size`` x ``size`` image, from the convolutions.
+
+    Traces the model once for a fixed input shape and adds up :func:`op_flops` over
+    the graph. Element-wise work (batch norm, activations, additions) is not counted.
+    """
+    import tensorflow as tf
+
+    function = tf.function(lambda batch: model(batch, training=False))
+    graph = function.get_concrete_function(tf.TensorSpec((1, size, size, 3), tf.float32)).graph
+    totals: dict[str, int] = {}
+    for op in graph.get_operations():
+        flops = op_flops(op)
+        if flops:
+            totals[op.type] = totals.get(op.type, 0) + flops
+    return {"size": size, "flops": int(sum(totals.values())), "by_op": totals}
+
+
+def matmul_peak(size: int = 4096, repeats: int = 5) -> dict:
+    """Best float32 ``size x size @ size x size`` matmul throughput (the machine's peak)."""
+    import tensorflow as tf
+
+    left = tf.random.stateless_normal((size, size), seed=(1, 2))
+    right = tf.random.stateless_normal((size, size), seed=(3, 4))
+    product = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+    product(left, right).numpy()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        product(left, right).numpy()
+        times.append(time.perf_counter() - started)
+    best = min(times)
+    return {
+        "n": size,
+        "seconds": [round(seconds, 4) for seconds in times],
+        "best_seconds": round(best, 4),
+        "gflops_per_s": round(2 * size**3 / best / 1e9, 1),
+    }
+
+
+def achieved_flops(flops: dict, throughput: dict, peak_gflops: float | None) -> dict:
+    """Each model's achieved GFLOP/s at 256 x 256 and its share of the machine's peak.
+
+    Examples
+    --------
+    >>> achieved = achieved_flops({"default": {"flops": 2e9}},
+    ...                           {"default": {"images_per_s": 25.0}}, 100.0)
+    >>> achieved["default"]["gflops_per_s"], achieved["default"]["fraction_of_peak"]
+    (50.0, 0.5)
+    """
+    achieved = {}
+    for name, entry in throughput.items():
+        per_image = flops.get(name, {}).get("flops")
+        rate = entry.get("images_per_s")
+        if per_image and rate and peak_gflops:
+            achieved[name] = {
+                "gflops_per_image": per_image / 1e9,
+                "images_per_s": rate,
+                "gflops_per_s": per_image * rate / 1e9,
+                "fraction_of_peak": per_image * rate / 1e9 / peak_gflops,
+            }
+    return achieved
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def realistic_crops(samples, count: int = 64, size: int = 256, seed: int = 0) -> list:
+    """``count`` random ``size`` x ``size`` crops of real model inputs (from up to 32 images)."""
+    rng = np.random.default_rng(seed)
+    sources = []
+    for sample in samples:
+        if len(sources) == 32:
+            break
+        height, width = image_size(sample.image_path)
+        if height >= size and width >= size:
+            sources.append(to_model_input(read_image(sample.image_path)))
+    if not sources:
+        raise NucleiError(f"no image of at least {size} x {size} pixels for the speed test")
+    crops = []
+    for index in range(count):
+        source = sources[index % len(sources)]
+        top = int(rng.integers(0, source.shape[0] - size + 1))
+        left = int(rng.integers(0, source.shape[1] - size + 1))
+        crops.append(np.ascontiguousarray(source[top : top + size, left : left + size]))
+    return crops
+
+
+def batched_throughput(model, inputs, batch_size: int = 8, repeats: int = 3) -> dict:
+    """Images/s of ``predict_many`` (batched), best of ``repeats`` after a warm-up."""
+    from nuclei_core.predict import predict_many
+
+    predict_many(model, inputs[: batch_size * 2], batch_size=batch_size)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        predict_many(model, inputs, batch_size=batch_size)
+        times.append(time.perf_counter() - started)
+    return {
+        "images": len(inputs),
+        "size": list(inputs[0].shape[:2]),
+        "batch_size": batch_size,
+        "seconds": [round(seconds, 3) for seconds in times],
+        "images_per_s": round(len(inputs) / min(times), 2),
+    }
+
+
+def find_image_of_size(samples, dataset, height: int, width: int):
+    """A sample of exactly that size, and where it was found: the split first, else the set."""
+    for pool, where in ((samples, "benchmark split"), (dataset.samples, "dataset (other split)")):
+        for sample in pool:
+            try:
+                if image_size(sample.image_path) == (height, width):
+                    return sample, where
+            except NucleiError:
+                continue
+    return None, None
+
+
+def end_to_end(model, path, repeats: int = 5) -> dict:
+    """Seconds from a PNG on disk to measured nuclei (read, predict, instances, table)."""
+
+    def once():
+        started = time.perf_counter()
+        image = read_image(path)
+        read = time.perf_counter()
+        result = segment_image(model, image)
+        return time.perf_counter() - started, read - started, result
+
+    once()
+    runs = [once() for _ in range(repeats)]
+    totals = [run[0] for run in runs]
+    _, read_seconds, middle = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
+    return {
+        "seconds": [round(seconds, 3) for seconds in totals],
+        "median_seconds": round(statistics.median(totals), 3),
+        "median_breakdown": {
+            "read": round(read_seconds, 3),
+            "predict": round(middle.seconds["predict"], 3),
+            "instances_and_measurements": round(middle.seconds["instances"], 3),
+        },
+        "nuclei": middle.count,
+    }
+
+
+def large_image(model_path, image, factor: int = 4) -> dict:
+    """Tile a real image ``factor`` x ``factor`` times; segment it in a fresh process."""
+    big = np.tile(image, (factor, factor) + (1,) * (image.ndim - 2))
+    if big.dtype not in (np.uint8, np.uint16):
+        big = to_display_rgb(big)
+    with tempfile.TemporaryDirectory(prefix="nuclei_bench_") as folder:
+        path = Path(folder) / f"tiled_{big.shape[1]}x{big.shape[0]}.png"
+        path.write_bytes(encode_png(big))
+        del big
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        started = time.perf_counter()
+        completed = subprocess.run(
+            [sys.executable, str(BENCH / "probe_large.py"), "--model", str(model_path)]
+            + ["--image", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        wall = time.perf_counter() - started
+        children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    if completed.returncode != 0:
+        tail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
+        raise RuntimeError(f"probe_large.py failed ({completed.returncode}): {' | '.join(tail)}")
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    result["seconds_process_wall"] = round(wall, 2)
+    if before == 0:
+        result["peak_rss_bytes_rusage_children"] = int(children_peak)
+    return result
+
+
+# --------------------------------------------------------------------------- training
+
+
+def training_throughput(model_path, samples, crop: int, batch_size: int, steps: int = 8) -> dict:
+    """Training images/s: ``model.fit`` on augmented crops, as ``nuclei_core.training`` does it.
+
+    A fresh copy of the model is trained (and thrown away) in the precision, and with
+    the optimizer, loss and metrics, of ``nuclei_core.training``, fed by its ``tf.data`` pipeline
+    (random scaled crops, flips, rotations, intensity jitter). The first 3 steps are
+    warm-up; the clock runs over the next ``steps``.
+    """
+    import keras
+
+    from nuclei_core import cards
+    from nuclei_core.losses import NucleiLoss, training_metrics
+    from nuclei_core.model import ModelConfig, load_model
+    from nuclei_core.training.config import TrainConfig
+    from nuclei_core.training.data import load_training_data, training_dataset
+    from nuclei_core.training.precision import build_with_policy, training_policy
+
+    warmup = 3
+    model_config = ModelConfig(**cards.read_card(model_path)["model"])
+    policy = training_policy("auto", model_config.architecture)
+    model = build_with_policy(model_config, policy, None)
+    model.set_weights(load_model(model_path).get_weights())
+    model.compile(
+        optimizer=keras.optimizers.Adam(TrainConfig(data="", out="").learning_rate),
+        loss=NucleiLoss(),
+        metrics=training_metrics(),
+    )
+    arrays, _ = load_training_data(samples, crop)
+    data, _ = training_dataset(arrays, crop, batch_size, seed=0)
+    marks: list[float] = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            marks.append(time.perf_counter())
+
+    model.fit(data, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[Clock()])
+    seconds = marks[-1] - marks[warmup - 1]
+    return {
+        "crop": crop,
+        "batch_size": batch_size,
+        "steps_timed": steps,
+        "precision": policy,
+        "seconds": round(seconds, 3),
+        "images_per_s": round(steps * batch_size / seconds, 2),
+        "source_images": len(arrays),
+    }
+
+
+# --------------------------------------------------------------------------- the section
+
+
+def measure_speed(models: dict, bench_set, speed_images: int = 64, train_steps: int = 8):
+    """Every speed row on ``bench_set``'s images; ``models`` maps a name to ``(model, path)``.
+
+    Returns the ``speed`` part of the report and the notes it adds.
+    """
+    speed: dict = {}
+    notes: list[str] = []
+    attempt(speed, "matmul_peak", matmul_peak)
+    flops = speed["flops"] = {}
+    for name, (model, _) in models.items():
+        attempt(flops, name, conv_flops, model)
+    log("speed: preparing realistic 256 x 256 inputs")
+    crops = realistic_crops(bench_set.samples, count=speed_images)
+    throughput = speed["throughput_256"] = {}
+    for name, (model, _) in models.items():
+        attempt(throughput, name, batched_throughput, model, crops)
+    del crops
+    peak = speed["matmul_peak"].get("gflops_per_s")
+    speed["achieved"] = achieved_flops(flops, throughput, peak)
+    model, model_path = models["default"]
+    sample, where = find_image_of_size(bench_set.samples, bench_set.dataset, 1024, 1024)
+    if sample is None:
+        notes.append("No 1024 x 1024 image in the dataset: end-to-end and 4096 rows skipped.")
+    else:
+        e2e = attempt(speed, "end_to_end_1024", end_to_end, model, sample.image_path)
+        e2e["image"] = f"{sample.id[:12]}... ({where})"
+        image = read_image(sample.image_path)
+        large = attempt(speed, "large_4096", large_image, model_path, image)
+        large["source_image"] = f"{sample.id[:12]}... tiled 4 x 4"
+        del image
+    training = speed["training"] = {}
+    train_samples = select_split(bench_set.dataset, "train")[:8] or bench_set.samples[:8]
+    for name, (crop, batch_size) in TRAINING_RECIPES.items():
+        if name in models:
+            arguments = (models[name][1], train_samples, crop, batch_size, train_steps)
+            attempt(training, name, training_throughput, *arguments)
+    notes.append(TRAINING_NOTE)
+    return speed, notes

@@ -1,0 +1,111 @@
+"""The parameters of a training run (:class:`TrainConfig`) and their checks.
+
+A :class:`TrainConfig` is everything :func:`nuclei_core.training.train` needs;
+it is stored in the model card (``params``) and rebuilt from it by the training
+job. :meth:`TrainConfig.check` refuses out-of-range values before any work.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from nuclei_core.errors import ConfigError
+
+STRATEGIES = ("auto", "none", "mirrored", "multiworker")
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; stored in the model card.
+
+    Examples
+    --------
+    >>> config = TrainConfig(data="data/stage1_train", out="runs/first", epochs=20)
+    >>> config.batch_size, config.crop, config.precision
+    (8, 256, 'auto')
+    """
+
+    data: str | list[str]
+    out: str
+    architecture: str = "unet"
+    epochs: int = 40
+    batch_size: int = 8
+    learning_rate: float = 2e-3
+    patience: int = 10
+    crop: int = 256
+    val_fraction: float = 0.1
+    seed: int = 0
+    depth: int = 4
+    base_filters: int = 16
+    dropout: float = 0.1
+    time_budget_minutes: float | None = None
+    strategy: str = "auto"
+    precision: str = "auto"
+    resume: bool = False
+    name: str | None = None
+
+    def data_folders(self) -> list[str]:
+        """The dataset folders, in order (``data`` is one folder or a list of them).
+
+        Examples
+        --------
+        >>> TrainConfig(data="a", out="run").data_folders()
+        ['a']
+        >>> TrainConfig(data=["a", "b"], out="run").data_folders()
+        ['a', 'b']
+        """
+        return [self.data] if isinstance(self.data, str | os.PathLike) else list(self.data)
+
+    def model_config(self):
+        """The :class:`~nuclei_core.model.ModelConfig` of the network this run trains.
+
+        Examples
+        --------
+        >>> model_config = TrainConfig(data="a", out="run", depth=3).model_config()
+        >>> model_config.architecture, model_config.depth, model_config.size_multiple
+        ('unet', 3, 8)
+        """
+        from nuclei_core.model import ModelConfig
+
+        return ModelConfig(self.architecture, self.depth, self.base_filters, True, self.dropout)
+
+    def check(self) -> None:
+        """Refuse out-of-range values with the reason, before any work starts.
+
+        Raises
+        ------
+        ConfigError
+            The first parameter out of range, named in a one-line message.
+
+        Examples
+        --------
+        >>> TrainConfig(data="a", out="run", epochs=0).check()
+        Traceback (most recent call last):
+        ...
+        nuclei_core.errors.ConfigError: epochs must be at least 1, got 0
+        """
+        if not self.data_folders():
+            raise ConfigError("data must name at least one dataset folder")
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
+        if not 0 < self.learning_rate <= 1:
+            raise ConfigError(f"learning rate must be in (0, 1], got {self.learning_rate}")
+        if self.patience < 1:
+            raise ConfigError(f"patience must be at least 1, got {self.patience}")
+        if not 0 < self.val_fraction < 0.9:
+            raise ConfigError(f"validation fraction must be in (0, 0.9), got {self.val_fraction}")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.strategy == "multiworker" and "TF_CONFIG" not in os.environ:
+            raise ConfigError("strategy 'multiworker' needs the TF_CONFIG environment variable")
+        if self.time_budget_minutes is not None and self.time_budget_minutes <= 0:
+            raise ConfigError(f"time budget must be positive, got {self.time_budget_minutes}")
+        multiple = self.model_config().size_multiple
+        if self.crop < multiple or self.crop % multiple:
+            raise ConfigError(f"crop must be a positive multiple of {multiple}, got {self.crop}")

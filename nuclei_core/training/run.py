@@ -1,0 +1,360 @@
+"""One training run: :func:`train` and its steps, from the checked config to the model card.
+
+:func:`train` checks the config and the data, picks the distribution strategy
+and precision (all before any file is written), reads the images, builds or
+resumes the model, fits it (:mod:`nuclei_core.training.callbacks`), saves the
+best weights in float32 as ``model.keras`` and writes the card beside it
+(:func:`model_card`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from nuclei_core.cards import machine_description, utc_now, write_card
+from nuclei_core.errors import ConfigError, NucleiError
+from nuclei_core.training.config import TrainConfig
+from nuclei_core.training.data import (
+    TrainingSplit,
+    check_dataset,
+    load_training_data,
+    training_dataset,
+    validation_dataset,
+)
+from nuclei_core.training.precision import (
+    build_for_training,
+    float32_copy,
+    model_precision,
+    training_policy,
+)
+from nuclei_core.training.state import STATE_FILE, RunState
+
+# Keras warns about these with every generator-fed fit; they say nothing about this run.
+QUIET_FIT_WARNINGS = ".*(shuffle=True|ran out of data).*"
+
+
+class TrainingListener:
+    """Receives progress from :func:`train`; override what you need.
+
+    Examples
+    --------
+    >>> class Printer(TrainingListener):
+    ...     def on_status(self, message):
+    ...         print(message)
+    >>> Printer().on_status("reading 5 training and 1 validation images")
+    reading 5 training and 1 validation images
+    """
+
+    def on_status(self, message: str) -> None:
+        """A line of text about what training is doing now."""
+
+    def on_batch_end(self, epoch: int, step: int, steps: int, logs: dict) -> None:
+        """After every batch: ``epoch`` (0-based), ``step`` of ``steps``."""
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        """After every epoch, with training and validation metrics."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or stopped) run produced."""
+
+    model_path: Path
+    card_path: Path
+    history: list[dict]
+    best_epoch: int
+    stopped_early: bool
+    status: str  # "finished" or "stopped"
+    final_metrics: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainingInputs:
+    """The run's images as ``tf.data`` pipelines, and what the card says about them."""
+
+    train: object  # tf.data.Dataset: endless batches of augmented crops
+    val: object | None  # tf.data.Dataset of whole validation images, or None
+    steps: int  # batches per epoch
+    n_train: int  # readable images
+    n_val: int
+    n_test: int  # kept out of training and model selection
+    problems: list[str]  # one line per skipped file
+
+
+@dataclass(frozen=True)
+class Session:
+    """One call of :func:`train`: how it computes, its command line, when fitting began."""
+
+    replicas: int  # of the distribution strategy
+    precision: str  # dtype policy of the model's layers
+    command: str | None  # ``python -m nuclei_core ...``, None outside the CLI
+    started: float  # time.monotonic() when fitting began
+
+
+def train(
+    config: TrainConfig,
+    listener: TrainingListener | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train a model as ``config`` says; see :mod:`nuclei_core.training` for the files written.
+
+    Raises
+    ------
+    ConfigError
+        A parameter is out of range, or the precision is one this machine cannot
+        train in (both checked before any work starts).
+    DatasetError
+        The dataset folder has no usable pairs.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> from nuclei_core.locations import sample_folder
+    >>> data = Path(tempfile.mkdtemp()) / "data"  # two training images, one validation image
+    >>> for part in ("inputs", "masks"):
+    ...     (data / part).mkdir(parents=True)
+    ...     for name in ("fluo_01.png", "fluo_02.png", "fluo_03.png"):
+    ...         _ = shutil.copy(sample_folder() / part / name, data / part / name)
+    >>> config = TrainConfig(data=str(data), out=str(data.parent / "run"), epochs=1,
+    ...                      batch_size=2, crop=64, depth=2, base_filters=4, strategy="none")
+    >>> result = train(config)
+    >>> result.status, result.model_path.name, result.card_path.name, len(result.history)
+    ('finished', 'model.keras', 'model.json', 1)
+    """
+    config.check()
+    split = check_dataset(config)
+    # The strategy first: a multi-worker one must exist before TensorFlow lists its devices.
+    strategy = _distribution_strategy(config.strategy)
+    policy = training_policy(config.precision, config.architecture)  # refused before any work
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    listener = listener or TrainingListener()
+    _set_seed(config.seed)
+    inputs = _read_inputs(config, split, int(strategy.num_replicas_in_sync), listener)
+    model, state = _model_and_state(config, out, strategy, policy, listener)
+    session = _start_session(strategy, model, state, listener)
+    stopped = _fit(config, out, model, inputs, state, listener, should_stop)
+    return _finish(config, out, state, inputs, session, stopped)
+
+
+def _distribution_strategy(name: str):
+    """The ``tf.distribute`` strategy ``name`` asks for (TF_CONFIG checked by the config)."""
+    import tensorflow as tf
+
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
+    if name == "auto" and len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _set_seed(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow: weights, crops and augmentation repeat."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def _read_inputs(
+    config: TrainConfig, split: TrainingSplit, replicas: int, listener: TrainingListener
+) -> TrainingInputs:
+    """Read the split's images (skipped files reported) and wrap them in pipelines."""
+    listener.on_status(
+        f"reading {len(split.train)} training and {len(split.val)} validation images"
+    )
+    train_arrays, problems = load_training_data(
+        split.train, config.crop, listener, split.train_groups
+    )
+    val_arrays, val_problems = load_training_data(split.val, config.crop)
+    problems = [*split.problems, *problems, *val_problems]
+    for problem in problems:
+        listener.on_status(f"skipped: {problem}")
+    if len(train_arrays) < config.batch_size:
+        raise ConfigError(
+            f"only {len(train_arrays)} readable training images for batch size {config.batch_size}"
+        )
+    steps = max(1, sum(array.count for array in train_arrays) // config.batch_size)
+    train_data, _ = training_dataset(train_arrays, config.crop, config.batch_size, config.seed)
+    multiple = config.model_config().size_multiple
+    val_data = validation_dataset(val_arrays, multiple, replicas) if val_arrays else None
+    return TrainingInputs(
+        train_data, val_data, steps, len(train_arrays), len(val_arrays), split.n_test, problems
+    )
+
+
+def _model_and_state(
+    config: TrainConfig, out: Path, strategy, policy: str, listener: TrainingListener
+) -> tuple[object, RunState]:
+    """The compiled model and its state: resumed from ``out`` when asked and possible, else new."""
+    import keras
+
+    from nuclei_core.losses import NucleiLoss, training_metrics
+    from nuclei_core.model import load_model
+
+    state_path, last_path = out / STATE_FILE, out / "checkpoint_last.keras"
+    with strategy.scope():
+        if config.resume and state_path.is_file() and last_path.is_file():
+            state = RunState.read(state_path)
+            model = load_model(last_path, compile=True)
+            listener.on_status(f"resuming after epoch {state.epoch}")
+            return model, state
+        model, encoder_weights = build_for_training(config.model_config(), policy)
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate),
+            loss=NucleiLoss(),
+            metrics=training_metrics(),
+        )
+    return model, RunState(encoder_weights=encoder_weights)
+
+
+def _start_session(strategy, model, state: RunState, listener: TrainingListener) -> Session:
+    """Report the strategy and precision, record the command line, start the clock."""
+    replicas = int(strategy.num_replicas_in_sync)
+    precision = model_precision(model)  # a resumed run keeps its checkpoint's precision
+    listener.on_status(
+        f"strategy: {type(strategy).__name__} with {replicas} replica(s), precision {precision}"
+    )
+    command = _command_line()
+    state.start_session(command)
+    return Session(replicas, precision, command, time.monotonic())
+
+
+def _command_line() -> str | None:
+    """``python -m nuclei_core ...`` when running from the CLI, else None."""
+    if Path(sys.argv[0]).name not in ("__main__.py", "nuclei_core"):
+        return None
+    return " ".join(["python -m nuclei_core", *sys.argv[1:]])
+
+
+def _fit(
+    config: TrainConfig,
+    out: Path,
+    model,
+    inputs: TrainingInputs,
+    state: RunState,
+    listener: TrainingListener,
+    should_stop: Callable[[], bool] | None,
+) -> bool:
+    """Fit until the epochs, patience, time budget or stop flag end it; True when stopped."""
+    import keras
+
+    from nuclei_core.training.callbacks import RunKeeper
+
+    keeper = RunKeeper(config, out, inputs.steps, state, listener, should_stop)
+    tensorboard = keras.callbacks.TensorBoard(out / "logs", profile_batch=0)
+    listener.on_status(f"training: {inputs.steps} steps of {config.batch_size} crops per epoch")
+    if state.has_work_left(config):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=QUIET_FIT_WARNINGS)
+            model.fit(
+                inputs.train,
+                steps_per_epoch=inputs.steps,
+                epochs=config.epochs,
+                initial_epoch=state.epoch,
+                validation_data=inputs.val,
+                callbacks=[keeper, tensorboard],
+                verbose=0,
+            )
+    return keeper.stopped
+
+
+def _export_best(config: TrainConfig, out: Path) -> tuple[Path, int]:
+    """Save the best checkpoint in float32 as ``model.keras``: its path and number of weights."""
+    from nuclei_core.model import load_model, save_model
+
+    best_path = out / "checkpoint_best.keras"
+    if not best_path.is_file():
+        raise NucleiError(f"{out}: training stopped before the first epoch ended; nothing saved")
+    best_model = float32_copy(load_model(best_path), config.model_config())
+    return save_model(best_model, out / "model.keras"), int(best_model.count_params())
+
+
+def _finish(
+    config: TrainConfig,
+    out: Path,
+    state: RunState,
+    inputs: TrainingInputs,
+    session: Session,
+    stopped: bool,
+) -> TrainResult:
+    """Export the best model, write its card and the final state: the run's result."""
+    model_path, n_parameters = _export_best(config, out)
+    card = model_card(config, state, inputs, session, n_parameters=n_parameters, stopped=stopped)
+    card_path = write_card(model_path, card)
+    state.save(out / STATE_FILE)
+    return TrainResult(
+        model_path=model_path,
+        card_path=card_path,
+        history=state.history,
+        best_epoch=state.best_epoch,
+        stopped_early=state.stopped_early,
+        status=card["status"],
+        final_metrics=card["final_metrics"],
+    )
+
+
+def model_card(
+    config: TrainConfig,
+    state: RunState,
+    inputs: TrainingInputs,
+    session: Session,
+    *,
+    n_parameters: int,
+    stopped: bool,
+) -> dict:
+    """The card of a trained model: what it is, how it was made, how good it is.
+
+    ``n_parameters`` counts the exported model's weights; ``stopped`` says the
+    caller's stop flag ended the run. The rest comes from the config, the run's
+    state, its inputs and this session. :mod:`nuclei_core.cards` reads and writes it.
+
+    Examples
+    --------
+    >>> state = RunState()
+    >>> _ = state.add_epoch({"epoch": 1, "loss": 0.4, "val_loss": 0.5, "lr": 0.01}, seconds=60.0)
+    >>> inputs = TrainingInputs(None, None, steps=10, n_train=20, n_val=2, n_test=3, problems=[])
+    >>> session = Session(replicas=1, precision="float32", command=None, started=time.monotonic())
+    >>> config = TrainConfig(data="data", out="runs/first")
+    >>> card = model_card(config, state, inputs, session, n_parameters=1000, stopped=False)
+    >>> card["name"], card["status"], card["split"]["n_test"], card["final_metrics"]
+    ('first', 'finished', 3, {'loss': 0.4, 'val_loss': 0.5})
+    """
+    return {
+        "name": config.name or Path(config.out).name,
+        "architecture": config.architecture,
+        "params": asdict(config),
+        "model": config.model_config().as_dict(),
+        "n_parameters": n_parameters,
+        "dataset": config.data if isinstance(config.data, list) else str(config.data),
+        "split": {
+            "rule": "sha256 of image id (nuclei_core.datasets.split_ids)",
+            "val_fraction": config.val_fraction,
+            "n_train": inputs.n_train,
+            "n_val": inputs.n_val,
+            "n_test": inputs.n_test,
+        },
+        "skipped_files": inputs.problems,
+        "command": session.command,
+        "commands": state.commands,
+        "machine": machine_description(),
+        "strategy": {"name": config.strategy, "replicas": session.replicas},
+        "precision": session.precision,
+        "encoder_weights": state.encoder_weights,
+        "train_seconds": round(state.seconds, 1),
+        "session_seconds": round(time.monotonic() - session.started, 1),
+        "epochs_run": state.epoch,
+        "best_epoch": state.best_epoch,
+        "stopped_early": state.stopped_early,
+        "status": "stopped" if stopped else "finished",
+        "history": state.history,
+        "final_metrics": state.best_metrics(),
+        "created_at": utc_now(),
+    }

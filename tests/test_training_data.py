@@ -1,0 +1,106 @@
+"""Tests of nuclei_core.training.data: targets, the split of several datasets, sampling
+weights, the augmented tf.data pipeline, the stain jitter and padding of small images."""
+
+from __future__ import annotations
+
+import numpy as np
+from skimage.segmentation import find_boundaries
+
+from nuclei_core.datasets import discover_dataset, select_split
+from nuclei_core.training import TrainConfig
+from nuclei_core.training.data import (
+    _stain_jitter,
+    check_dataset,
+    load_training_data,
+    make_targets,
+    training_dataset,
+)
+
+TINY = {"depth": 2, "base_filters": 4, "crop": 32, "batch_size": 4, "strategy": "none"}
+
+
+# ============================================================================== data pipeline
+
+
+def test_targets_mark_the_rim_between_touching_nuclei(synthetic_sample):
+    _, labels = synthetic_sample
+    targets = make_targets(labels)
+    assert targets.shape == (64, 64, 2) and targets.dtype == np.float32
+    np.testing.assert_array_equal(targets[..., 0], labels > 0)
+    np.testing.assert_array_equal(targets[..., 1], find_boundaries(labels, mode="inner"))
+    touching = (labels == 1) & find_boundaries(labels == 2, mode="outer")
+    assert touching.any() and (targets[..., 1][touching] == 1).all()
+
+
+def test_training_pipeline_gives_augmented_crops(flat_dataset):
+    samples = discover_dataset(flat_dataset).samples
+    arrays, problems = load_training_data(samples, crop=32)
+    assert problems == [] and len(arrays) == 6
+    assert all(array.count == 4 for array in arrays)  # 64 x 64 images give 4 crops of 32
+    assert not any(array.colour for array in arrays)  # greyscale: no stain jitter
+    dataset, crops = training_dataset(arrays, crop=32, batch_size=3, seed=1)
+    assert crops == 24
+    batches = list(dataset.take(3).as_numpy_iterator())
+    for images, targets in batches:
+        assert images.shape == (3, 32, 32, 3) and targets.shape == (3, 32, 32, 2)
+        assert images.min() >= 0 and images.max() <= 1
+        assert set(np.unique(targets)) <= {0.0, 1.0}
+        assert (targets[..., 1] <= targets[..., 0]).all()  # boundary lies on foreground
+    assert not np.array_equal(batches[0][0], batches[1][0])
+
+
+def test_several_datasets_are_split_each_on_its_own(tmp_path, flat_dataset_factory):
+    big = flat_dataset_factory(tmp_path / "big", n_images=40, prefix="big")
+    small = flat_dataset_factory(tmp_path / "small", n_images=13, prefix="small", seed=50)
+    config = TrainConfig(data=[str(big), str(small)], out=str(tmp_path / "run"), **TINY)
+    split = check_dataset(config)
+    for folder in (big, small):
+        dataset = discover_dataset(folder)
+        pairs = zip(split.train, split.train_groups, strict=True)
+        group = [sample for sample, name in pairs if name == str(folder)]
+        assert group == select_split(dataset, "train")
+        assert {s.id for s in group}.isdisjoint(s.id for s in select_split(dataset, "test"))
+    tests = [len(select_split(discover_dataset(f), "test")) for f in (big, small)]
+    assert split.n_test == sum(tests)
+    assert len(split.val) == len(split.val_groups) and set(split.val_groups) == {
+        str(big),
+        str(small),
+    }
+
+
+def test_a_small_dataset_is_sampled_up_to_its_cap(tmp_path, flat_dataset_factory):
+    big = discover_dataset(flat_dataset_factory(tmp_path / "big", n_images=30)).samples
+    small = discover_dataset(flat_dataset_factory(tmp_path / "small", n_images=2)).samples
+    groups = ["big"] * len(big) + ["small"] * len(small)
+    arrays, _ = load_training_data([*big, *small], crop=32, groups=groups)
+    counts = [array.count for array in arrays]
+    assert counts[: len(big)] == [4] * len(big)  # 64 x 64 images: 4 crops of 32, weight 1
+    assert counts[len(big) :] == [round(4 * np.sqrt(30 / 2))] * 2  # sqrt(15) = 3.9, under the cap 8
+    alone, _ = load_training_data(small, crop=32)
+    assert [array.count for array in alone] == [4, 4]
+
+
+def test_stain_jitter_changes_colour_and_keeps_the_range():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    image = tf.constant(rng.uniform(0.0, 0.9, (32, 32, 3)).astype(np.float32))
+    tf.random.set_seed(0)
+    outputs = [_stain_jitter(image).numpy() for _ in range(4)]
+    for output in outputs:
+        assert output.shape == (32, 32, 3) and output.min() >= 0 and output.max() <= 1
+        assert np.abs(output - image.numpy()).mean() < 0.2  # a jitter, not a new picture
+    assert not np.allclose(outputs[0], outputs[1])
+    white = _stain_jitter(tf.zeros((8, 8, 3))).numpy()
+    assert white.max() < 0.15  # the bright (inverted: dark) background stays background
+
+
+def test_small_images_are_padded_for_cropping(tmp_path, flat_dataset_factory):
+    root = flat_dataset_factory(
+        tmp_path / "small", n_images=2, size=(28, 40), n_nuclei=2, radius=(4, 6)
+    )
+    arrays, _ = load_training_data(discover_dataset(root).samples, crop=32)
+    for model_input, targets, count, _ in arrays:
+        assert model_input.shape[:2] == targets.shape[:2]
+        assert min(model_input.shape[:2]) >= 32
+        assert count == 1

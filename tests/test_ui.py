@@ -1,0 +1,142 @@
+"""Tests of the app's ``ui`` package apart from Streamlit: labels, texts, messages, pictures.
+
+The pages themselves are tested with AppTest in ``test_app.py``.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nuclei_core.metrics import evaluate_labels
+from ui import labels, messages, pictures, uploads
+
+
+def make_run(**fields):
+    defaults = {
+        "name": "u",
+        "architecture": "unet",
+        "status": "finished",
+        "is_active": False,
+        "message": None,
+        "best_epoch": None,
+        "final_metrics": {},
+        "model_path": None,
+        "finished_at": "2024-05-01T12:30:00+00:00",
+        "created_at": "2024-04-01T08:00:00+00:00",
+    }
+    return SimpleNamespace(**{**defaults, **fields})
+
+
+def test_labels_agree_between_training_metrics_and_image_scores():
+    truth = np.eye(2, dtype=int)
+    assert set(labels.SCORE_LABELS) <= set(evaluate_labels(truth, truth).as_dict())
+    for metric, score in (("accuracy", "pixel_accuracy"), ("iou", "foreground_iou")):
+        assert labels.METRIC_LABELS[metric] == labels.SCORE_LABELS[score]
+    assert labels.capitalised(labels.SCORE_LABELS["dsb_score"]) == "DSB score"
+
+
+def test_score_items_label_and_format_the_six_scores():
+    truth = np.array([[1, 0], [0, 2]])
+    items = labels.score_items(evaluate_labels(truth, np.array([[1, 0], [0, 0]])))
+    assert [label for label, _ in items] == [
+        "Pixel accuracy",
+        "Foreground IoU",
+        "Dice",
+        "F1 @ IoU 0.5",
+        "DSB score",
+        "Count error",
+    ]
+    assert dict(items)["Count error"] == "-1" and dict(items)["Pixel accuracy"] == "0.750"
+
+
+def test_mean_score_items_use_the_shared_labels():
+    summary = {
+        "mean_dsb_score": 0.5,
+        "mean_f1": 0.75,
+        "mean_dice": 0.8,
+        "mean_foreground_iou": 0.7,
+        "mean_abs_count_error": 1.25,
+    }
+    assert labels.mean_score_items(summary) == [
+        ("Mean DSB score", "0.500"),
+        ("Mean F1 @ IoU 0.5", "0.750"),
+        ("Mean Dice", "0.800"),
+        ("Mean foreground IoU", "0.700"),
+        ("Mean count error", "1.2 nuclei"),
+    ]
+
+
+def test_run_texts():
+    run = make_run(architecture="mobilenetv2", status="stopped", final_metrics={"val_loss": 0.25})
+    assert labels.run_label(run) == "u · MobileNetV2 U-Net · 2024-05-01 12:30 UTC · stopped"
+    assert labels.model_caption(run) == (
+        "MobileNetV2 U-Net (the original project's model) · 2024-05-01 12:30 UTC"
+    )
+    assert labels.validation_line(run) == "Loss 0.250"
+    assert labels.validation_line(make_run()) == ""
+    assert labels.format_date("yesterday") == "yesterday"
+    assert labels.architecture_label("resnet") == "resnet"
+
+
+def test_final_metrics_table_names_architectures():
+    frame = pd.DataFrame({"run": ["a", "b"], "architecture": ["mobilenetv2", None]})
+    table = labels.final_metrics_table(frame)
+    assert table["architecture"].tolist() == ["MobileNetV2 U-Net", "unknown"]
+    assert frame["architecture"][0] == "mobilenetv2"  # the input is kept
+    assert labels.final_metrics_table(pd.DataFrame()).empty
+
+
+@pytest.mark.parametrize(
+    "status, expected",
+    [
+        ({"epoch": 3, "epochs": 2, "fraction": 1.5}, (1.0, "Epoch 2 of 2 · unknown left")),
+        ({"epoch": 1, "epochs": 0}, (0.0, "Epoch 1 of 1 · unknown left")),
+        (
+            {"epoch": 1, "epochs": 2, "step": 1, "steps": 4, "eta_seconds": 7300},
+            (0.125, "Epoch 1 of 2 · batch 1 of 4 · about 2 h 2 min left"),
+        ),
+    ],
+)
+def test_job_progress(status, expected):
+    assert labels.job_progress(status) == expected
+
+
+def test_training_outcome(tmp_path):
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"x")
+    assert messages.training_outcome(None) is None
+    assert messages.training_outcome(make_run(status="running", is_active=True)) is None
+    assert messages.training_outcome(make_run(status="failed")) == (
+        "error",
+        "Training run u failed: no message",
+    )
+    finished = make_run(model_path=str(model), best_epoch=4, final_metrics={"val_dice": 0.5})
+    assert messages.training_outcome(finished) == (
+        "success",
+        "Training run **u** finished (best epoch 4): Dice 0.500",
+    )
+    assert messages.training_outcome(make_run(model_path=str(model))) == (
+        "success",
+        "Training run **u** finished.",
+    )
+    assert messages.training_outcome(make_run(status="stopped", message="stopped early")) == (
+        "info",
+        "Training run u stopped: stopped early",
+    )
+
+
+def test_display_size_keeps_wide_strips_visible():
+    assert pictures.display_size(np.zeros((3, 5000, 3), np.uint8)).shape == (1, 1460, 3)
+    assert pictures.display_size(np.zeros((4000, 100, 3), np.uint8)).shape == (2048, 51, 3)
+    small = np.zeros((10, 20, 3), np.uint8)
+    assert pictures.display_size(small).shape == small.shape
+    assert pictures.error_legend_html().count("missed nucleus (false negative)") == 1
+
+
+def test_upload_types():
+    assert uploads.IMAGE_TYPES == ("png", "jpg", "jpeg", "tif", "tiff")
+    assert "zip" in uploads.GROUND_TRUTH_TYPES and uploads.MODEL_TYPES == ("keras",)

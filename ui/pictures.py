@@ -1,0 +1,65 @@
+"""Showing pictures in the page: shrunk for the browser, side by side, with the error legend."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from nuclei_core.render import error_legend, thumbnail
+
+PAGE_WIDTH = 1460
+"""About the widest picture ``st.image`` shows unscaled in the wide layout (pixels)."""
+
+
+def display_size(rgb: np.ndarray, max_side: int = 2048, max_width: int = PAGE_WIDTH) -> np.ndarray:
+    """Shrink very large or very wide pictures for the browser (the downloads keep full size).
+
+    ``st.image`` scales a picture wider than the page down to the page width; a
+    1-pixel-high strip would become 0 pixels high and fail, so wide pictures are
+    shrunk to ``max_width`` here, keeping at least one pixel of height.
+
+    Examples
+    --------
+    >>> display_size(np.zeros((3, 5000, 3), np.uint8)).shape
+    (1, 1460, 3)
+    """
+    width = rgb.shape[1]
+    side = min(max_side, max(rgb.shape[:2]) * max_width // width) if width > max_width else max_side
+    return thumbnail(rgb, max(1, side))
+
+
+def show_pictures(pictures, widths=None) -> None:
+    """Show ``(rgb, caption)`` or ``(rgb, caption, alt)`` side by side, shrunk for the browser.
+
+    ``widths`` are relative column widths (default: equal).
+    """
+    columns = st.columns(widths or len(pictures))
+    for column, (picture, caption, *alt) in zip(columns, pictures, strict=True):
+        column.image(
+            display_size(picture),
+            caption=caption,
+            alt=alt[0] if alt else caption,
+            width="stretch",
+            output_format="PNG",
+        )
+
+
+def error_legend_html() -> str:
+    """The error colours as a line of coloured squares (fixed HTML, no user text).
+
+    Examples
+    --------
+    >>> error_legend_html().count("<span")
+    3
+    """
+    parts = [
+        f'<span style="display:inline-block;width:0.9em;height:0.9em;background:{colour};'
+        f'vertical-align:middle;margin-right:0.3em"></span>{name}'
+        for name, colour in error_legend()
+    ]
+    return " &nbsp; ".join(parts)
+
+
+def show_error_legend() -> None:
+    """Show the legend of the error overlay under the pictures."""
+    st.markdown(error_legend_html(), unsafe_allow_html=True)
