@@ -257,7 +257,7 @@ CATALOGUE: tuple[Case, ...] = (
         FAULT,
         "disk full (ENOSPC at rename or fsync) while writing JSON",
         elsewhere=(
-            "tests/test_registry.py::test_atomic_write_json_keeps_old_file_when_write_fails",
+            "tests/test_storage.py::test_atomic_write_json_keeps_old_file_when_write_fails",
         ),
     ),
     Case("fault-disk-full-model", FAULTS, FAULT, "disk full (ENOSPC at fsync) saving a model"),

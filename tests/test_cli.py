@@ -222,7 +222,9 @@ def test_predict_all_good_exits_zero(tmp_path, trained_run, make_sample, capsys)
     )
     assert code == 0
     assert re.fullmatch(
-        r"cells\.png: 5 nuclei \(fluorescence, [\d.]+ s\)\n", capsys.readouterr().out
+        r"model: \S+ \((OpenVINO|TensorFlow), float32\)\n"
+        r"cells\.png: 5 nuclei \(fluorescence, [\d.]+ s\)\n",
+        capsys.readouterr().out,
     )
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "cells_labels.png",
