@@ -24,6 +24,8 @@ from nuclei_core.preprocess import is_colour, to_model_input
 
 MODEL_LABELS = {
     "default": "default model",
+    "default_tensorflow": "default model, TensorFlow float32",
+    "default_bfloat16": "default model, OpenVINO bfloat16",
     "candidate": "candidate model",
     "mobilenetv2": "original recipe (MobileNetV2, 128 px crops)",
 }
@@ -150,12 +152,17 @@ def card_or_empty(model_path) -> dict:
 
 
 def describe_model(model, path) -> dict:
-    """Architecture, parameters, file size and training facts from the model card."""
+    """Runtime, architecture, parameters, file size and training facts from the model card."""
+    from nuclei_core.model import load_model
+    from nuclei_core.runtime import backend_of, describe
+
     card = card_or_empty(path)
+    keras_model = model if backend_of(model) == "tensorflow" else load_model(path)
     return {
         "path": relative(path),
-        "architecture": model.name,
-        "parameters": int(model.count_params()),
+        "runtime": describe(model),
+        "architecture": keras_model.name,
+        "parameters": int(keras_model.count_params()),
         "file_megabytes": round(Path(path).stat().st_size / 1e6, 1),
         **{key: card[key] for key in CARD_FACTS if key in card},
     }

@@ -34,11 +34,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from nuclei_core.imread import read_image
-    from nuclei_core.model import load_model
+    from nuclei_core.runtime import load_inference_model
     from nuclei_core.segment import SegmentOptions, segment_image
 
     imported = time.perf_counter()
-    model = load_model(args.model)
+    model = load_inference_model(args.model)  # the runtime the app and the CLI pick
     loaded = time.perf_counter()
     image = read_image(args.image)
     read = time.perf_counter()

@@ -46,6 +46,25 @@ def end_to_end_row(e2e: dict) -> list[str]:
     return ["end to end, one 1024 x 1024 image (default)", value, how]
 
 
+def folder_rows(folder: dict) -> list[list[str]]:
+    """Images/s over the test split end to end, the model against Otsu + watershed."""
+    if "error" in folder:
+        return [["whole folder, end to end", f"error: {folder['error']}", ""]]
+    how = (
+        "every test image: `read_image`, segment, `measure_nuclei`, mask PNG + 16-bit label "
+        "PNG + CSV written atomically, as `predict` does; one pass"
+    )
+    names = {"default": "default model", "otsu_watershed": "Otsu + watershed"}
+    return [
+        [
+            f"whole folder, end to end ({names.get(name, name)})",
+            speed_value(entry, "images_per_s", "{:.1f} images/s"),
+            f"{how}: {entry.get('images', '?')} images in {entry.get('seconds', '?')} s",
+        ]
+        for name, entry in folder.items()
+    ]
+
+
 def large_image_rows(large: dict) -> list[list[str]]:
     """Peak memory and seconds for a 4096 x 4096 image, tiled, in a fresh process."""
     memory = speed_value(large, "peak_rss_bytes", "{}")
@@ -121,6 +140,7 @@ def render_speed(speed: dict) -> list[str]:
     if not speed:
         return []
     rows = inference_rows(speed) + [end_to_end_row(speed.get("end_to_end_1024", {}))]
+    rows += folder_rows(speed.get("folder", {}))
     rows += large_image_rows(speed.get("large_4096", {}))
     rows += training_rows(speed.get("training", {}))
     rows += flops_rows(speed)

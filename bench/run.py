@@ -76,13 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_models(args) -> tuple[dict, dict]:
-    """``{name: (model, path)}`` of the models here, ``{name: (path, reason)}`` of those not."""
+    """``{name: (model, path)}`` of the models here, ``{name: (path, reason)}`` of those not.
+
+    Every model runs on the runtime ``auto`` picks (as the app and the CLI do); the
+    default model also on TensorFlow and, where OpenVINO is installed, in bfloat16,
+    so that each backend's speed and scores sit side by side.
+    """
     from nuclei_core.model import load_model
+    from nuclei_core.runtime import load_inference_model, load_openvino, resolve_backend
 
     paths = {"default": args.default_model}
     if args.model:
         paths["candidate"] = args.model
-    models = {name: (load_model(path), Path(path)) for name, path in paths.items()}
+    models = {name: (load_inference_model(path), Path(path)) for name, path in paths.items()}
+    default_path = Path(args.default_model)
+    if resolve_backend() == "openvino":
+        models["default_tensorflow"] = (load_model(default_path), default_path)
+        models["default_bfloat16"] = (load_openvino(default_path, "bfloat16"), default_path)
     baseline, reason = peers.load_optional_model(args.baseline_model)
     if baseline is None:
         return models, {"mobilenetv2": (Path(args.baseline_model), reason)}

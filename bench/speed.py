@@ -30,6 +30,7 @@ from nuclei_core.errors import NucleiError
 from nuclei_core.export import encode_png
 from nuclei_core.imread import image_size, read_image
 from nuclei_core.preprocess import to_display_rgb, to_model_input
+from nuclei_core.runtime import backend_of
 from nuclei_core.segment import segment_image
 
 TRAINING_RECIPES = {"default": (256, 8), "mobilenetv2": (128, 10)}
@@ -76,10 +77,16 @@ def op_flops(op) -> int:
 def conv_flops(model, size: int = 256) -> dict:
     """FLOPs of one forward pass on a ``size`` x ``size`` image, from the convolutions.
 
-    Traces the model once for a fixed input shape and adds up :func:`op_flops` over
-    the graph. Element-wise work (batch norm, activations, additions) is not counted.
+    Traces the Keras model (or the ``.keras`` file ``model`` names) once for a fixed
+    input shape and adds up :func:`op_flops` over the graph. Element-wise work (batch
+    norm, activations, additions) is not counted.
     """
     import tensorflow as tf
+
+    if isinstance(model, str | Path):
+        from nuclei_core.model import load_model
+
+        model = load_model(model)
 
     function = tf.function(lambda batch: model(batch, training=False))
     graph = function.get_concrete_function(tf.TensorSpec((1, size, size, 3), tf.float32)).graph
@@ -299,6 +306,52 @@ def training_throughput(model_path, samples, crop: int, batch_size: int, steps: 
     }
 
 
+def folder_run(segment, samples, folder) -> dict:
+    """Images/s over a folder end to end: read, segment, measure, three files written.
+
+    ``segment`` maps an image to ``(labels, table)``; every image gets a mask PNG,
+    a 16-bit label PNG and a measurement CSV in ``folder``, as ``predict`` writes them.
+    """
+    from nuclei_core.export import labels_png16, mask_png
+    from nuclei_core.measure import write_measurements_csv
+    from nuclei_core.storage import atomic_write_bytes
+
+    folder = Path(folder)
+    started = time.perf_counter()
+    for sample in samples:
+        labels, table = segment(read_image(sample.image_path))
+        stem = sample.image_path.stem
+        atomic_write_bytes(folder / f"{stem}_mask.png", mask_png(labels))
+        atomic_write_bytes(folder / f"{stem}_labels.png", labels_png16(labels))
+        write_measurements_csv(table, folder / f"{stem}_nuclei.csv")
+    seconds = time.perf_counter() - started
+    return {
+        "images": len(samples),
+        "seconds": round(seconds, 2),
+        "images_per_s": round(len(samples) / seconds, 2),
+    }
+
+
+def folder_runs(model, samples) -> dict:
+    """:func:`folder_run` for the model (default settings) and for Otsu + watershed."""
+    from nuclei_core.classical import otsu_labels
+    from nuclei_core.measure import measure_nuclei
+
+    def with_model(image):
+        result = segment_image(model, image)
+        return result.labels, result.table
+
+    def classical(image):
+        labels = otsu_labels(image)
+        return labels, measure_nuclei(labels, image)
+
+    runs = {}
+    for name, segment in (("default", with_model), ("otsu_watershed", classical)):
+        with tempfile.TemporaryDirectory() as folder:
+            runs[name] = folder_run(segment, samples, folder)
+    return runs
+
+
 # --------------------------------------------------------------------------- the section
 
 
@@ -311,8 +364,8 @@ def measure_speed(models: dict, bench_set, speed_images: int = 64, train_steps: 
     notes: list[str] = []
     attempt(speed, "matmul_peak", matmul_peak)
     flops = speed["flops"] = {}
-    for name, (model, _) in models.items():
-        attempt(flops, name, conv_flops, model)
+    for name, (model, path) in models.items():
+        attempt(flops, name, conv_flops, model if backend_of(model) == "tensorflow" else path)
     log("speed: preparing realistic 256 x 256 inputs")
     crops = realistic_crops(bench_set.samples, count=speed_images)
     throughput = speed["throughput_256"] = {}
@@ -332,6 +385,7 @@ def measure_speed(models: dict, bench_set, speed_images: int = 64, train_steps: 
         large = attempt(speed, "large_4096", large_image, model_path, image)
         large["source_image"] = f"{sample.id[:12]}... tiled 4 x 4"
         del image
+    attempt(speed, "folder", folder_runs, model, bench_set.samples)
     training = speed["training"] = {}
     train_samples = select_split(bench_set.dataset, "train")[:8] or bench_set.samples[:8]
     for name, (crop, batch_size) in TRAINING_RECIPES.items():

@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from nuclei_core.errors import ConfigError, InputTypeError
-from nuclei_core.runtime import OpenVinoModel
 
 SIZE_MULTIPLE = 32  # a multiple of every supported architecture's 2**depth
 DEFAULT_TILE = 1024
@@ -25,9 +24,10 @@ DEFAULT_OVERLAP = 64
 def _inference_function(model):
     """A compiled forward pass, cached on the model (one trace for any input size).
 
-    An OpenVINO model (:mod:`nuclei_core.runtime`) brings its own forward pass.
+    An OpenVINO model (:mod:`nuclei_core.runtime`) brings its own forward pass
+    (looked up by name, not class: a module reload in a running app makes new classes).
     """
-    if isinstance(model, OpenVinoModel):
+    if hasattr(model, "predict_batch"):
         return model.predict_batch
     function = getattr(model, "_nuclei_inference", None)
     if function is None:

@@ -251,7 +251,7 @@ def backend_of(model) -> str:
     >>> backend_of(object())
     'tensorflow'
     """
-    return model.backend if isinstance(model, OpenVinoModel) else "tensorflow"
+    return "openvino" if hasattr(model, "predict_batch") else "tensorflow"
 
 
 def describe(model) -> str:
@@ -262,5 +262,6 @@ def describe(model) -> str:
     >>> describe(object())
     'TensorFlow, float32'
     """
-    precision = model.precision if isinstance(model, OpenVinoModel) else "float32"
-    return f"{BACKEND_NAMES[backend_of(model)]}, {precision}"
+    backend = backend_of(model)
+    precision = model.precision if backend == "openvino" else "float32"
+    return f"{BACKEND_NAMES[backend]}, {precision}"
