@@ -1,0 +1,131 @@
+"""Segment a folder: many uploaded images, or a folder the server can read, in one batch.
+
+The batch runs in a background thread (``ui.batch.BatchJob``), so the other pages stay
+usable; a fragment shows its progress.  Then: a summary table (one row per image, a
+bad file's row with its reason), counts per image, thumbnails with outlines and one
+zip of every output.  Session-state key: ``batch_job`` (see ``ui.batch``).
+"""
+
+import streamlit as st
+
+from nuclei_core.batch import folder_images, summary_frame
+from nuclei_core.segment import SegmentOptions
+from ui import batch, messages, navigation, state, uploads
+
+navigation.ensure_app_shell(__file__)
+st.title("Segment a folder")
+registry = state.registry()
+run, model, model_key = state.require_model(registry)
+if model is None:
+    st.stop()
+
+source = st.radio(
+    "Images", ["Upload images", "A folder on the server"], horizontal=True, key="batch_source"
+)
+sources = []
+if source == "Upload images":
+    files = st.file_uploader(
+        "Microscopy images (PNG, JPEG or TIFF)",
+        type=uploads.IMAGE_TYPES,
+        accept_multiple_files=True,
+        key="batch_upload",
+    )
+    sources = [(file.name, file.getvalue()) for file in files or []]
+else:
+    folder_text = st.text_input(
+        "Folder",
+        key="batch_folder",
+        help="Every PNG, JPEG and TIFF image directly in this folder (not its sub-folders). "
+        "Relative paths start at the project folder.",
+    )
+    if folder_text.strip():
+        with messages.engine_errors():
+            sources = folder_images(folder_text)
+
+left, middle, scale, right = st.columns(4)
+threshold = left.slider(
+    "Mask threshold",
+    0.05,
+    0.95,
+    0.5,
+    0.05,
+    key="batch_threshold",
+    help="A pixel belongs to a nucleus when its probability is above this.",
+)
+min_size = middle.number_input(
+    "Minimum nucleus size (pixels)",
+    0,
+    100_000,
+    15,
+    5,
+    key="batch_min_size",
+    help="Smaller objects are dropped.",
+)
+pixel_size = scale.number_input(
+    "Pixel size (µm per pixel)",
+    min_value=0.0001,
+    max_value=20.0,
+    value=None,
+    format="%.4f",
+    placeholder="from each file, else pixels",
+    key="batch_pixel_size",
+    help="Sizes in µm and µm² with a pixel size. Left empty, each TIFF's own pixel size is "
+    "used where the file records one; other images are measured in pixels.",
+)
+tta = right.checkbox(
+    "Test-time flips",
+    key="batch_tta",
+    help="Average the prediction over 4 flipped copies: slower, slightly more accurate.",
+)
+
+job = batch.current_job()
+busy = job is not None and job.running
+if st.button(
+    f"Segment {len(sources)} images with {run.name}",
+    type="primary",
+    disabled=not sources or busy,
+    key="batch_start",
+):
+    options = SegmentOptions(threshold=threshold, min_size=int(min_size), tta=tta)
+    job = batch.start_job(model, sources, options, run.name, pixel_size)
+if job is None:
+    st.caption("Upload images or name a folder, then segment them all at once.")
+    st.stop()
+
+batch.follow(job)
+if job.running:
+    st.stop()
+if job.error:
+    st.error(job.error)
+
+st.subheader("Summary")
+st.caption(batch.outcome_text(job))
+batch.show_failures(job)
+summary = summary_frame(job.items)
+st.dataframe(summary, hide_index=True, column_config=batch.summary_column_config())
+st.download_button(
+    "Download every output (zip)",
+    job.zip_bytes(),
+    file_name="nuclei_batch.zip",
+    mime="application/zip",
+    on_click="ignore",
+    key="batch_download",
+    help="Per image: mask PNG, 16-bit label PNG, measurements CSV; "
+    "all nuclei in nuclei.csv (with the image name), the summary in summary.csv.",
+)
+
+segmented = [item for item in job.items if item.ok]
+if segmented:
+    st.subheader("Nuclei per image")
+    st.bar_chart(summary[summary["status"] == "ok"], x="image", y="count", horizontal=True)
+    st.subheader("Outlines")
+    most = max(4, len(segmented))
+    shown = int(st.number_input("Thumbnails shown", 4, most, min(24, most), 4, key="batch_shown"))
+    if shown < len(segmented):
+        st.caption(f"{shown} of {len(segmented)} shown; every output is in the zip.")
+    for index, item in enumerate(segmented[:shown]):
+        if index % 4 == 0:
+            gallery = st.columns(4)
+        gallery[index % 4].image(
+            item.thumbnail, caption=f"{item.name} · {item.count} nuclei", width="stretch"
+        )
