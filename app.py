@@ -1,9 +1,10 @@
-"""The nuclei dashboard: `streamlit run app.py` opens it; pages and the active-model sidebar.
+"""The nuclei dashboard: `streamlit run app.py` opens it; pages and the model sidebar.
 
 Navigation uses ``st.navigation`` with one ``st.Page`` per file in ``pages/``. The
-sidebar shows the active model (name, architecture, validation metrics, date) and
-switches it; the choice is stored in the run registry (SQLite in the data folder,
-``$NUCLEI_DATA_DIR``), so every page, tab and later session uses the same model.
+sidebar shows this browser session's model (name, architecture, validation metrics,
+date) and switches it for this session only (``ui.state.session_model``); a new
+session starts with the registry's active model (SQLite in the data folder,
+``$NUCLEI_DATA_DIR``), which the Train page sets as the default for everyone.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ st.set_page_config(page_title="Nuclei segmentation", page_icon="🔬", layout="w
 
 PAGES = [
     st.Page("pages/segment.py", title="Segment an image", icon=":material/biotech:", default=True),
+    st.Page("pages/batch.py", title="Segment a folder", icon=":material/photo_library:"),
     st.Page("pages/browse.py", title="Browse a test set", icon=":material/grid_view:"),
     st.Page("pages/train.py", title="Train or load a model", icon=":material/model_training:"),
     st.Page("pages/curves.py", title="Training curves", icon=":material/show_chart:"),
@@ -36,15 +38,15 @@ except NucleiError as error:
 def _switch_model() -> None:
     chosen = st.session_state.get("sidebar_model")
     if chosen is not None:
-        registry.set_active_model(chosen)
+        state.use_model(registry, chosen)
 
 
 with st.sidebar:
-    st.subheader("Active model")
+    st.subheader("Model")
     report = state.startup_report()
     if report["problem"]:
         st.warning(report["problem"])
-    active = registry.active_model()
+    active = state.session_model(registry)
     if active is None or not has_model_file(active):
         st.warning(messages.NO_MODEL_TEXT)
     else:
@@ -67,5 +69,6 @@ with st.sidebar:
             key="sidebar_model",
             on_change=_switch_model,
         )
+        st.caption(labels.session_model_note(registry.active_model()))
 
 page.run()

@@ -1,7 +1,10 @@
 """Browse page: score every image of a dataset folder, find the failures, inspect one image.
 
 Scores are computed once per (model, folder, split) and shared by all sessions
-(``ui.state.folder_results``); the chosen image is ``st.session_state["browse_selected"]``.
+(``ui.state.folder_results``). "Inspect" opens the image's ground truth, prediction
+and errors in a dialog over the gallery; the chosen image is
+``st.session_state["browse_selected"]``. The bundled samples are all test images,
+so their folder is scored whole, without a split to choose.
 """
 
 import streamlit as st
@@ -28,24 +31,57 @@ folder_text = st.text_input(
     help="Either layout: <id>/images/ + <id>/masks/ (Kaggle, BBBC038) or inputs/ + masks/ "
     "(optionally under train/ and test/). Relative paths start at the project folder.",
 )
-split = st.selectbox(
-    "Images",
-    ["all", "test", "val", "train"],
-    key="browse_split",
-    format_func=lambda name: "all images" if name == "all" else f"{name} split",
-)
 
 
-def _pick(sample_id: str) -> None:
+def _inspect(sample_id: str) -> None:
     st.session_state["browse_selected"] = sample_id
+    st.session_state["browse_open"] = True
+
+
+def _inspect_found() -> None:
+    if st.session_state.get("browse_find"):
+        _inspect(st.session_state["browse_find"])
+
+
+@st.dialog("Ground truth vs prediction", width="large")
+def show_detail(result, sample_id: str) -> None:
+    """One image's ground truth, prediction, error map and scores, over the gallery."""
+    item = result.result(sample_id)
+    views = evaluate.sample_views(result.samples[sample_id], item)
+    st.caption(
+        f"{sample_id} · {item.kind} image · {item.scores.n_pred} nuclei found, "
+        f"{item.scores.n_true} true"
+    )
+    pictures.show_pictures(
+        [
+            (views["truth"], "Ground truth"),
+            (views["prediction"], "Prediction"),
+            (views["errors"], "Errors"),
+        ]
+    )
+    pictures.show_error_legend()
+    items = labels.score_items(item.scores)
+    for column, (label, text) in zip(st.columns(len(items)), items, strict=True):
+        column.metric(label, text, help=labels.help_text(label))
 
 
 with messages.engine_errors():
     folder = evaluate.check_dataset_folder(folder_text)
+    automatic = folder == default_folder.resolve()
+    if automatic:
+        split = "all"
+        st.caption(labels.SAMPLES_NOTE)
+    else:
+        split = st.selectbox(
+            "Images",
+            list(labels.SPLIT_CHOICES),
+            key="browse_split",
+            format_func=labels.SPLIT_CHOICES.get,
+            help=labels.SPLIT_HELP,
+        )
     key = (model_key, str(folder), split)
     result = state.folder_results().get(key)
     if result is None:
-        automatic = folder == default_folder.resolve()
         if not (automatic or st.button("Segment and score these images", key="browse_start")):
             st.caption(f"Press the button to segment every image of {folder} with {run.name}.")
             st.stop()
@@ -72,11 +108,14 @@ with messages.engine_errors():
     st.caption(f"{summary['n_images']} images of {result.folder} scored with {run.name}")
     items = labels.mean_score_items(summary)
     for column, (label, text) in zip(st.columns(len(items)), items, strict=True):
-        column.metric(label, text)
+        column.metric(label, text, help=labels.help_text(label))
     with st.expander("Scores per image type and per image"):
-        st.dataframe(evaluate.kind_summary_frame(result.results), hide_index=True)
+        kinds_table = evaluate.kind_summary_frame(result.results)
+        st.dataframe(
+            kinds_table, hide_index=True, column_config=labels.column_config(kinds_table.columns)
+        )
         table = evaluate.results_frame(result.results)
-        st.dataframe(table, hide_index=True)
+        st.dataframe(table, hide_index=True, column_config=labels.column_config(table.columns))
         st.download_button(
             "Download scores (CSV)",
             export.table_csv(table),
@@ -87,45 +126,44 @@ with messages.engine_errors():
         )
 
     kinds = sorted({item.kind for item in result.results})
-    controls = st.columns(3)
+    controls = st.columns([2, 3, 2, 3])
     order = controls[0].radio(
         "Order", ["Worst first", "Best first"], horizontal=True, key="browse_order"
     )
-    chosen_kinds = controls[1].multiselect("Image types", kinds, default=kinds, key="browse_kinds")
+    chosen_kinds = controls[1].pills(
+        "Image types", kinds, selection_mode="multi", default=kinds, key="browse_kinds"
+    )
     shown = controls[2].number_input("Images shown", 4, 400, 24, 4, key="browse_shown")
+    controls[3].selectbox(
+        "Inspect an image by name",
+        [item.id for item in result.results],
+        index=None,
+        placeholder="Choose an image",
+        key="browse_find",
+        on_change=_inspect_found,
+    )
+    if not chosen_kinds:
+        st.info("Choose at least one image type.")
+        st.stop()
     ordered = evaluate.order_results(
         result.results, worst_first=order == "Worst first", kinds=chosen_kinds
     )
+    visible = ordered[: int(shown)]
+    st.caption(labels.gallery_note(len(visible), len(ordered), order == "Worst first"))
 
-    for index, item in enumerate(ordered[: int(shown)]):
+    for index, item in enumerate(visible):
         if index % 4 == 0:
             gallery = st.columns(4)
         with gallery[index % 4]:
             st.image(
-                result.thumbnails[item.id],
+                pictures.square_picture(result.thumbnails[item.id]),
                 caption=f"{item.id} · DSB {item.scores.dsb_score:.2f} · "
-                f"{item.scores.n_pred}/{item.scores.n_true} nuclei",
+                f"{item.scores.n_pred} found / {item.scores.n_true} true",
                 width="stretch",
             )
-            st.button("Inspect", key=f"browse_pick_{item.id}", on_click=_pick, args=(item.id,))
+            st.button("Inspect", key=f"browse_pick_{item.id}", on_click=_inspect, args=(item.id,))
 
-    st.subheader("Ground truth vs prediction")
-    ids = [item.id for item in ordered] or [item.id for item in result.results]
-    if st.session_state.get("browse_selected") not in ids:
-        st.session_state["browse_selected"] = ids[0]
-    selected = st.selectbox("Image", ids, key="browse_selected")
-    item = result.result(selected)
-    views = evaluate.sample_views(result.samples[selected], item)
-    pictures.show_pictures(
-        [
-            (views["truth"], "Ground truth"),
-            (views["prediction"], "Prediction"),
-            (views["errors"], "Errors"),
-        ]
-    )
-    pictures.show_error_legend()
-    scores = item.scores
-    st.caption(
-        f"{item.kind} image · DSB {scores.dsb_score:.3f} · F1 {scores.f1:.3f} · "
-        f"Dice {scores.dice:.3f} · {scores.n_pred} found, {scores.n_true} true nuclei"
-    )
+    if st.session_state.pop("browse_open", False):
+        selected = st.session_state.get("browse_selected")
+        if selected in result.samples:
+            show_detail(result, selected)

@@ -19,8 +19,8 @@ if not runs:
     st.stop()
 
 names = {run.id: labels.run_label(run) for run in runs}
-active = registry.active_model()
-default = [active.id] if active is not None and active.id in names else [runs[0].id]
+current = state.session_model(registry)
+default = [current.id] if current is not None and current.id in names else [runs[0].id]
 chosen = st.multiselect(
     "Runs", list(names), default=default, format_func=names.get, key="curves_runs"
 )
@@ -42,12 +42,16 @@ with messages.engine_errors():
         "Solid: training · dashed: validation · dotted vertical line: best epoch (the weights "
         "kept by early stopping). Hover a point for its value; drag or scroll to zoom."
     )
+    with st.expander("What the curves measure"):
+        st.markdown(labels.glossary(metrics))
 
-    st.subheader("Final metrics")
-    st.dataframe(
-        labels.final_metrics_table(history.final_metrics_frame(registry, selected)),
-        hide_index=True,
+    st.subheader("Best epoch of each run")
+    st.caption(
+        "The metrics of the epoch whose weights each run kept (lowest validation loss). "
+        "Hover a column name for what it measures."
     )
+    table = labels.final_metrics_table(history.final_metrics_frame(registry, selected))
+    st.dataframe(table, hide_index=True, column_config=labels.column_config(table.columns))
     st.download_button(
         "Download history (CSV)",
         history.history_csv(registry, selected),

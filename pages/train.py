@@ -1,8 +1,11 @@
 """Train page: start, watch and stop a training job; switch, upload, rename, delete models.
 
 Training runs in its own process (``nuclei_core.jobs``), so a reload or a second
-tab finds it still running; only one job runs at a time.  Session-state keys:
-``train_last_run_id`` (the run started from this session), ``models_choice``.
+tab finds it still running; only one job runs at a time.  The form's fields keep
+their values while a job runs (``ui.state.kept``).  "Use in this session" switches
+this browser session's model; "Make it the default" sets the model new sessions
+start with.  Session-state keys: ``train_last_run_id`` (the run started from this
+session), ``models_choice``, ``train_*`` (the form).
 """
 
 from pathlib import Path
@@ -22,9 +25,15 @@ registry = state.registry()
 messages.show_flash()
 
 
+def request_stop(run_id: int) -> None:
+    """The Stop button's callback: runs before the fragment redraws, so it shows at once."""
+    with messages.engine_errors():
+        jobs.stop_training(run_id, registry)
+
+
 @st.fragment(run_every=2)
 def training_monitor(run_id: int) -> None:
-    """Progress, live curves and a Stop button, refreshed every 2 seconds."""
+    """Progress, a Stop button and live curves, refreshed every 2 seconds."""
     with messages.engine_errors():
         status = jobs.job_status(run_id, registry)
         if status.get("status") not in ACTIVE_STATUSES:
@@ -33,7 +42,18 @@ def training_monitor(run_id: int) -> None:
         st.subheader(f"Training {run.name}")
         fraction, text = labels.job_progress(status)
         st.progress(fraction, text=text)
-        if status.get("message"):
+        stopping = bool(status.get("stop_requested"))
+        st.button(
+            "Stopping…" if stopping else "Stop training",
+            key="train_stop",
+            type="primary",
+            disabled=stopping,
+            on_click=request_stop,
+            args=(run_id,),
+        )
+        if stopping:
+            st.info(labels.STOPPING_TEXT)
+        elif status.get("message"):
             st.caption(status["message"])
         history = history_frame(registry, [run])
         if history.empty:
@@ -42,14 +62,16 @@ def training_monitor(run_id: int) -> None:
             columns = st.columns(3)
             for column, metric in zip(columns, ("loss", "accuracy", "iou"), strict=True):
                 column.altair_chart(charts.curves_chart(history, metric), key=f"live_{metric}")
-        if st.button("Stop training", key="train_stop", type="primary"):
-            jobs.stop_training(run_id, registry)
-            st.info("Stopping after the current batch; the best checkpoint is kept.")
 
 
-def make_active(run_id: int, name: str) -> None:
+def use_in_session(run_id: int, name: str) -> None:
+    state.use_model(registry, run_id)
+    messages.flash(f"This session now uses {name}.")
+
+
+def make_default(run_id: int, name: str) -> None:
     registry.set_active_model(run_id)
-    messages.flash(f"{name} is now the active model.")
+    messages.flash(f"{name} is now the model new sessions start with.")
 
 
 st.header("Train a model")
@@ -62,47 +84,75 @@ else:
     if outcome is not None:
         kind, text = outcome
         getattr(st, kind)(text)
-        active = registry.active_model()
-        if kind == "success" and (active is None or active.id != last.id):
+        current = state.session_model(registry)
+        if kind == "success" and (current is None or current.id != last.id):
             st.button(
-                f"Make {last.name} the active model",
+                f"Use {last.name} in this session",
                 key="train_activate",
                 type="primary",
-                on_click=make_active,
+                on_click=use_in_session,
                 args=(last.id, last.name),
             )
 
     with st.form("train_form"):
-        data = st.text_input("Dataset folder", value="sample_images", key="train_data")
-        st.caption(
-            "The bundled sample images only show how training works; for a useful model use a "
-            "real dataset such as the Data Science Bowl 2018 / BBBC038 `stage1_train` folder."
+        data = state.kept(
+            st.text_input, "Dataset folder", key="train_data", default="sample_images"
         )
-        name = st.text_input("Run name", value="my-unet", key="train_name")
-        architecture = st.selectbox(
+        st.caption(labels.TRAINING_DATA_NOTE)
+        name = state.kept(st.text_input, "Run name", key="train_name", default="my-unet")
+        architecture = state.kept(
+            st.selectbox,
             "Architecture",
-            list(labels.ARCHITECTURE_LABELS),
             key="train_architecture",
+            default="unet",
+            options=list(labels.ARCHITECTURE_LABELS),
             format_func=labels.architecture_label,
         )
-        first, second, third = st.columns(3)
-        epochs = first.number_input("Epochs", 1, 1000, 20, key="train_epochs")
-        batch_size = second.number_input("Batch size", 1, 256, 4, key="train_batch_size")
-        learning_rate = third.number_input(
-            "Learning rate", 1e-6, 1.0, 2e-3, 1e-4, format="%.5f", key="train_learning_rate"
+        first, second, third, fourth = st.columns(4)
+        epochs = state.kept(
+            first.number_input, "Epochs", key="train_epochs", default=20,
+            min_value=1, max_value=1000,
+        )  # fmt: skip
+        budget = state.kept(
+            second.number_input,
+            "Time budget (minutes, 0 = none)",
+            key="train_time_budget",
+            default=0,
+            min_value=0,
+            max_value=10_080,
+            step=5,
+            help="Training ends when the next epoch would pass this time (0: no limit); "
+            "the best epoch so far is kept.",
         )
-        crop = first.number_input("Crop size (pixels)", 32, 1024, 128, 32, key="train_crop")
-        patience = second.number_input(
-            "Early-stopping patience (epochs)", 1, 200, 5, key="train_patience"
-        )
-        val_fraction = third.number_input(
-            "Validation fraction", 0.05, 0.5, 0.2, 0.05, key="train_val_fraction"
-        )
+        batch_size = state.kept(
+            third.number_input, "Batch size", key="train_batch_size", default=4,
+            min_value=1, max_value=256,
+        )  # fmt: skip
+        learning_rate = state.kept(
+            fourth.number_input, "Learning rate", key="train_learning_rate", default=2e-3,
+            min_value=1e-6, max_value=1.0, step=1e-4, format="%.5f",
+        )  # fmt: skip
+        crop = state.kept(
+            first.number_input, "Crop size (pixels)", key="train_crop", default=128,
+            min_value=32, max_value=1024, step=32,
+        )  # fmt: skip
+        patience = state.kept(
+            second.number_input, "Early-stopping patience (epochs)", key="train_patience",
+            default=5, min_value=1, max_value=200,
+        )  # fmt: skip
+        val_fraction = state.kept(
+            third.number_input, "Validation fraction", key="train_val_fraction", default=0.2,
+            min_value=0.05, max_value=0.5, step=0.05, help=labels.SPLIT_HELP,
+        )  # fmt: skip
         with st.expander("U-Net size"):
-            depth = st.number_input("Depth (levels)", 1, 6, 4, key="train_depth")
-            base_filters = st.number_input(
-                "Filters of the first level", 2, 128, 16, key="train_base_filters"
-            )
+            depth = state.kept(
+                st.number_input, "Depth (levels)", key="train_depth", default=4,
+                min_value=1, max_value=6,
+            )  # fmt: skip
+            base_filters = state.kept(
+                st.number_input, "Filters of the first level", key="train_base_filters",
+                default=16, min_value=2, max_value=128,
+            )  # fmt: skip
         submitted = st.form_submit_button("Start training", type="primary")
     if submitted:
         with messages.engine_errors():
@@ -119,6 +169,7 @@ else:
                 val_fraction=float(val_fraction),
                 depth=int(depth),
                 base_filters=int(base_filters),
+                time_budget_minutes=float(budget) if budget else None,
                 name=name.strip() or None,
             )
             run = jobs.start_training(config, registry)
@@ -131,10 +182,10 @@ if not runs:
     st.info("No model is registered yet: train one above or add a `.keras` file below.")
 else:
     names = {run.id: labels.run_label(run) for run in runs}
+    current = state.session_model(registry)
     if st.session_state.get("models_choice") not in names:
-        active = registry.active_model()
         st.session_state["models_choice"] = (
-            active.id if active and active.id in names else runs[0].id
+            current.id if current and current.id in names else runs[0].id
         )
     chosen = registry.get_run(
         st.selectbox("Model", list(names), format_func=names.get, key="models_choice")
@@ -143,16 +194,25 @@ else:
         f"{labels.model_caption(chosen)} · {labels.validation_line(chosen) or 'no metrics'}"
         f" · file {chosen.model_path}"
     )
-    active = registry.active_model()
-    columns = st.columns(3)
+    default = registry.active_model()
+    columns = st.columns(4)
     columns[0].button(
-        "Make active",
+        "Use in this session",
         key="models_activate",
-        disabled=active is not None and active.id == chosen.id,
-        on_click=make_active,
+        disabled=current is not None and current.id == chosen.id,
+        on_click=use_in_session,
         args=(chosen.id, chosen.name),
+        help="Only this browser session switches; other people keep their model.",
     )
-    columns[1].download_button(
+    columns[1].button(
+        "Make it the default",
+        key="models_default",
+        disabled=default is not None and default.id == chosen.id,
+        on_click=make_default,
+        args=(chosen.id, chosen.name),
+        help="The model every new browser session starts with; open sessions keep theirs.",
+    )
+    columns[2].download_button(
         "Download .keras",
         lambda: Path(chosen.model_path).read_bytes(),
         file_name=f"{catalogue.slug(chosen.name)}.keras",
@@ -160,7 +220,7 @@ else:
         on_click="ignore",
         key="models_download",
     )
-    with columns[2].popover("Rename or delete"):
+    with columns[3].popover("Rename or delete"):
         new_name = st.text_input("New name", value=chosen.name, key="models_new_name")
         if st.button("Rename", key="models_rename"):
             with messages.engine_errors():
@@ -182,14 +242,14 @@ upload = st.file_uploader(
     key="models_upload",
 )
 upload_name = st.text_input("Name (optional)", key="models_upload_name")
-activate = st.checkbox("Make it the active model", value=True, key="models_upload_activate")
+activate = st.checkbox("Use it in this session", value=True, key="models_upload_activate")
 if st.button("Add this model", key="models_add", disabled=upload is None) and upload is not None:
     with messages.engine_errors():
         added = catalogue.import_model(upload.getvalue(), upload.name, registry, upload_name)
         if activate:
-            registry.set_active_model(added.id)
+            state.use_model(registry, added.id)
         state.clear_model_cache()
         messages.flash(
-            f"Added {added.name}" + (" and made it the active model." if activate else ".")
+            f"Added {added.name}" + (" and switched this session to it." if activate else ".")
         )
         st.rerun()

@@ -10,8 +10,10 @@ the page logic needs.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import time
 import zipfile
 from pathlib import Path
@@ -22,6 +24,7 @@ from support import png_bytes
 
 from nuclei_core import runtime
 from nuclei_core.registry import Registry
+from ui import labels
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 60  # seconds per script run; importing TensorFlow is slow on a loaded machine
@@ -147,7 +150,7 @@ def test_segment_upload_gives_a_count_a_table_and_downloads(active_model, make_s
     count = next(metric for metric in at.metric if metric.label == "Nuclei found")
     assert int(count.value) >= 0
     table = at.dataframe[0].value
-    assert {"label", "area", "centroid_x", "mean_intensity"} <= set(table.columns)
+    assert {"label", "area_px", "centroid_x_px", "mean_intensity"} <= set(table.columns)
     assert len(table) == int(count.value)
     assert len(at.get("image")) >= 1
     names = {button.label for button in at.get("download_button")}
@@ -241,12 +244,42 @@ def test_segment_page_says_when_no_model_is_available():
 def test_browse_scores_the_sample_folder_and_shows_one_image(active_model, samples):
     at = start("pages/browse.py")
     assert not at.error, texts(at.error)
-    assert "Mean DSB score" in labels_of(at.metric)
-    assert len(at.get("image")) >= 4 + 3  # gallery + truth / prediction / errors
+    mean_dsb = next(metric for metric in at.metric if metric.label == "Mean DSB score")
+    assert mean_dsb.proto.help == labels.HELP_TEXTS["dsb_score"]
+    assert len(at.get("image")) >= 4
+    assert "All 4 images, worst DSB score first." in texts(at.caption)
     at.button(key="browse_pick_img02").click().run()
-    assert at.selectbox(key="browse_selected").value == "img02"
+    assert not at.exception and not at.error, texts(at.error)
+    assert at.session_state["browse_selected"] == "img02"
+    assert "img02 · " in texts(at.caption)  # the dialog over the gallery
+    dsb = next(metric for metric in at.metric if metric.label == "DSB score")
+    assert dsb.proto.help == labels.HELP_TEXTS["dsb_score"]
+    at.run()  # any other change closes the dialog
+    assert "img02 · " not in texts(at.caption)
+    at.selectbox(key="browse_find").set_value("img01").run()
+    assert "img01 · " in texts(at.caption)
     at.radio(key="browse_order").set_value("Best first").run()
+    at.number_input(key="browse_shown").set_value(4).run()
     assert not at.exception and not at.error
+    at.button_group(key="browse_kinds").set_value([]).run()
+    assert "Choose at least one image type." in texts(at.info)
+
+
+def test_browse_tells_the_samples_are_a_test_set_and_explains_splits_elsewhere(
+    active_model, samples, fresh_environment, flat_dataset_factory
+):
+    at = start("pages/browse.py")
+    assert "test-split images of the Data Science Bowl 2018" in texts(at.caption)
+    assert not [box for box in at.selectbox if box.key == "browse_split"]  # scored whole
+    other = flat_dataset_factory(fresh_environment / "other", n_images=4)
+    at.text_input(key="browse_folder").set_value(str(other)).run()
+    assert not at.exception and not at.error, texts(at.error)
+    split = at.selectbox(key="browse_split")
+    assert split.proto.help == labels.SPLIT_HELP and split.value == "all"
+    assert "test split (never trained on)" in split.options
+    table = at.get("dataframe")
+    assert not table  # nothing is scored before the button is pressed
+    assert at.button(key="browse_start")
 
 
 def test_browse_refuses_a_missing_folder(active_model, samples, fresh_environment):
@@ -288,13 +321,16 @@ def test_training_job_registers_a_run_whose_curves_show_its_epochs(
     at = start("pages/train.py")
     assert "tiny-run" in texts(at.success)
     at.button(key="train_activate").click().run()
-    assert registry.active_model().id == run.id
+    assert at.session_state["session_model"] == run.id
+    assert "tiny-run" in texts(at.sidebar.markdown)
 
     at.switch_page("pages/curves.py").run()
     assert not at.exception and not at.error, texts(at.error)
+    assert "Best epoch of each run" in texts(at.subheader)
     table = at.dataframe[0].value
     row = table[table["run"] == "tiny-run"].iloc[0]
     assert row["epochs"] == 2 and row["best epoch"] in (1, 2)
+    assert "validation loss" in table.columns and "val_loss" not in table.columns
     assert len(at.get("vega_lite_chart")) >= 3
 
 
@@ -340,6 +376,73 @@ def test_running_job_shows_progress_refuses_a_second_and_stops(
     assert "long-run" in texts(at.info) + texts(at.success)
 
 
+@contextlib.contextmanager
+def fake_running_job(registry, name: str = "fake-run"):
+    """A run marked running in this (alive) process while the test holds the single-job lock,
+    so the Train page shows its monitor without a training process; ended on leaving."""
+    from nuclei_core.jobs.lock import acquire_lock
+
+    fd = acquire_lock(5.0)
+    assert fd is not None
+    run = registry.create_run(name, "unet", {"epochs": 5}, "data", status="running")
+    try:
+        yield registry.set_status(run.id, "running", pid=os.getpid())
+    finally:
+        if registry.get_run(run.id).is_active:
+            registry.set_status(run.id, "failed", message="test over")
+        os.close(fd)
+
+
+def test_stop_shows_stopping_at_once_and_on_every_refresh(registry):
+    with fake_running_job(registry):
+        at = start("pages/train.py")
+        assert "Training fake-run" in texts(at.subheader)
+        assert at.button(key="train_stop").label == "Stop training"
+        at.button(key="train_stop").click().run()
+        assert not at.exception
+        assert labels.STOPPING_TEXT in texts(at.info)
+        assert at.get("progress")[0].proto.text == labels.STOPPING_TEXT
+        for _ in range(2):  # the refreshes that follow keep saying so until the job ends
+            at.run()
+            assert labels.STOPPING_TEXT in texts(at.info)
+            assert at.button(key="train_stop").disabled
+
+
+def test_training_form_keeps_its_fields_and_sends_the_time_budget(
+    fresh_environment, flat_dataset_factory, registry, monkeypatch
+):
+    from nuclei_core import jobs
+    from nuclei_core.errors import NucleiError
+
+    data = flat_dataset_factory(fresh_environment / "train_data", n_images=6)
+    sent = []
+
+    def record(config, registry=None):
+        sent.append(config)
+        raise NucleiError("recorded instead of started")
+
+    monkeypatch.setattr(jobs, "start_training", record)
+    at = start("pages/train.py")
+    assert at.number_input(key="train_time_budget").value == 0
+    at.text_input(key="train_data").set_value(str(data))
+    at.text_input(key="train_name").set_value("kept-run")
+    at.number_input(key="train_epochs").set_value(3)
+    at.number_input(key="train_time_budget").set_value(10)
+    next(button for button in at.get("form_submit_button")).click().run()
+    assert "recorded instead of started" in texts(at.error)
+    assert sent[0].epochs == 3 and sent[0].time_budget_minutes == 10.0
+
+    with fake_running_job(registry, "hides-the-form"):
+        at.run()
+        assert not at.get("form_submit_button")  # the monitor replaced the form
+    at.run()
+    assert at.get("form_submit_button")
+    assert at.text_input(key="train_name").value == "kept-run"
+    assert at.number_input(key="train_epochs").value == 3
+    assert at.number_input(key="train_time_budget").value == 10
+    assert at.text_input(key="train_data").value == str(data)
+
+
 def test_curves_page_overlays_runs_and_offers_the_history(registry):
     for name, losses in (("first", [0.9, 0.5, 0.6]), ("second", [0.8, 0.4, 0.3])):
         run = registry.create_run(name, "unet", {}, "data", status="finished")
@@ -350,6 +453,11 @@ def test_curves_page_overlays_runs_and_offers_the_history(registry):
     assert not at.exception and not at.error
     table = at.dataframe[0].value
     assert dict(zip(table["run"], table["best epoch"], strict=True)) == {"first": 2, "second": 3}
+    assert {"training loss", "validation loss", "training Dice"} <= set(table.columns)
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["validation loss"]["help"] == labels.HELP_TEXTS["loss"]
+    assert "Best epoch of each run" in texts(at.subheader)
+    assert labels.HELP_TEXTS["loss"] in texts(at.markdown)  # "What the curves measure"
     assert at.get("download_button")[0].label == "Download history (CSV)"
 
 
@@ -426,14 +534,39 @@ def test_valid_model_upload_becomes_active_and_can_be_renamed_and_deleted(
     assert "No model is available" in texts(at.sidebar.warning)
 
 
-def test_sidebar_switches_the_active_model(
-    registry, tiny_model_file, active_model, fresh_environment
+def test_sidebar_switches_the_model_of_this_session_only(
+    registry, tiny_model_file, active_model, fresh_environment, samples
 ):
     path = fresh_environment / "other.keras"
     path.write_bytes(tiny_model_file.read_bytes())
     other = registry.register_model_card({"name": "other"}, path, None)
     at = start()
+    assert "new sessions start with tiny" in texts(at.sidebar.caption)
     at.sidebar.selectbox(key="sidebar_model").set_value(other.id).run()
     assert not at.exception
-    assert registry.active_model().id == other.id
     assert "other" in texts(at.sidebar.markdown)
+    assert registry.active_model().id == active_model.id  # the default stays
+    at.switch_page("pages/browse.py").run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert "scored with other" in texts(at.caption)  # every page uses the session's model
+
+    second = start()  # another browser session
+    assert "tiny" in texts(second.sidebar.markdown)
+    assert "other" not in texts(second.sidebar.markdown)
+
+
+def test_train_page_sets_the_default_model_for_new_sessions(
+    registry, tiny_model_file, active_model, fresh_environment
+):
+    path = fresh_environment / "other.keras"
+    path.write_bytes(tiny_model_file.read_bytes())
+    other = registry.register_model_card({"name": "other"}, path, None)
+    at = start("pages/train.py")
+    at.selectbox(key="models_choice").set_value(other.id).run()
+    at.button(key="models_activate").click().run()
+    assert at.session_state["session_model"] == other.id
+    assert registry.active_model().id == active_model.id
+    at.button(key="models_default").click().run()
+    assert not at.exception
+    assert registry.active_model().id == other.id
+    assert at.button(key="models_default").disabled

@@ -71,13 +71,20 @@ def data_folder(tmp_path):
 
 
 @pytest.fixture
-def app_url(tmp_path, data_folder):
+def app_env() -> dict:
+    """More environment variables for the app (a test class may override this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def app_url(tmp_path, data_folder, app_env):
     """The URL of `streamlit run app.py` running on a free port; stopped after the test."""
     port = free_port()
     env = dict(
         os.environ,
         NUCLEI_DATA_DIR=str(data_folder),
         TF_CPP_MIN_LOG_LEVEL="3",
+        **app_env,
     )
     log = tmp_path / "streamlit.log"
     command = [
@@ -146,3 +153,51 @@ def test_segment_page_in_chromium(app_url, tmp_path):
             assert screenshot.stat().st_size > 10_000
         finally:
             browser.close()
+
+
+def in_viewport(page, locator) -> bool:
+    """Whether some of the element lies inside the visible part of the page."""
+    box = locator.bounding_box()
+    viewport = page.viewport_size
+    return (
+        box is not None
+        and 0 < box["y"] + box["height"]
+        and box["y"] < viewport["height"]
+        and box["x"] < viewport["width"]
+    )
+
+
+class TestBrowsePage:
+    """The Browse page on twelve generated sample images (``NUCLEI_SAMPLES_DIR``)."""
+
+    @pytest.fixture
+    def app_env(self, tmp_path, flat_dataset_factory) -> dict:
+        samples = flat_dataset_factory(tmp_path / "samples", n_images=12, size=(96, 96))
+        return {"NUCLEI_SAMPLES_DIR": str(samples)}
+
+    def test_inspect_opens_the_detail_where_the_user_looks(self, app_url, tmp_path):
+        if not CHROMIUM.is_file():
+            pytest.skip("install Debian's chromium: apt-get install chromium chromium-driver")
+        sync_api = pytest.importorskip("playwright.sync_api")
+
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                page.goto(f"{app_url}/browse", wait_until="domcontentloaded")
+                page.get_by_text("Mean DSB score").wait_for(timeout=SEGMENT_TIMEOUT_MS)
+                inspect = page.get_by_role("button", name="Inspect")
+                inspect.nth(11).wait_for(timeout=60_000)
+                assert inspect.count() == 12
+                inspect.last.scroll_into_view_if_needed()  # the bottom of the gallery
+                inspect.last.click()
+                dialog = page.get_by_role("dialog")
+                dialog.wait_for(state="visible", timeout=60_000)
+                errors = dialog.locator('img[alt="Errors"]')
+                errors.wait_for(state="visible", timeout=60_000)
+                assert in_viewport(page, errors)
+                assert in_viewport(page, dialog.get_by_text("Ground truth").first)
+                assert dialog.get_by_text("missed nucleus (false negative)").is_visible()
+                page.screenshot(path=str(tmp_path / "browse_dialog.png"))
+            finally:
+                browser.close()

@@ -125,27 +125,55 @@ def test_stop_keeps_a_loadable_best_model_and_resume_continues(
     stopped = train(config, listener=first, should_stop=stop_in_second_epoch)
     assert stopped.status == "stopped"
     assert [e for e, *_ in first.batches].count(1) == 1  # stopped right after that batch
-    assert [row["epoch"] for row in stopped.history] == [1, 2]
+    # Epoch 2 ran one batch of two: it is not an epoch, so nothing of it is recorded.
+    assert [row["epoch"] for row in stopped.history] == [1]
+    assert [epoch for epoch, _ in first.epochs] == [0]
+    assert "stopped during epoch 2; it is not recorded" in first.status
+    assert stopped.best_epoch == 1
+    with open(out / "history.csv", newline="") as handle:
+        assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [1]
     assert load_model(stopped.model_path).output_shape == (None, None, None, 2)
-    assert json.loads(stopped.card_path.read_text())["status"] == "stopped"
-    assert json.loads((out / "state.json").read_text())["epoch"] == 2
+    card = json.loads(stopped.card_path.read_text())
+    assert card["status"] == "stopped" and card["epochs_run"] == 1 and card["best_epoch"] == 1
+    assert json.loads((out / "state.json").read_text())["epoch"] == 1
     steps = first.batches[0][2]
     assert steps == 2
     last = load_model(out / "checkpoint_last.keras", compile=True)
-    assert int(last.optimizer.iterations) == steps + 1
+    assert int(last.optimizer.iterations) == steps  # the checkpoint of epoch 1, not later
 
     second = type(first)()
     config = TrainConfig(data=str(data), out=str(out), epochs=4, resume=True, **small)
     resumed = train(config, listener=second)
-    assert "resuming after epoch 2" in second.status
-    assert [epoch for epoch, _ in second.epochs] == [2, 3]  # numbering continues
+    assert "resuming after epoch 1" in second.status
+    assert [epoch for epoch, _ in second.epochs] == [1, 2, 3]  # numbering continues
     assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4]
-    assert resumed.history[:2] == stopped.history
+    assert resumed.history[:1] == stopped.history
     assert resumed.status == "finished"
     assert json.loads((out / "state.json").read_text())["epoch"] == 4
     last = load_model(out / "checkpoint_last.keras", compile=True)
-    assert int(last.optimizer.iterations) == 3 * steps + 1  # optimizer state carried on
+    assert int(last.optimizer.iterations) == 4 * steps  # optimizer state carried on
     assert json.loads(resumed.card_path.read_text())["epochs_run"] == 4
+
+
+def test_stop_after_the_last_batch_of_an_epoch_keeps_that_epoch(
+    tmp_path, flat_dataset_factory, recording_listener
+):
+    data = flat_dataset_factory(tmp_path / "data", size=(32, 32), n_nuclei=2, radius=(4, 6))
+    listener = recording_listener
+
+    def stop_at_end_of_second_epoch():
+        return bool(listener.batches) and listener.batches[-1][:2] == (1, listener.batches[-1][2])
+
+    config = TrainConfig(
+        data=str(data), out=str(tmp_path / "run"), epochs=5,
+        **{**TINY, "batch_size": 2, "val_fraction": 0.1},
+    )  # fmt: skip
+    result = train(config, listener=listener, should_stop=stop_at_end_of_second_epoch)
+    assert result.status == "stopped"
+    assert [row["epoch"] for row in result.history] == [1, 2]
+    assert [epoch for epoch, _ in listener.epochs] == [0, 1]
+    assert all("val_loss" in row for row in result.history)  # a whole epoch is validated
+    assert not any("not recorded" in message for message in listener.status)
 
 
 # ============================================================================== refusals

@@ -5,6 +5,7 @@ The pages themselves are tested with AppTest in ``test_app.py``.
 
 from __future__ import annotations
 
+import itertools
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,7 +13,8 @@ import pandas as pd
 import pytest
 
 from nuclei_core.metrics import evaluate_labels
-from ui import labels, messages, pictures, uploads
+from nuclei_core.render import ERROR_COLOURS
+from ui import charts, labels, messages, pictures, threshold, uploads
 
 
 def make_run(**fields):
@@ -140,3 +142,94 @@ def test_display_size_keeps_wide_strips_visible():
 def test_upload_types():
     assert uploads.IMAGE_TYPES == ("png", "jpg", "jpeg", "tif", "tiff")
     assert "zip" in uploads.GROUND_TRUTH_TYPES and uploads.MODEL_TYPES == ("keras",)
+
+
+# --------------------------------------------------------------------------- rough edges
+
+
+def test_every_score_and_metric_on_screen_has_one_help_text():
+    for key, label in {**labels.SCORE_LABELS, **labels.METRIC_LABELS}.items():
+        text = labels.help_text(key)
+        assert text and "\n" not in text, key
+        assert labels.help_text(labels.capitalised(label)) == text  # by on-screen label
+        assert labels.help_text(f"val_{key}") == labels.help_text(f"Mean {label}") == text
+    assert labels.help_text("seconds") is None
+
+
+def test_final_metrics_table_uses_the_shared_labels():
+    frame = pd.DataFrame(
+        {"run": ["a"], "best epoch": [3], "val_loss": [0.2], "loss": [0.1], "val_iou": [0.8]}
+    )
+    table = labels.final_metrics_table(frame)
+    assert table.columns.tolist() == [
+        "run",
+        "best epoch",
+        "validation loss",
+        "training loss",
+        "validation foreground IoU",
+    ]
+    config = labels.column_config(table.columns)
+    assert config["validation foreground IoU"]["help"] == labels.HELP_TEXTS["foreground_iou"]
+
+
+def test_threshold_note_says_why_the_count_does_not_move():
+    rng = np.random.default_rng(0)
+    sure = np.where(rng.random((64, 64)) > 0.5, 0.999, 0.001).astype(np.float32)
+    probabilities = np.stack([sure, sure], axis=-1)
+    assert threshold.uncertain_share(probabilities) == 0.0
+    assert "changes almost nothing" in threshold.threshold_note(probabilities)
+    ramp = np.linspace(0, 1, 101, dtype=np.float32)[None, :]
+    assert threshold.uncertain_share(ramp) == pytest.approx(79 / 101)
+    assert threshold.threshold_note(ramp).startswith("78.2 % of the pixels")
+    with pytest.raises(ValueError, match="probabilities"):
+        threshold.uncertain_share(np.zeros(5))
+    with pytest.raises(ValueError, match="band"):
+        threshold.uncertain_share(ramp, band=(0.1, 2.0))
+
+
+def test_gallery_note_says_when_images_are_left_out():
+    assert labels.gallery_note(24, 28) == (
+        'The 24 worst of 28 images by DSB score; raise "Images shown" to see the rest.'
+    )
+    assert labels.gallery_note(30, 28, worst_first=False) == "All 28 images, best DSB score first."
+
+
+def test_gallery_pictures_are_squares_of_one_size():
+    shapes = [(603, 1272, 3), (256, 256, 3), (520, 40, 3), (30, 60, 3)]
+    squares = [pictures.square_picture(np.full(shape, 7, np.uint8)) for shape in shapes]
+    assert {square.shape for square in squares} == {(256, 256, 3)}
+    wide = squares[0]
+    assert wide[0, 128].tolist() == list(pictures.MAT_COLOUR)  # mat above a wide picture
+    assert wide[128, 128].tolist() == [7, 7, 7]
+
+
+@pytest.mark.parametrize(
+    ("epochs", "ticks"), [([1], [1]), ([1, 2, 3], [1, 2, 3]), (range(1, 41), list(range(1, 41, 4)))]
+)
+def test_epoch_axis_shows_whole_epochs(epochs, ticks):
+    axis = charts.epoch_axis(epochs).to_dict()
+    assert axis["axis"]["format"] == "d" and axis["axis"]["values"] == ticks
+    history = pd.DataFrame(
+        {"run": "u", "run_id": 1, "epoch": list(epochs), "metric": "loss", "split": "training",
+         "value": 0.5}
+    )  # fmt: skip
+    encoding = charts.curves_chart(history, "loss").to_dict()["layer"][0]["encoding"]
+    assert encoding["x"]["axis"]["values"] == ticks
+
+
+def _lab(rgb) -> np.ndarray:
+    from skimage.color import rgb2lab
+
+    return rgb2lab(np.asarray(rgb, float).reshape(1, 1, 3) / 255)[0, 0]
+
+
+def test_error_colours_stand_apart_from_stained_tissue_and_from_each_other():
+    stains = {"hematoxylin": (90, 60, 150), "dark nuclei": (60, 40, 110), "eosin": (230, 150, 200)}
+    legend = pictures.error_legend_html()
+    colours = [rgb for _, rgb in ERROR_COLOURS.values()]
+    for rgb in colours:
+        assert "#{:02x}{:02x}{:02x}".format(*rgb) in legend
+        for stain, tissue in stains.items():
+            assert np.linalg.norm(_lab(rgb) - _lab(tissue)) > 40, (rgb, stain)
+    for first, second in itertools.combinations(colours, 2):
+        assert np.linalg.norm(_lab(first) - _lab(second)) > 40

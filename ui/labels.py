@@ -3,13 +3,17 @@
 The engine (``nuclei_core``) keys its values by short names (``"unet"``,
 ``"val_dice"``, ``"dsb_score"``); this module turns them into the words on screen.
 Labels are written as they read inside a sentence ("foreground IoU"); a widget
-label starts with a capital (:func:`capitalised`).
+label starts with a capital (:func:`capitalised`). :data:`HELP_TEXTS` holds the one
+line shown on hover for each score, used by every page (:func:`help_text`,
+:func:`column_config`).
 """
 
 from __future__ import annotations
 
 import math
 from datetime import datetime
+
+import streamlit as st
 
 from nuclei_core.catalogue import validation_metrics
 
@@ -35,6 +39,56 @@ METRIC_LABELS = {
 """Per-epoch training metrics (Keras names)."""
 MEAN_SCORES = ("dsb_score", "f1", "dice", "foreground_iou", "count_error")
 """The mean scores the Browse page shows for a folder, in order."""
+HELP_TEXTS = {
+    "dsb_score": "Data Science Bowl 2018 score: matched / (matched + missed + extra nuclei), "
+    "averaged over IoU thresholds 0.5 to 0.95; 1 is perfect.",
+    "f1": "Share of nuclei found right: a found nucleus counts when it overlaps a true one "
+    "with IoU above 0.5 (harmonic mean of precision and recall); 1 is perfect.",
+    "foreground_iou": "Overlap of the predicted and the true nucleus pixels: "
+    "intersection / union, ignoring which nucleus is which; 1 is perfect.",
+    "dice": "Overlap of the predicted and the true nucleus pixels: "
+    "2 x intersection / (predicted + true pixels); 1 is perfect.",
+    "pixel_accuracy": "Share of pixels called nucleus or background rightly; "
+    "high even for poor results when nuclei are few.",
+    "count_error": "Nuclei found minus true nuclei: positive = over-counted (split), "
+    "negative = under-counted (merged or missed).",
+    "loss": "What training minimises (cross-entropy plus 1 - Dice of nuclei and their "
+    "rims); lower is better, comparable only between runs of this app.",
+    "precision": "Share of the found nuclei that match a true one (IoU above 0.5).",
+    "recall": "Share of the true nuclei that were found (IoU above 0.5).",
+}
+"""One line shown on hover, by engine name (``metrics.ImageScores`` fields, Keras names)."""
+_HELP_ALIASES = {
+    "accuracy": "pixel_accuracy",
+    "iou": "foreground_iou",
+    "abs_count_error": "count_error",
+}
+SPLIT_HELP = (
+    "Every image of a dataset folder has a fixed split, decided by a hash of its name (or by "
+    "train/ and test/ subfolders): about 10 % are test images, kept out of training and "
+    "model selection; of the rest, the validation fraction picks the best epoch and the "
+    "others are trained on. Only test images fairly score a model trained on this folder."
+)
+"""Hover help wherever a split or the validation fraction is chosen."""
+SPLIT_CHOICES = {
+    "all": "all images",
+    "test": "test split (never trained on)",
+    "val": "validation split (picks the best epoch)",
+    "train": "training split",
+}
+"""The splits one can score on the Browse page, as the choice reads."""
+SAMPLES_NOTE = (
+    "The bundled sample images are all test-split images of the Data Science Bowl 2018 "
+    "(BBBC038) set: no bundled model was trained on them, so every one gives a fair score."
+)
+"""What the bundled samples are, where they are scored."""
+TRAINING_DATA_NOTE = (
+    "The bundled sample images are test images of the Data Science Bowl 2018 set: training "
+    "on them only shows how training works (the run splits them into its own training and "
+    "validation images, and a model trained on them can no longer be scored fairly on them). "
+    "For a useful model use a real dataset such as the DSB 2018 / BBBC038 `stage1_train` folder."
+)
+"""The caption under the Train page's dataset folder."""
 
 
 def capitalised(label: str) -> str:
@@ -46,6 +100,84 @@ def capitalised(label: str) -> str:
     ('Foreground IoU', 'DSB score')
     """
     return label[:1].upper() + label[1:]
+
+
+def help_text(name: str) -> str | None:
+    """The hover help of a score by engine name or on-screen label (``None`` if it has none).
+
+    ``"val_"`` and ``"mean_"`` prefixes and a leading "Mean " are ignored, so
+    one text serves a score, its mean and its validation value.
+
+    Examples
+    --------
+    >>> help_text("Mean DSB score") == help_text("dsb_score") == help_text("mean_dsb_score")
+    True
+    >>> help_text("val_iou") == help_text("Foreground IoU"), help_text("epoch")
+    (True, None)
+    """
+    key = str(name).strip()
+    for prefix in ("val_", "mean_", "Mean ", "validation ", "training "):
+        key = key.removeprefix(prefix)
+    key = _HELP_ALIASES.get(key, key)
+    if key not in HELP_TEXTS:
+        by_label = {label.lower(): engine for engine, label in SCORE_LABELS.items()}
+        by_label.update({label.lower(): engine for engine, label in METRIC_LABELS.items()})
+        key = _HELP_ALIASES.get(by_label.get(key.lower(), ""), by_label.get(key.lower(), ""))
+    return HELP_TEXTS.get(key)
+
+
+def glossary(names) -> str:
+    """Markdown list of the help texts of ``names`` (engine names), for a "what is it" box.
+
+    Examples
+    --------
+    >>> print(glossary(["dice"]))
+    - **Dice**: Overlap of the predicted and the true nucleus pixels: 2 x intersection / \
+(predicted + true pixels); 1 is perfect.
+    """
+    lines = []
+    for name in names:
+        label = METRIC_LABELS.get(name) or SCORE_LABELS.get(name, name)
+        lines.append(f"- **{capitalised(label)}**: {help_text(name)}")
+    return "\n".join(lines)
+
+
+def column_label(column: str) -> str:
+    """The on-screen name of a table column holding a score or a per-epoch metric.
+
+    Examples
+    --------
+    >>> column_label("val_iou"), column_label("loss"), column_label("dsb_score")
+    ('validation foreground IoU', 'training loss', 'DSB score')
+    >>> column_label("mean_f1"), column_label("best epoch")
+    ('mean F1 @ IoU 0.5', 'best epoch')
+    """
+    if column.startswith("val_") and column[4:] in METRIC_LABELS:
+        return f"validation {METRIC_LABELS[column[4:]]}"
+    if column in METRIC_LABELS:
+        return f"training {METRIC_LABELS[column]}"
+    if column.startswith("mean_") and column[5:] in SCORE_LABELS:
+        return f"mean {SCORE_LABELS[column[5:]]}"
+    return SCORE_LABELS.get(column, column.replace("_", " "))
+
+
+def column_config(columns) -> dict:
+    """``st.dataframe`` column settings: the shared label and, where known, the hover help.
+
+    The frame keeps its engine column names (a CSV download keeps them too).
+
+    Examples
+    --------
+    >>> config = column_config(["id", "dsb_score"])
+    >>> config["dsb_score"]["label"], config["dsb_score"]["help"] == help_text("dsb_score")
+    ('DSB score', True)
+    >>> config["id"].get("help") is None
+    True
+    """
+    return {
+        column: st.column_config.Column(column_label(column), help=help_text(column))
+        for column in columns
+    }
 
 
 def architecture_label(architecture: str | None, short: bool = False) -> str:
@@ -111,6 +243,19 @@ def model_caption(run) -> str:
     return f"{architecture_label(run.architecture)} · {date}"
 
 
+def session_model_note(default_run) -> str:
+    """The sidebar's note that a model switch applies to this browser session only.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> session_model_note(SimpleNamespace(name="default"))
+    'The switch applies to this browser session only; new sessions start with default.'
+    """
+    note = "The switch applies to this browser session only"
+    return note + (f"; new sessions start with {default_run.name}." if default_run else ".")
+
+
 def validation_line(run, separator: str = " · ") -> str:
     """The run's validation metrics in one line (``""`` when it recorded none).
 
@@ -165,18 +310,39 @@ def mean_score_items(summary: dict) -> list[tuple[str, str]]:
 
 
 def final_metrics_table(frame):
-    """``history.final_metrics_frame`` with readable architecture names.
+    """``history.final_metrics_frame`` as shown: readable architectures and metric names.
+
+    The metrics are those of each run's best epoch; ``val_iou`` becomes
+    "validation foreground IoU", ``loss`` "training loss" (:func:`column_label`).
 
     Examples
     --------
     >>> import pandas as pd
-    >>> final_metrics_table(pd.DataFrame({"architecture": ["unet"]}))["architecture"].tolist()
-    ['U-Net']
+    >>> table = final_metrics_table(pd.DataFrame({"architecture": ["unet"], "val_loss": [0.2]}))
+    >>> table.columns.tolist(), table["architecture"].tolist()
+    (['architecture', 'validation loss'], ['U-Net'])
     """
-    if "architecture" not in frame:
-        return frame
-    names = [name if isinstance(name, str) else None for name in frame["architecture"]]
-    return frame.assign(architecture=[architecture_label(name, short=True) for name in names])
+    if "architecture" in frame:
+        names = [name if isinstance(name, str) else None for name in frame["architecture"]]
+        frame = frame.assign(architecture=[architecture_label(name, short=True) for name in names])
+    return frame.rename(columns=column_label)
+
+
+def gallery_note(shown: int, chosen: int, worst_first: bool = True) -> str:
+    """The line over the gallery: how many images it shows of those chosen, and which.
+
+    Examples
+    --------
+    >>> gallery_note(24, 28)
+    'The 24 worst of 28 images by DSB score; raise "Images shown" to see the rest.'
+    >>> gallery_note(5, 5, worst_first=False)
+    'All 5 images, best DSB score first.'
+    """
+    which = "worst" if worst_first else "best"
+    if shown >= chosen:
+        return f"All {chosen} images, {which} DSB score first."
+    more = 'raise "Images shown" to see the rest.'
+    return f"The {shown} {which} of {chosen} images by DSB score; {more}"
 
 
 def format_eta(seconds) -> str:
@@ -208,19 +374,34 @@ def job_progress(status: dict) -> tuple[float, str]:
     (0.375, 'Epoch 2 of 4 · batch 5 of 10 · about 2 min left')
     >>> job_progress({"epoch": 0, "epochs": 4})
     (0.0, 'Preparing the data (epoch 1 of 4 comes next)')
+    >>> job_progress({"epoch": 2, "epochs": 4, "stop_requested": True})[1] == STOPPING_TEXT
+    True
     """
     epochs = max(int(status.get("epochs") or 1), 1)
     epoch = int(status.get("epoch") or 0)
     steps = int(status.get("steps") or 0)
     step = int(status.get("step") or 0)
+    if status.get("stop_requested"):
+        return _fraction(status, epoch, epochs, step, steps), STOPPING_TEXT
     if epoch < 1:
         return 0.0, f"Preparing the data (epoch 1 of {epochs} comes next)"
-    fraction = status.get("fraction")
-    if not isinstance(fraction, (int, float)) or not math.isfinite(fraction):
-        fraction = (epoch - 1 + (step / steps if steps else 0.0)) / epochs
-    fraction = min(max(float(fraction), 0.0), 1.0)
+    fraction = _fraction(status, epoch, epochs, step, steps)
     text = f"Epoch {min(epoch, epochs)} of {epochs}"
     if steps:
         text += f" · batch {step} of {steps}"
     text += f" · {format_eta(status.get('eta_seconds'))} left"
     return fraction, text
+
+
+STOPPING_TEXT = (
+    "Stopping… the current batch ends, then the best complete epoch is saved "
+    "(an epoch cut short is not recorded)."
+)
+
+
+def _fraction(status: dict, epoch: int, epochs: int, step: int, steps: int) -> float:
+    """The job's progress fraction in [0, 1] (from the worker, else from epoch and step)."""
+    fraction = status.get("fraction")
+    if not isinstance(fraction, (int, float)) or not math.isfinite(fraction):
+        fraction = (max(epoch, 1) - 1 + (step / steps if steps else 0.0)) / epochs
+    return min(max(float(fraction), 0.0), 1.0)

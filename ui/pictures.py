@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import streamlit as st
 
+from nuclei_core.checks import as_rgb_uint8, check_int
 from nuclei_core.render import error_legend, thumbnail
 
 PAGE_WIDTH = 1460
 """About the widest picture ``st.image`` shows unscaled in the wide layout (pixels)."""
+MAT_COLOUR = (240, 242, 246)
+"""Streamlit's light background grey: the mat around gallery pictures that are not square."""
 
 
 def display_size(rgb: np.ndarray, max_side: int = 2048, max_width: int = PAGE_WIDTH) -> np.ndarray:
@@ -26,6 +30,36 @@ def display_size(rgb: np.ndarray, max_side: int = 2048, max_width: int = PAGE_WI
     width = rgb.shape[1]
     side = min(max_side, max(rgb.shape[:2]) * max_width // width) if width > max_width else max_side
     return thumbnail(rgb, max(1, side))
+
+
+def square_picture(rgb: np.ndarray, side: int = 256, mat=MAT_COLOUR) -> np.ndarray:
+    """A picture shrunk to fit a ``side`` x ``side`` square and centred on a grey mat.
+
+    Every gallery picture then has the same height, whatever the image's shape.
+
+    Examples
+    --------
+    >>> square = square_picture(np.full((10, 40, 3), 9, np.uint8), side=20)
+    >>> square.shape, square[0, 0].tolist(), square[10, 10].tolist()
+    ((20, 20, 3), [240, 242, 246], [9, 9, 9])
+    >>> square_picture(np.zeros((5, 10, 3), np.uint8), side=20)[5:15, :, 0].max()
+    np.uint8(0)
+    """
+    rgb = as_rgb_uint8(rgb, "rgb")
+    side = check_int(side, "side", minimum=1)
+    height, width = rgb.shape[:2]
+    if max(height, width) < side:
+        scale = side / max(height, width)
+        size = (min(side, max(1, round(width * scale))), min(side, max(1, round(height * scale))))
+        small = cv2.resize(rgb, size, interpolation=cv2.INTER_NEAREST)
+    else:
+        small = thumbnail(rgb, side)
+    height, width = small.shape[:2]
+    square = np.empty((side, side, 3), np.uint8)
+    square[...] = mat
+    top, left = (side - height) // 2, (side - width) // 2
+    square[top : top + height, left : left + width] = small[..., :3]
+    return square
 
 
 def show_pictures(pictures, widths=None) -> None:

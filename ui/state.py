@@ -5,7 +5,11 @@ Everything here is about caches and session state; the work itself is done by
 ``st.cache_resource`` (one per server process); session-state keys:
 
 * ``segment_probabilities``: ``(key, probabilities)`` of the last network pass on
-  the Segment page, the key being (image hash, model key, test-time flips).
+  the Segment page, the key being (image hash, model key, test-time flips);
+* ``session_model``: the run id of the model this browser session uses
+  (:func:`session_model`); new sessions start with the registry's active model;
+* ``kept_<key>``: the last value of a widget made with :func:`kept`, so a form
+  keeps its fields while it is not shown.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ from __future__ import annotations
 import streamlit as st
 
 from nuclei_core import jobs
-from nuclei_core.catalogue import bootstrap_registry, model_file_key
+from nuclei_core.catalogue import bootstrap_registry, has_model_file, model_file_key
 from nuclei_core.errors import NucleiError
 from nuclei_core.locations import default_model_path
-from nuclei_core.registry import Registry, default_registry_path
+from nuclei_core.registry import Registry, Run, default_registry_path
 from nuclei_core.segment import SegmentOptions, predict_image
 from ui.messages import NO_MODEL_TEXT
 
@@ -60,6 +64,49 @@ def startup_report() -> dict:
     return _first_start(str(default_registry_path()), str(default_model_path()))
 
 
+# --------------------------------------------------------------------------- the session's model
+
+
+def session_model(registry: Registry) -> Run | None:
+    """The model this browser session uses: its own choice, else the registry's active model.
+
+    A choice whose run or file is gone falls back to the registry's active
+    model (the default for new sessions), so one person's switch never
+    changes another's model.
+    """
+    chosen = st.session_state.get("session_model")
+    if chosen is not None:
+        try:
+            run = registry.get_run(chosen)
+        except NucleiError:
+            run = None
+        if run is not None and has_model_file(run):
+            return run
+        del st.session_state["session_model"]
+    return registry.active_model()
+
+
+def use_model(registry: Registry, run_id: int) -> None:
+    """Make ``run_id`` this session's model; the first model also becomes the default."""
+    st.session_state["session_model"] = run_id
+    if registry.active_model() is None:
+        registry.set_active_model(run_id)
+
+
+def kept(widget, label: str, *, key: str, default, **options):
+    """Show ``widget(label, key=key, **options)`` starting from its last value, else ``default``.
+
+    Streamlit forgets a widget's value when a run does not show it (the
+    training form is hidden while a job runs); the value is kept in
+    ``kept_<key>`` and given back when the widget returns.
+    """
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get(f"kept_{key}", default)
+    value = widget(label, key=key, **options)
+    st.session_state[f"kept_{key}"] = value
+    return value
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -77,8 +124,12 @@ def clear_model_cache() -> None:
 
 
 def require_model(registry: Registry):
-    """``(run, model, model_key)`` of the active model, or ``(None, None, None)`` with a message."""
-    run = registry.active_model()
+    """``(run, model, model_key)`` of the session's model, or ``(None, None, None)`` with a message.
+
+    The model is :func:`session_model`: the one this browser session chose, else
+    the registry's active model.
+    """
+    run = session_model(registry)
     if run is None:
         st.info(NO_MODEL_TEXT)
         return None, None, None

@@ -4,8 +4,10 @@
 (:func:`cosine_learning_rate`), saves the best and last checkpoints, the
 :class:`~nuclei_core.training.state.RunState` and ``history.csv`` after every
 epoch, stops on patience, time budget or the caller's stop flag, and passes
-progress to the :class:`~nuclei_core.training.TrainingListener`. This module
-imports Keras; :func:`nuclei_core.training.train` imports it when fitting starts.
+progress to the :class:`~nuclei_core.training.TrainingListener`. An epoch cut
+short by the stop flag is not an epoch: it writes no history row, checkpoint or
+best epoch, and its validation pass ends after one batch. This module imports
+Keras; :func:`nuclei_core.training.train` imports it when fitting starts.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ class RunKeeper(keras.callbacks.Callback):
     listener : TrainingListener
         Hears every batch, epoch and status line.
     should_stop : callable, optional
-        Polled after every batch; True ends the run cleanly (``stopped`` is then True).
+        Polled after every batch; True ends the run cleanly (``stopped`` is then True,
+        and ``interrupted`` too when the epoch had batches left: that epoch is dropped).
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class RunKeeper(keras.callbacks.Callback):
         self.epoch_started = time.monotonic()
         self.run_started = time.monotonic() - state.seconds
         self.stopped = False
+        self.interrupted = False
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_started = time.monotonic()
@@ -113,9 +117,17 @@ class RunKeeper(keras.callbacks.Callback):
         self.listener.on_batch_end(self.state.epoch, batch + 1, self.steps, dict(logs or {}))
         if self.should_stop and self.should_stop():
             self.stopped = True
+            self.interrupted = batch + 1 < self.steps
             self.model.stop_training = True
 
+    def on_test_batch_end(self, batch, logs=None):
+        if self.interrupted:  # the epoch will be dropped: its validation is wasted time
+            self.model.stop_evaluating = True
+
     def on_epoch_end(self, epoch, logs=None):
+        if self.interrupted:
+            self.listener.on_status(f"stopped during epoch {epoch + 1}; it is not recorded")
+            return
         row = {"epoch": epoch + 1, **{key: float(value) for key, value in (logs or {}).items()}}
         row["lr"] = float(self.model.optimizer.learning_rate.numpy())
         row["seconds"] = round(time.monotonic() - self.epoch_started, 2)
