@@ -7,8 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from nuclei_core.errors import InputError, ModelLoadError, NucleiError
 
 SUMMARY_KEYS = (
@@ -114,15 +112,47 @@ def _options(args):
     return SegmentOptions(threshold=args.threshold, min_size=args.min_size, tta=args.tta)
 
 
-def _predict(args) -> int:
-    import warnings
+def _plane(text: str | None):
+    """``--plane``: None, ``"max"`` or an index (checked against the image later)."""
+    if text is None:
+        return None
+    if text.strip().lower() == "max":
+        return "max"
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"--plane must be a plane index or 'max', got {text!r}") from None
 
+
+def _reading_notes(stack, path, channel, plane) -> list[str]:
+    """What reading ``path`` fixed or guessed, and which default channel/plane it used, one
+    line per note (the defaults joined to the last note)."""
+    hints = []
+    if stack.n_planes > 1 and plane is None:
+        hints.append(f"{stack.n_planes} planes, using plane 0 (choose with --plane)")
+    if stack.is_multichannel and channel is None:
+        hints.append(f"{stack.n_channels} channels, using channel 0 (choose with --channel)")
+    notes = list(stack.notes)
+    if hints:
+        if notes:
+            notes[-1] = f"{notes[-1]}; {'; '.join(hints)}"
+        else:
+            notes.append(f"{path}: {'; '.join(hints)}")
+    return notes
+
+
+def _predict(args) -> int:
     from tqdm import tqdm
 
-    from nuclei_core import export, imread, measure
+    from nuclei_core import channels, export
+    from nuclei_core.checks import check_positive
     from nuclei_core.segment import segment_image
     from nuclei_core.storage import atomic_write_bytes, ensure_dir
 
+    formats = export.parse_formats(args.formats)
+    plane = _plane(args.plane)
+    if args.pixel_size is not None:
+        check_positive(args.pixel_size, "--pixel-size")
     model, options = _model(args), _options(args)
     out = ensure_dir(args.out)
     files = _image_files(args.inputs)
@@ -132,26 +162,28 @@ def _predict(args) -> int:
     for path in tqdm(files, unit="image", disable=len(files) < 2 or not sys.stderr.isatty()):
         started = time.perf_counter()
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                image = imread.read_image(path)
-            for warning in caught:
-                print(f"warning: {warning.message}", file=sys.stderr)
-            result = segment_image(model, image, options)
-            atomic_write_bytes(
-                out / f"{path.stem}_mask.png", export.encode_png(result.mask.astype(np.uint8) * 255)
+            stack = channels.read_stack(path)
+            for line in _reading_notes(stack, path, args.channel, plane):
+                print(f"warning: {line}", file=sys.stderr)
+            image = channels.select_image(stack, args.channel, plane)
+            pixel_size = args.pixel_size or stack.pixel_size.um
+            every = channels.channel_images(stack, plane) if args.channel_intensities else None
+            result = segment_image(
+                model, image, options, pixel_size=pixel_size, channel_images=every
             )
-            atomic_write_bytes(
-                out / f"{path.stem}_labels.png",
-                export.encode_png(export.labels_to_uint16(result.labels)),
-            )
-            measure.write_measurements_csv(result.table, out / f"{path.stem}_nuclei.csv")
+            encoded = export.encode_outputs(result.labels, result.table, formats, pixel_size)
+            for format_name, data in encoded.items():
+                atomic_write_bytes(out / f"{path.stem}{export.FORMATS[format_name][0]}", data)
         except NucleiError as error:
             failed.append(str(error))
             print(f"error: {error}", file=sys.stderr)
             continue
         seconds = time.perf_counter() - started
-        print(f"{path.name}: {result.count} nuclei ({result.kind}, {seconds:.2f} s)", flush=True)
+        unit = f", {pixel_size:g} µm/pixel" if pixel_size else ""
+        print(
+            f"{path.name}: {result.count} nuclei ({result.kind}{unit}, {seconds:.2f} s)",
+            flush=True,
+        )
     if failed:
         print(f"{len(failed)} of {len(files)} inputs failed:", file=sys.stderr)
         for line in failed:
@@ -287,6 +319,34 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="find nuclei in images; write masks, labels, CSV")
     predict.add_argument("inputs", nargs="+", help="image files or folders of images")
     predict.add_argument("--out", required=True, help="output folder")
+    predict.add_argument(
+        "--formats",
+        default="mask,labels,csv",
+        help=(
+            "comma list of outputs: mask, labels, csv, roi (Fiji ROI set), geojson (QuPath), "
+            "tiff (label TIFF with the pixel size); default mask,labels,csv"
+        ),
+    )
+    predict.add_argument(
+        "--pixel-size",
+        type=float,
+        default=None,
+        help="micrometres per pixel (default: read from the file; else sizes in pixels)",
+    )
+    predict.add_argument(
+        "--channel",
+        type=int,
+        default=None,
+        help="nuclear channel of a multi-channel image (0 = first)",
+    )
+    predict.add_argument(
+        "--plane", default=None, help="plane of a z-stack or time series (0 = first), or max"
+    )
+    predict.add_argument(
+        "--channel-intensities",
+        action="store_true",
+        help="measure the mean intensity of every channel (one column per channel)",
+    )
     _add_segment_options(predict)
     predict.set_defaults(handler=_predict)
 

@@ -28,6 +28,7 @@ from nuclei_core.errors import ImageReadError, InputError, InputTypeError
 __all__ = [
     "TIFF_MAGIC",
     "ImageSource",
+    "check_size",
     "fill_non_finite",
     "image_size",
     "is_tiff",
@@ -105,7 +106,17 @@ def source_bytes(source: ImageSource, name: str | None = None) -> tuple[bytes, s
     )
 
 
-def _check_size(width: int, height: int, label: str, max_pixels: int) -> None:
+def check_size(width: int, height: int, label: str, max_pixels: int) -> None:
+    """Refuse a zero-sized image or one over ``max_pixels``, naming the file ``label``.
+
+    Examples
+    --------
+    >>> check_size(3, 2, "cells.png", 600)
+    >>> check_size(30, 30, "cells.png", 600)
+    Traceback (most recent call last):
+    ...
+    nuclei_core.errors.ImageReadError: cells.png: image is 30 x 30 = 900 pixels, over the limit of 600 (set NUCLEI_MAX_PIXELS to allow larger images)
+    """  # noqa: E501
     if width <= 0 or height <= 0:
         raise ImageReadError(f"{label}: image has zero size ({width} x {height})")
     if width * height > max_pixels:
@@ -122,7 +133,7 @@ def _decode_tiff(data: bytes, label: str, max_pixels: int) -> np.ndarray:
                 raise ImageReadError(f"{label}: TIFF file has no pages")
             page = tiff.pages[0]
             width, height = int(page.imagewidth), int(page.imagelength)
-            _check_size(width, height, label, max_pixels)
+            check_size(width, height, label, max_pixels)
             if len(tiff.pages) > 1:
                 warnings.warn(
                     f"{label}: multi-page TIFF with {len(tiff.pages)} pages; using the first",
@@ -142,10 +153,10 @@ def _decode_pillow(data: bytes, label: str, max_pixels: int) -> np.ndarray:
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
         # Pillow refuses a zero-sized PNG as "not an image"; check its header ourselves.
         width, height = struct.unpack(">II", data[16:24])
-        _check_size(width, height, label, max_pixels)
+        check_size(width, height, label, max_pixels)
     try:
         with Image.open(_stdio.BytesIO(data)) as image:
-            _check_size(image.width, image.height, label, max_pixels)
+            check_size(image.width, image.height, label, max_pixels)
             if getattr(image, "n_frames", 1) > 1:
                 warnings.warn(
                     f"{label}: image has {image.n_frames} frames; using the first", stacklevel=3

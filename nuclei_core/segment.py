@@ -130,27 +130,53 @@ def predict_image(model, image, options: SegmentOptions = SegmentOptions(), prog
     )
 
 
-def nuclei_from_probabilities(probabilities, image, options: SegmentOptions = SegmentOptions()):
+def nuclei_from_probabilities(
+    probabilities,
+    image,
+    options: SegmentOptions = SegmentOptions(),
+    *,
+    pixel_size: float | None = None,
+    channel_images=None,
+):
     """Label image and measurement table from probabilities; no network pass.
 
     ``options.threshold`` and ``options.min_size`` decide the nuclei; ``image``
-    gives their intensities in the table.
+    gives their intensities in the table.  ``pixel_size`` (µm per pixel) puts sizes
+    in micrometres; ``channel_images`` ``(H, W, C)`` adds one mean intensity per channel
+    (see :func:`nuclei_core.measure.measure_nuclei`).
 
     Examples
     --------
     >>> probabilities = np.zeros((20, 20, 2), np.float32); probabilities[5:12, 5:12, 0] = 0.9
     >>> labels, table = nuclei_from_probabilities(probabilities, np.ones((20, 20)))
-    >>> int(labels.max()), int(table["area"][0])
+    >>> int(labels.max()), int(table["area_px"][0])
     (1, 49)
+    >>> _, table = nuclei_from_probabilities(probabilities, np.ones((20, 20)), pixel_size=0.5)
+    >>> float(table["area_um2"][0])
+    12.25
     """
     labels = labels_from_probabilities(
         probabilities, threshold=options.threshold, min_size=options.min_size
     )
-    return labels, measure_nuclei(labels, intensity_image=image)
+    table = measure_nuclei(
+        labels, intensity_image=image, pixel_size=pixel_size, channel_images=channel_images
+    )
+    return labels, table
 
 
-def segment_image(model, image, options: SegmentOptions = SegmentOptions(), progress=None):
+def segment_image(
+    model,
+    image,
+    options: SegmentOptions = SegmentOptions(),
+    progress=None,
+    *,
+    pixel_size: float | None = None,
+    channel_images=None,
+):
     """Find, count and measure the nuclei of one raw image (see :func:`predict_image`).
+
+    ``pixel_size`` and ``channel_images`` go to the measurements
+    (:func:`nuclei_from_probabilities`).
 
     Returns
     -------
@@ -167,7 +193,9 @@ def segment_image(model, image, options: SegmentOptions = SegmentOptions(), prog
     started = time.perf_counter()
     probabilities = predict_image(model, image, options, progress)
     predicted = time.perf_counter()
-    labels, table = nuclei_from_probabilities(probabilities, image, options)
+    labels, table = nuclei_from_probabilities(
+        probabilities, image, options, pixel_size=pixel_size, channel_images=channel_images
+    )
     finished = time.perf_counter()
     return Segmentation(
         probabilities=probabilities,

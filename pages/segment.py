@@ -2,7 +2,10 @@
 
 Threshold and minimum size only re-run the cheap part (instances from the cached
 probabilities, ``st.session_state["segment_probabilities"]``); a new image, model
-or the test-time-flips switch runs the network again.  Optional ground truth adds
+or the test-time-flips switch runs the network again.  A multi-channel or multi-page
+image gets a channel and a plane (or maximum projection) picker; the pixel size
+(read from the file, or typed) puts the measurements in µm.  Downloads: mask, label
+PNG and TIFF, CSV, Fiji ROI set, QuPath GeoJSON, overlay.  Optional ground truth adds
 scores and an error overlay.
 """
 
@@ -11,13 +14,24 @@ from pathlib import Path
 import streamlit as st
 
 from nuclei_core import export, render
+from nuclei_core.channels import channel_images, read_stack, select_image
 from nuclei_core.datasets import flat_mask
 from nuclei_core.evaluate import compare_labels, sample_images
 from nuclei_core.preprocess import image_kind, to_display_rgb
 from nuclei_core.segment import SegmentOptions, nuclei_from_probabilities
-from nuclei_core.uploads import image_digest, read_ground_truth, read_upload
-from ui import messages, navigation, pictures, state, uploads
+from nuclei_core.uploads import image_digest, read_ground_truth
+from ui import images, messages, navigation, pictures, state, uploads
 from ui.labels import score_items
+from ui.threshold import threshold_note
+
+DOWNLOAD_LABELS = {
+    "mask": "Mask (PNG)",
+    "labels": "Labels (16-bit PNG)",
+    "csv": "Measurements (CSV)",
+    "roi": "Fiji ROI set (zip)",
+    "geojson": "QuPath detections (GeoJSON)",
+    "tiff": "Labels (TIFF)",
+}
 
 navigation.ensure_app_shell(__file__)
 st.title("Segment an image")
@@ -78,12 +92,23 @@ if data is None:
     st.stop()
 
 with messages.engine_errors():
-    image, notes = read_upload(data, name)
-    messages.show_warnings(notes)
+    stack = read_stack(data, name=name)
+    messages.show_warnings(stack.notes)
+    digest = image_digest(data)
+    channel, plane, every_channel = images.channel_and_plane(stack)
+    pixel_size = images.pixel_size_input(stack, digest, where=st.columns(3)[0])
+    image = select_image(stack, channel, plane)
     options = SegmentOptions(threshold=threshold, min_size=int(min_size), tta=tta)
-    key = (image_digest(data), model_key, tta)
+    key = (digest, channel, plane, model_key, tta)
     probabilities = state.probabilities(key, model, image, options)
-    labels, table = nuclei_from_probabilities(probabilities, image, options)
+    labels, table = nuclei_from_probabilities(
+        probabilities,
+        image,
+        options,
+        pixel_size=pixel_size,
+        channel_images=channel_images(stack, plane) if every_channel else None,
+    )
+    left.caption(threshold_note(probabilities))
     count = int(labels.max())
     rgb = to_display_rgb(image)
     drawn = render.overlay(rgb, labels)
@@ -108,38 +133,23 @@ with messages.engine_errors():
     st.subheader("Measurements")
     st.dataframe(table, hide_index=True)
 
+    # Downloads carry their bytes (not a callable): a deferred download racing a rerun
+    # after a slider move fails in Streamlit, a file already sent stays valid.
     stem = Path(name).stem
-    buttons = st.columns(5)
-    downloads = [
-        ("Mask (PNG)", lambda: export.mask_png(labels), f"{stem}_mask.png", "image/png"),
-        (
-            "Labels (16-bit PNG)",
-            lambda: export.labels_png16(labels),
-            f"{stem}_labels.png",
-            "image/png",
-        ),
-        (
-            "Labels (TIFF)",
-            lambda: export.labels_tiff(labels),
-            f"{stem}_labels.tif",
-            "image/tiff",
-        ),
-        (
-            "Measurements (CSV)",
-            lambda: export.table_csv(table),
-            f"{stem}_nuclei.csv",
-            "text/csv",
-        ),
-        ("Overlay (PNG)", lambda: export.encode_png(drawn), f"{stem}_overlay.png", "image/png"),
-    ]
-    for column, (label, make, file_name, mime) in zip(buttons, downloads, strict=True):
-        column.download_button(
+    files = export.encode_outputs(labels, table, export.FORMATS, pixel_size)
+    downloads = [(DOWNLOAD_LABELS[kind], content, kind) for kind, content in files.items()]
+    downloads.append(("Overlay (PNG)", export.encode_png(drawn), "overlay"))
+    for index, (label, content, kind) in enumerate(downloads):
+        if index % 4 == 0:
+            row = st.columns(4)
+        suffix, mime = export.FORMATS.get(kind, ("_overlay.png", "image/png"))
+        row[index % 4].download_button(
             label,
-            make,
-            file_name=file_name,
+            content,
+            file_name=f"{stem}{suffix}",
             mime=mime,
             on_click="ignore",
-            key=f"segment_download_{file_name.rsplit('_', 1)[-1]}",
+            key=f"segment_download_{kind}",
         )
 
     st.subheader("Compare with ground truth (optional)")

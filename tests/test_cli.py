@@ -199,9 +199,10 @@ def test_predict_finishes_good_files_and_lists_the_bad_one(tmp_path, trained_run
         with open(out / f"{stem}_nuclei.csv", newline="") as handle:
             rows = list(csv.DictReader(handle))
         assert [int(row["label"]) for row in rows] == list(range(1, count + 1))
-        assert {"area", "centroid_x", "centroid_y", "perimeter", "eccentricity"} <= set(rows[0])
+        columns = {"area_px", "centroid_x_px", "centroid_y_px", "perimeter_px", "eccentricity"}
+        assert columns <= set(rows[0])
         areas = np.bincount(labels.ravel())[1:]
-        assert [float(row["area"]) for row in rows] == areas.tolist()
+        assert [float(row["area_px"]) for row in rows] == areas.tolist()
     assert not list(out.glob("broken*")) and not list(out.glob("notes*"))
     assert not list(out.glob(".*"))  # no temporary files
 
@@ -231,6 +232,116 @@ def test_predict_all_good_exits_zero(tmp_path, trained_run, make_sample, capsys)
         "cells_mask.png",
         "cells_nuclei.csv",
     ]
+
+
+def two_channel_stack(make_sample, path):
+    """A ZCYX ImageJ TIFF, 0.5 µm per pixel: nuclei in channel 1 of plane 1, noise elsewhere."""
+    image, labels = make_sample((64, 64), n_nuclei=5, n_touching_pairs=0, seed=330)
+    noise = np.random.default_rng(0).integers(0, 30, (3, 2, 64, 64), dtype=np.uint8)
+    noise[1, 1] = image
+    tifffile.imwrite(
+        path, noise, imagej=True, resolution=(2.0, 2.0), metadata={"axes": "ZCYX", "unit": "um"}
+    )
+    return labels
+
+
+def test_predict_picks_channel_and_plane_and_writes_every_format(
+    tmp_path, trained_run, make_sample, capsys
+):
+    import roifile
+    import shapely.geometry
+
+    labels = two_channel_stack(make_sample, tmp_path / "stack.tif")
+    out = tmp_path / "out"
+    model = str(trained_run.result.model_path)
+    common = ["predict", "--model", model, str(tmp_path / "stack.tif"), "--out", str(out)]
+    formats = "mask,labels,csv,roi,geojson,tiff"
+    code = cli.main([*common, "--channel", "1", "--plane", "1", "--formats", formats])
+    assert code == 0, capsys.readouterr().err
+    assert "stack.tif: 5 nuclei (fluorescence, 0.5 µm/pixel" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == [
+        "stack_labels.png",
+        "stack_labels.tif",
+        "stack_mask.png",
+        "stack_nuclei.csv",
+        "stack_nuclei.geojson",
+        "stack_rois.zip",
+    ]
+    with open(out / "stack_nuclei.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    areas = np.bincount(imread.read_image(out / "stack_labels.png").ravel())[1:]
+    assert [float(row["area_um2"]) for row in rows] == (areas * 0.25).tolist()
+    assert len(roifile.roiread(out / "stack_rois.zip")) == 5
+    features = json.loads((out / "stack_nuclei.geojson").read_text())["features"]
+    assert all(shapely.geometry.shape(f["geometry"]).is_valid for f in features)
+    assert [f["properties"]["measurements"]["area_um2"] for f in features] == (
+        areas * 0.25
+    ).tolist()
+    with tifffile.TiffFile(out / "stack_labels.tif") as tiff:
+        assert tiff.pages[0].tags["XResolution"].value == (2, 1)
+        assert tiff.asarray().max() == labels.max()
+
+    # the maximum projection of channel 1 holds the nuclei too; every channel measured
+    code = cli.main(
+        [*common, "--channel", "1", "--plane", "max", "--channel-intensities", "--pixel-size", "2"]
+    )
+    assert code == 0
+    assert "warning" not in capsys.readouterr().err
+    with open(out / "stack_nuclei.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    areas = np.bincount(imread.read_image(out / "stack_labels.png").ravel())[1:]
+    assert [float(row["area_um2"]) for row in rows] == (areas * 4.0).tolist()
+    assert {"mean_intensity_ch0", "mean_intensity_ch1"} <= set(rows[0])
+    assert all(float(r["mean_intensity_ch1"]) > float(r["mean_intensity_ch0"]) for r in rows)
+
+
+def test_predict_says_which_channel_and_plane_it_used_by_default(
+    tmp_path, trained_run, make_sample, capsys
+):
+    two_channel_stack(make_sample, tmp_path / "stack.tif")
+    model = str(trained_run.result.model_path)
+    code = cli.main(
+        ["predict", "--model", model, str(tmp_path / "stack.tif"), "--out", str(tmp_path)]
+    )
+    assert code == 0
+    error = capsys.readouterr().err
+    hints = "3 planes, using plane 0 (choose with --plane); 2 channels, using channel 0"
+    assert f"warning: {tmp_path / 'stack.tif'}: {hints} (choose with --channel)\n" in error
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--channel", "2"], "no channel 2 (the image has 2 channels: 0-1)"),
+        (["--plane", "3"], "no plane 3 (the image has 3 planes: 0-2)"),
+    ],
+)
+def test_predict_names_the_file_of_a_missing_channel_or_plane(
+    tmp_path, trained_run, make_sample, capsys, options, message
+):
+    two_channel_stack(make_sample, tmp_path / "stack.tif")
+    model = str(trained_run.result.model_path)
+    code = cli.main(
+        ["predict", "--model", model, str(tmp_path / "stack.tif"), "--out", str(tmp_path), *options]
+    )
+    assert code == 1
+    assert f"error: {tmp_path / 'stack.tif'}: {message}\n" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--formats", "csv,pdf"], "error: formats: unknown format 'pdf'"),
+        (["--plane", "top"], "error: --plane must be a plane index or 'max', got 'top'"),
+        (["--pixel-size", "-1"], "error: --pixel-size must be a positive number"),
+    ],
+)
+def test_predict_refuses_bad_options_in_one_line(tmp_path, capsys, options, message):
+    code = cli.main(["predict", str(tmp_path), "--out", str(tmp_path / "out"), *options])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert error.startswith(message) and error.count("\n") == 1
+    assert not (tmp_path / "out").exists()
 
 
 # ============================================================================== evaluate

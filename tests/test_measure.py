@@ -10,7 +10,13 @@ import pytest
 from support import disc
 
 from nuclei_core.errors import InputError, InputTypeError, StorageError
-from nuclei_core.measure import MEASUREMENT_COLUMNS, measure_nuclei, write_measurements_csv
+from nuclei_core.measure import (
+    MEASUREMENT_COLUMNS,
+    UM_COLUMNS,
+    area_column,
+    measure_nuclei,
+    write_measurements_csv,
+)
 
 # --------------------------------------------------------------------------------------------
 # measure_nuclei and CSV
@@ -31,18 +37,19 @@ def test_measurements_of_hand_made_shapes():
     assert list(table.columns) == [*MEASUREMENT_COLUMNS, "mean_intensity", "max_intensity"]
     rectangle, circle = table.iloc[0], table.iloc[1]
     assert table["label"].tolist() == [1, 2]
-    assert rectangle["area"] == 24
-    assert (rectangle["centroid_y"], rectangle["centroid_x"]) == (3.5, 5.5)
+    assert rectangle["area_px"] == 24
+    assert (rectangle["centroid_y_px"], rectangle["centroid_x_px"]) == (3.5, 5.5)
     assert rectangle["mean_intensity"] == 5.5  # mean column index 3..8
     assert rectangle["max_intensity"] == 8.0
     assert rectangle["solidity"] == 1.0
-    assert rectangle["equivalent_diameter"] == pytest.approx(np.sqrt(4 * 24 / np.pi))
+    assert rectangle["equivalent_diameter_px"] == pytest.approx(np.sqrt(4 * 24 / np.pi))
     disc_area = disc(labels.shape, (25, 20), 6).sum()
-    assert circle["area"] == disc_area
-    assert (circle["centroid_y"], circle["centroid_x"]) == (25.0, 20.0)
+    assert circle["area_px"] == disc_area
+    assert (circle["centroid_y_px"], circle["centroid_x_px"]) == (25.0, 20.0)
     assert circle["mean_intensity"] == 20.0
     assert circle["eccentricity"] == pytest.approx(0.0, abs=1e-6)
-    assert circle["perimeter"] == pytest.approx(2 * np.pi * 6, rel=0.15)
+    assert circle["perimeter_px"] == pytest.approx(2 * np.pi * 6, rel=0.15)
+    assert area_column(table) == "area_px"
 
 
 def test_measurements_use_the_mean_of_the_channels_and_pixel_size():
@@ -51,12 +58,29 @@ def test_measurements_use_the_mean_of_the_channels_and_pixel_size():
     rgb[..., 0] = 30
     rgb[..., 1] = 60
     rgb[..., 2] = 90
+    in_pixels = measure_nuclei(labels)
     table = measure_nuclei(labels, intensity_image=rgb, pixel_size=0.5)
+    assert list(table.columns) == [*UM_COLUMNS, "mean_intensity", "max_intensity"]
     assert table["mean_intensity"].tolist() == [60.0, 60.0]
-    np.testing.assert_allclose(table["area_um2"], table["area"] * 0.25)
-    np.testing.assert_allclose(table["equivalent_diameter_um"], table["equivalent_diameter"] * 0.5)
-    assert "mean_intensity" not in measure_nuclei(labels).columns
-    assert "area_um2" not in measure_nuclei(labels).columns
+    np.testing.assert_allclose(table["area_um2"], in_pixels["area_px"] * 0.25)
+    for name in ("perimeter", "equivalent_diameter", "centroid_y", "centroid_x"):
+        np.testing.assert_allclose(table[f"{name}_um"], in_pixels[f"{name}_px"] * 0.5)
+    np.testing.assert_array_equal(table["centroid_x_px"], in_pixels["centroid_x_px"])
+    assert area_column(table) == "area_um2"
+    assert "mean_intensity" not in in_pixels.columns
+    assert not any(name.endswith(("_um", "_um2")) for name in in_pixels.columns)
+
+
+def test_every_channel_gets_a_mean_intensity_column():
+    labels = hand_made_labels()
+    channels = np.stack([np.full((40, 40), 10.0), labels * 100.0, np.zeros((40, 40))], axis=-1)
+    table = measure_nuclei(labels, intensity_image=channels[..., 1], channel_images=channels)
+    assert table["mean_intensity_ch0"].tolist() == [10.0, 10.0]
+    assert table["mean_intensity_ch1"].tolist() == [100.0, 200.0]
+    assert table["mean_intensity_ch2"].tolist() == [0.0, 0.0]
+    assert table["mean_intensity"].tolist() == [100.0, 200.0]
+    with pytest.raises(InputError, match="channel_images"):
+        measure_nuclei(labels, channel_images=channels[:5])
 
 
 @pytest.mark.parametrize("with_extras", [False, True])
@@ -64,8 +88,7 @@ def test_empty_labels_give_an_empty_table_with_columns(with_extras):
     labels = np.zeros((10, 10), dtype=np.int32)
     if with_extras:
         table = measure_nuclei(labels, intensity_image=np.ones((10, 10)), pixel_size=1.0)
-        expected = [*MEASUREMENT_COLUMNS, "mean_intensity", "max_intensity"]
-        expected += ["area_um2", "equivalent_diameter_um"]
+        expected = [*UM_COLUMNS, "mean_intensity", "max_intensity"]
     else:
         table = measure_nuclei(labels)
         expected = list(MEASUREMENT_COLUMNS)

@@ -207,7 +207,8 @@ def test_trained_model_counts_and_measures_nuclei(trained_model, make_sample):
     assert result.kind == "fluorescence"
     assert result.count == truth.max() == 6
     assert len(result.table) == result.count
-    columns = {"label", "centroid_y", "centroid_x", "area", "perimeter", "equivalent_diameter"}
+    columns = {"label", "centroid_y_px", "centroid_x_px", "area_px", "perimeter_px"}
+    columns |= {"equivalent_diameter_px"}
     assert columns | {"eccentricity", "solidity", "mean_intensity", "max_intensity"} <= set(
         result.table.columns
     )
@@ -215,7 +216,7 @@ def test_trained_model_counts_and_measures_nuclei(trained_model, make_sample):
     from nuclei_core.metrics import evaluate_labels
 
     assert evaluate_labels(truth, result.labels).as_dict()["f1"] == 1.0
-    areas = sorted(result.table["area"])
+    areas = sorted(result.table["area_px"])
     true_areas = sorted(np.bincount(truth.ravel())[1:])
     np.testing.assert_allclose(areas, true_areas, rtol=0.2)
 
