@@ -13,5 +13,8 @@ In between, by concern:
 ``pictures``       pictures shrunk for the browser, side by side; the error legend
 ``charts``         per-epoch curves (Altair)
 ``uploads``        the file types the upload widgets accept
+``images``         channel / plane pickers and the pixel-size field
+``threshold``      what the threshold slider can change on this image
+``batch``          the folder job (background thread) and its progress fragment
 =================  ==============================================================
 """
