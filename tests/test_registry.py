@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -353,8 +354,11 @@ def test_active_model_set_get_and_cleared_on_delete(registry: Registry) -> None:
 # -- concurrency -------------------------------------------------------------------------
 
 
-def test_process_writes_while_test_reads(registry: Registry) -> None:
+def test_process_writes_while_test_reads(registry: Registry, monkeypatch) -> None:
     run = _new_run(registry)
+    # A spawned child re-runs the parent's __main__ file; after an AppTest that is a
+    # Streamlit script that only runs inside AppTest, so the child gets a bare __main__.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     context = multiprocessing.get_context("spawn")
     writer = context.Process(target=_write_epochs, args=(str(registry.path), run.id, 200))
     writer.start()
