@@ -155,6 +155,19 @@ def _history(history: Any, source: str) -> list[tuple[int, dict[str, Any]]]:
     return pairs
 
 
+def _dataset_text(dataset):
+    """A card's ``dataset``: one folder, or several (a list) joined as a path list.
+
+    Examples
+    --------
+    >>> _dataset_text(["a/dsb", "b/he"]) == os.pathsep.join(["a/dsb", "b/he"])
+    True
+    """
+    if isinstance(dataset, list) and all(isinstance(item, str) for item in dataset):
+        return os.pathsep.join(dataset)
+    return dataset
+
+
 def parse_card(card: Any, source: str = "card") -> CardFields:
     """Check the fields of a model card that the run registry keeps.
 
@@ -199,7 +212,7 @@ def parse_card(card: Any, source: str = "card") -> CardFields:
         created_at=as_utc_time(card.get("created_at")),
         architecture=check_optional_str(card.get("architecture"), f"{source}: architecture"),
         params=check_dict(card.get("params"), f"{source}: params"),
-        dataset=check_optional_path(card.get("dataset"), f"{source}: dataset"),
+        dataset=check_optional_path(_dataset_text(card.get("dataset")), f"{source}: dataset"),
         best_epoch=check_optional_int(card.get("best_epoch"), f"{source}: best_epoch"),
         final_metrics=check_dict(card.get("final_metrics"), f"{source}: final_metrics"),
     )

@@ -36,8 +36,8 @@ def download_now(page, label: str) -> bytes:
 
 @pytest.mark.xfail(
     reason=(
-        "issue 13, still open: with the session-11 default model a download clicked during "
-        "the rerun is canceled by Chromium (Download.path: canceled) on this machine"
+        "issue 13, still open: a download clicked during the rerun is sometimes canceled "
+        "by Chromium (Download.path: canceled) on this machine"
     ),
     strict=False,
 )

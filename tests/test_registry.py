@@ -376,3 +376,12 @@ def test_process_writes_while_test_reads(registry: Registry, monkeypatch) -> Non
     assert writer.exitcode == 0, "writer process failed (see its traceback above)"
     assert reads > 0
     assert len(registry.epochs(run.id)) == 200
+
+
+def test_a_card_trained_on_several_folders_registers(registry: Registry, tmp_path) -> None:
+    # The default model's card names two dataset folders (train --data A B).
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"not read here")
+    card = {"name": "two sets", "dataset": ["data/dsb2018/stage1_train", "data/monuseg/train"]}
+    run = registry.register_model_card(card, model, None)
+    assert run.dataset == os.pathsep.join(card["dataset"])
