@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from nuclei_core.errors import ConfigError, InputTypeError
+from nuclei_core.runtime import backend_of
 
 SIZE_MULTIPLE = 32  # a multiple of every supported architecture's 2**depth
 DEFAULT_TILE = 1024
@@ -27,7 +28,7 @@ def _inference_function(model):
     An OpenVINO model (:mod:`nuclei_core.runtime`) brings its own forward pass
     (looked up by name, not class: a module reload in a running app makes new classes).
     """
-    if hasattr(model, "predict_batch"):
+    if backend_of(model) == "openvino":
         return model.predict_batch
     function = getattr(model, "_nuclei_inference", None)
     if function is None:

@@ -138,3 +138,19 @@ def assert_consecutive_int32(labels):
     nuclei = values[values > 0]
     assert nuclei.tolist() == list(range(1, nuclei.size + 1))
     assert values.min() >= 0
+
+
+def fresh_app_environment(tmp_path, monkeypatch):
+    """For an app test: a fresh data folder, no default model, no samples; empty caches.
+
+    A generator for a fixture to ``yield from``; the caches are emptied again after it.
+    """
+    import streamlit as st
+
+    monkeypatch.setenv("NUCLEI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("NUCLEI_DEFAULT_MODEL", str(tmp_path / "no-default-model.keras"))
+    monkeypatch.setenv("NUCLEI_SAMPLES_DIR", str(tmp_path / "samples"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield tmp_path
+    st.cache_resource.clear()

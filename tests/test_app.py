@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import png_bytes
+from support import fresh_app_environment, png_bytes
 
 from nuclei_core import runtime
 from nuclei_core.registry import Registry
@@ -32,16 +32,8 @@ TIMEOUT = 60  # seconds per script run; importing TensorFlow is slow on a loaded
 
 @pytest.fixture(autouse=True)
 def fresh_environment(tmp_path, monkeypatch):
-    """A fresh data folder, no default model, generated samples; empty Streamlit caches."""
-    import streamlit as st
-
-    monkeypatch.setenv("NUCLEI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("NUCLEI_DEFAULT_MODEL", str(tmp_path / "no-default-model.keras"))
-    monkeypatch.setenv("NUCLEI_SAMPLES_DIR", str(tmp_path / "samples"))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield tmp_path
-    st.cache_resource.clear()
+    """A fresh data folder, no default model, no samples; empty Streamlit caches."""
+    yield from fresh_app_environment(tmp_path, monkeypatch)
 
 
 @pytest.fixture

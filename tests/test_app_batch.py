@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from support import APP, app_page, png_bytes
+from support import APP, app_page, fresh_app_environment, png_bytes
 
 from nuclei_core.batch import BatchProgress
 from nuclei_core.registry import Registry
@@ -28,14 +28,7 @@ PAGE = app_page("batch")
 @pytest.fixture(autouse=True)
 def fresh_environment(tmp_path, monkeypatch):
     """A fresh data folder, no default model, no samples; empty Streamlit caches."""
-    import streamlit as st
-
-    monkeypatch.setenv("NUCLEI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("NUCLEI_DEFAULT_MODEL", str(tmp_path / "no-default-model.keras"))
-    monkeypatch.setenv("NUCLEI_SAMPLES_DIR", str(tmp_path / "samples"))
-    st.cache_resource.clear()
-    yield tmp_path
-    st.cache_resource.clear()
+    yield from fresh_app_environment(tmp_path, monkeypatch)
 
 
 @pytest.fixture
