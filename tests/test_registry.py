@@ -85,6 +85,30 @@ def test_open_creates_schema_in_wal_mode(registry: Registry) -> None:
     assert version == SCHEMA_VERSION
 
 
+def test_threads_opening_a_new_file_together_all_succeed(tmp_path: Path) -> None:
+    # Two app sessions starting a job at once open a new registry together; SQLite
+    # refuses a concurrent switch to WAL at once ("database is locked"), which made
+    # one of them fail in CI.  Before the fix, about one trial in eight failed here.
+    failures = []
+    for trial in range(40):
+        path = tmp_path / f"trial{trial}" / "registry.sqlite3"
+        barrier = threading.Barrier(4)
+
+        def open_and_list(path: Path = path, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                Registry(path).list_runs()
+            except StorageError as error:
+                failures.append(error)
+
+        threads = [threading.Thread(target=open_and_list) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+
+
 def test_reopening_keeps_runs(registry: Registry) -> None:
     run = _new_run(registry)
     assert Registry(registry.path).get_run(run.id) == run

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ ACTIVE_MODEL_KEY = "active_model_id"
 """Key in the ``settings`` table whose value is the active model's run id."""
 
 _BUSY_TIMEOUT_S = 10.0
+_WAL_RETRY_S = 0.02
 
 _SCHEMA_V1 = (
     """
@@ -134,6 +136,25 @@ def default_registry_path() -> Path:
     return data_dir() / REGISTRY_FILE_NAME
 
 
+def _switch_to_wal(connection: sqlite3.Connection) -> None:
+    """Put the file in WAL mode, retrying while another connection switches it.
+
+    SQLite answers ``PRAGMA journal_mode = WAL`` with "database is locked" at
+    once, without its busy handler, when several connections open a new file
+    together (two sessions starting a job at the same moment); so the switch is
+    retried until the busy timeout.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(_WAL_RETRY_S)
+
+
 class RegistryDatabase:
     """The registry's SQLite file; the base of :class:`~nuclei_core.registry.Registry`.
 
@@ -220,7 +241,7 @@ class RegistryDatabase:
     def _open(self) -> None:
         """Switch the file to WAL mode and bring its schema up to :data:`SCHEMA_VERSION`."""
         with self._session() as connection:
-            connection.execute("PRAGMA journal_mode = WAL").fetchone()
+            _switch_to_wal(connection)
             version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version == SCHEMA_VERSION:
             return
