@@ -1,4 +1,4 @@
-"""Command line: ``python -m nuclei_core train | predict | evaluate``."""
+"""Command line: ``python -m nuclei_core train | finetune | predict | evaluate``."""
 
 from __future__ import annotations
 
@@ -75,6 +75,22 @@ def _train(args) -> int:
     )
     result = train(config, listener=ProgressListener())
     print(f"model: {result.model_path}  card: {result.card_path}  best epoch: {result.best_epoch}")
+    return 0
+
+
+def _finetune(args) -> int:
+    from nuclei_core.training import finetune_config, train
+
+    config = finetune_config(
+        args.model, args.data, args.out, args.minutes, args.name, args.seed, args.precision
+    )
+    started = time.monotonic()
+    result = train(config, listener=ProgressListener())
+    minutes = (time.monotonic() - started) / 60
+    print(
+        f"model: {result.model_path}  card: {result.card_path}  best epoch: {result.best_epoch}  "
+        f"time: {minutes:.1f} min"
+    )
     return 0
 
 
@@ -315,6 +331,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue from the run folder's checkpoint"
     )
     train.set_defaults(handler=_train)
+
+    finetune = commands.add_parser(
+        "finetune", help="fine-tune a model on a folder of corrected images for some minutes"
+    )
+    finetune.add_argument("--model", required=True, help="the .keras model to start from")
+    finetune.add_argument(
+        "--data", required=True, help="folder of images and label masks (all of them are used)"
+    )
+    finetune.add_argument("--minutes", type=float, default=10.0, help="time budget")
+    finetune.add_argument("--out", default="runs/finetuned", help="run folder (model, card)")
+    finetune.add_argument("--name", default=None, help="run name (default: the folder name)")
+    finetune.add_argument("--seed", type=int, default=0)
+    finetune.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
+    finetune.set_defaults(handler=_finetune)
 
     predict = commands.add_parser("predict", help="find nuclei in images; write masks, labels, CSV")
     predict.add_argument("inputs", nargs="+", help="image files or folders of images")

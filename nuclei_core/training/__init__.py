@@ -18,6 +18,7 @@ module         what it holds
 ``data``       the dataset split, training arrays, augmentation, ``tf.data``
 ``precision``  float32 or mixed bfloat16 for this machine; the float32 export
 ``state``      the run's progress between epochs (``state.json``)
+``finetune``   a short run from a trained model's weights on a few images
 ``callbacks``  learning rate, checkpoints, stopping, progress (imports Keras)
 ``run``        :func:`train` and its steps, the model card
 =============  ==============================================================
@@ -27,6 +28,14 @@ Importing this package does not import TensorFlow.
 
 from nuclei_core.training.config import TrainConfig
 from nuclei_core.training.data import check_dataset
+from nuclei_core.training.finetune import finetune_config
 from nuclei_core.training.run import TrainingListener, TrainResult, train
 
-__all__ = ["TrainConfig", "TrainResult", "TrainingListener", "check_dataset", "train"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "TrainingListener",
+    "check_dataset",
+    "finetune_config",
+    "train",
+]

@@ -14,6 +14,9 @@ from nuclei_core.errors import ConfigError
 
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 PRECISIONS = ("auto", "float32", "bfloat16")
+SPLITS = ("hash", "all")
+"""``hash``: each folder split train / val / test by the hash rule; ``all``: every
+image trains and the same images validate (fine-tuning on a few corrected images)."""
 
 
 @dataclass
@@ -45,6 +48,9 @@ class TrainConfig:
     precision: str = "auto"
     resume: bool = False
     name: str | None = None
+    base_model: str | None = None  # a .keras file whose weights start the run (fine-tuning)
+    split: str = "hash"
+    steps_per_epoch: int | None = None  # None: one pass over the images' crops
 
     def data_folders(self) -> list[str]:
         """The dataset folders, in order (``data`` is one folder or a list of them).
@@ -100,6 +106,10 @@ class TrainConfig:
             raise ConfigError(f"validation fraction must be in (0, 0.9), got {self.val_fraction}")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.split not in SPLITS:
+            raise ConfigError(f"split must be one of {SPLITS}, got {self.split!r}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ConfigError(f"steps per epoch must be at least 1, got {self.steps_per_epoch}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.strategy == "multiworker" and "TF_CONFIG" not in os.environ:

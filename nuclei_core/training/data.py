@@ -69,25 +69,38 @@ def check_dataset(config: TrainConfig) -> TrainingSplit:
     split = TrainingSplit()
     for folder in folders:
         dataset = discover_dataset(folder)
-        train_samples = select_split(dataset, "train", config.val_fraction)
-        val_samples = select_split(dataset, "val", config.val_fraction)
-        if not val_samples and len(train_samples) >= 2:
-            val_samples = [train_samples.pop()]
+        train_samples, val_samples = _train_and_val(dataset, config)
         group = str(folder) if len(folders) > 1 else ""
         split.train += train_samples
         split.val += val_samples
         split.train_groups += [group] * len(train_samples)
         split.val_groups += [group] * len(val_samples)
         split.problems += dataset.problems
-        split.n_test += len(select_split(dataset, "test", config.val_fraction))
+        if config.split == "hash":
+            split.n_test += len(select_split(dataset, "test", config.val_fraction))
     if not split.train:
         raise ConfigError(f"{config.data}: no training images after the train/val/test split")
-    if config.batch_size > len(split.train):
+    if config.split == "hash" and config.batch_size > len(split.train):
         raise ConfigError(
             f"batch size {config.batch_size} is larger than the {len(split.train)} training images"
         )
     _check_crop_fits(split.train, config.crop)
     return split
+
+
+def _train_and_val(dataset, config: TrainConfig) -> tuple[list, list]:
+    """The training and validation samples of one folder, as ``config.split`` says.
+
+    With ``hash`` a folder whose split has no validation image gives one of its
+    training images to validation; with ``all`` every image does both.
+    """
+    if config.split == "all":
+        return list(dataset.samples), list(dataset.samples)
+    train_samples = select_split(dataset, "train", config.val_fraction)
+    val_samples = select_split(dataset, "val", config.val_fraction)
+    if not val_samples and len(train_samples) >= 2:
+        val_samples = [train_samples.pop()]
+    return train_samples, val_samples
 
 
 def _check_crop_fits(samples, crop: int) -> None:

@@ -26,6 +26,7 @@ from nuclei_core.training.data import (
     training_dataset,
     validation_dataset,
 )
+from nuclei_core.training.finetune import base_model_summary, start_from
 from nuclei_core.training.precision import (
     build_for_training,
     float32_copy,
@@ -177,11 +178,13 @@ def _read_inputs(
     problems = [*split.problems, *problems, *val_problems]
     for problem in problems:
         listener.on_status(f"skipped: {problem}")
-    if len(train_arrays) < config.batch_size:
+    if not train_arrays or (config.split == "hash" and len(train_arrays) < config.batch_size):
         raise ConfigError(
             f"only {len(train_arrays)} readable training images for batch size {config.batch_size}"
         )
-    steps = max(1, sum(array.count for array in train_arrays) // config.batch_size)
+    steps = config.steps_per_epoch or max(
+        1, sum(array.count for array in train_arrays) // config.batch_size
+    )
     train_data, _ = training_dataset(train_arrays, config.crop, config.batch_size, config.seed)
     multiple = config.model_config().size_multiple
     val_data = validation_dataset(val_arrays, multiple, replicas) if val_arrays else None
@@ -207,6 +210,9 @@ def _model_and_state(
             listener.on_status(f"resuming after epoch {state.epoch}")
             return model, state
         model, encoder_weights = build_for_training(config.model_config(), policy)
+        if config.base_model:
+            start_from(model, config.base_model)
+            listener.on_status(f"starting from the weights of {config.base_model}")
         model.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate),
             loss=NucleiLoss(),
@@ -357,4 +363,5 @@ def model_card(
         "history": state.history,
         "final_metrics": state.best_metrics(),
         "created_at": utc_now(),
+        **base_model_summary(config, inputs.n_train),
     }

@@ -1,0 +1,209 @@
+"""Fine-tuning: a short run that starts from a trained model's weights and fits a few images.
+
+:func:`finetune_config` turns "this model, this folder of corrected images, this
+many minutes" into a :class:`~nuclei_core.training.TrainConfig` that
+:func:`nuclei_core.training.train` (or the background job of
+:func:`nuclei_core.jobs.start_training`) runs like any other:
+
+* the network has the base model's architecture (read from its card) and starts
+  from its weights (:func:`start_from`); batch normalisation keeps the base
+  model's statistics (its layers are frozen), so a handful of images of one kind
+  does not shift what the network expects of every other kind;
+* every image of the folder trains, and the same images validate (``split="all"``:
+  a user's five corrected images are too few to hold some out);
+* a low learning rate with a cosine decay over the time budget, small batches and
+  a fixed number of steps per epoch, so that one image gives curves too.
+
+The card of the result names its base model, the folder, the number of images and
+the minutes (:func:`base_model_summary`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nuclei_core.cards import read_card
+from nuclei_core.datasets import discover_dataset
+from nuclei_core.errors import ConfigError, ModelLoadError, NucleiError
+from nuclei_core.imread import image_size
+from nuclei_core.runtime import file_sha256
+from nuclei_core.training.config import TrainConfig
+
+LEARNING_RATE = 3e-4
+"""Peak learning rate of a fine-tuning run (a seventh of training's)."""
+
+BATCH_SIZE = 4
+STEPS_PER_EPOCH = 16
+MAX_CROP = 256
+MAX_EPOCHS = 100_000  # the time budget ends a fine-tuning run
+
+
+def finetune_config(
+    base_model,
+    data,
+    out,
+    minutes: float = 10.0,
+    name: str | None = None,
+    seed: int = 0,
+    precision: str = "auto",
+) -> TrainConfig:
+    """The training configuration that fine-tunes ``base_model`` on ``data`` for ``minutes``.
+
+    Parameters
+    ----------
+    base_model : str or Path
+        A ``.keras`` model with its card (``<name>.json``, which says its architecture).
+    data : str or Path
+        A folder of images with their label masks (flat ``inputs/`` + ``masks/`` or
+        Kaggle layout); every image is used.
+    out : str or Path
+        The run folder (the background job replaces it by its own).
+    minutes : float
+        The time budget; the run ends when it is spent.
+    name, seed, precision
+        As in :class:`~nuclei_core.training.TrainConfig`.
+
+    Raises
+    ------
+    ModelLoadError
+        ``base_model`` does not exist or has no card naming its architecture.
+    DatasetError
+        ``data`` has no usable image/mask pairs.
+    ConfigError
+        ``minutes`` is not positive, or every image is smaller than the network needs.
+
+    Examples
+    --------
+    >>> from nuclei_core.locations import default_model_path, sample_folder
+    >>> config = finetune_config(default_model_path(), sample_folder(), "runs/tuned", minutes=5)
+    >>> config.split, config.time_budget_minutes, config.crop, config.learning_rate
+    ('all', 5, 256, 0.0003)
+    """
+    if not minutes or minutes <= 0:
+        raise ConfigError(f"minutes must be positive, got {minutes}")
+    model = _base_architecture(Path(base_model))
+    multiple = 32 if model["architecture"] == "mobilenetv2" else 2 ** int(model["depth"])
+    return TrainConfig(
+        data=str(data),
+        out=str(out),
+        architecture=model["architecture"],
+        epochs=MAX_EPOCHS,
+        batch_size=BATCH_SIZE,
+        learning_rate=LEARNING_RATE,
+        patience=MAX_EPOCHS,
+        crop=_crop_for(data, multiple),
+        seed=seed,
+        depth=int(model["depth"]),
+        base_filters=int(model["base_filters"]),
+        dropout=float(model.get("dropout", 0.1)),
+        time_budget_minutes=minutes,
+        precision=precision,
+        name=name,
+        base_model=str(base_model),
+        split="all",
+        steps_per_epoch=STEPS_PER_EPOCH,
+    )
+
+
+def _base_architecture(path: Path) -> dict:
+    """The ``model`` section of the base model's card, checked."""
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: no such model file")
+    model = read_card(path).get("model")
+    keys = ("architecture", "depth", "base_filters")
+    if not isinstance(model, dict) or any(key not in model for key in keys):
+        raise ModelLoadError(
+            f"{path}: its card ({path.with_suffix('.json').name}) does not say the network's "
+            "architecture; fine-tuning needs a model trained by nuclei_core"
+        )
+    return model
+
+
+def _crop_for(data, multiple: int) -> int:
+    """The largest training crop (at most :data:`MAX_CROP`) that the largest image holds."""
+    largest = 0
+    for sample in discover_dataset(data).samples:
+        try:
+            largest = max(largest, min(image_size(sample.image_path)))
+        except NucleiError:
+            continue
+    crop = min(MAX_CROP, largest // multiple * multiple)
+    if crop < multiple:
+        raise ConfigError(
+            f"{data}: every image is smaller than {multiple} pixels a side (largest {largest})"
+        )
+    return crop
+
+
+def start_from(model, base_model) -> None:
+    """Copy the weights of the model file ``base_model`` into ``model``; freeze batch norm.
+
+    Raises
+    ------
+    ConfigError
+        The two networks differ (another architecture, depth or width).
+
+    Examples
+    --------
+    >>> from nuclei_core.locations import default_model_path
+    >>> from nuclei_core.model import ModelConfig, build_unet
+    >>> start_from(build_unet(ModelConfig(depth=2, base_filters=4)), default_model_path())
+    Traceback (most recent call last):
+    ...
+    nuclei_core.errors.ConfigError: ...default.keras: another network than this run's (weight 1 ...
+    """
+    import keras
+
+    from nuclei_core.model import load_model
+
+    weights = load_model(base_model).get_weights()
+    expected = [tuple(weight.shape) for weight in model.get_weights()]
+    found = [tuple(weight.shape) for weight in weights]
+    if found != expected:
+        index = next(
+            (i for i, pair in enumerate(zip(found, expected, strict=False)) if pair[0] != pair[1]),
+            min(len(found), len(expected)),
+        )
+        raise ConfigError(
+            f"{base_model}: another network than this run's (weight {index + 1} has shape "
+            f"{_shape_at(found, index)}, this run's {_shape_at(expected, index)})"
+        )
+    model.set_weights(weights)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+
+
+def _shape_at(shapes: list[tuple], index: int) -> str:
+    return str(shapes[index]) if index < len(shapes) else "none"
+
+
+def base_model_summary(config: TrainConfig, n_images: int) -> dict:
+    """What the card of a fine-tuned model says of its start (``{}`` for a fresh run).
+
+    Examples
+    --------
+    >>> base_model_summary(TrainConfig(data="a", out="run"), 3)
+    {}
+    >>> from nuclei_core.locations import default_model_path
+    >>> config = TrainConfig(data="mine", out="run", base_model=str(default_model_path()),
+    ...                      time_budget_minutes=10)
+    >>> summary = base_model_summary(config, 3)
+    >>> summary["base_model"]["name"], summary["finetune"]
+    ('default', {'dataset': 'mine', 'n_images': 3, 'minutes': 10})
+    """
+    if not config.base_model:
+        return {}
+    path = Path(config.base_model)
+    return {
+        "base_model": {
+            "path": str(path),
+            "name": read_card(path).get("name") or path.stem,
+            "sha256": file_sha256(path) if path.is_file() else None,
+        },
+        "finetune": {
+            "dataset": str(config.data),
+            "n_images": n_images,
+            "minutes": config.time_budget_minutes,
+        },
+    }
