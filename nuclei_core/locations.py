@@ -55,6 +55,17 @@ def data_folder() -> Path:
     return _configured_path(DATA_DIR_ENV) or PROJECT_ROOT / DEFAULT_DATA_DIR_NAME
 
 
+def user_datasets_folder() -> Path:
+    """The folder of the user datasets (images corrected in the app): ``<data folder>/datasets``.
+
+    Examples
+    --------
+    >>> user_datasets_folder() == data_folder() / "datasets"
+    True
+    """
+    return data_folder() / "datasets"
+
+
 def default_model_path() -> Path:
     """The model used when none is chosen: ``$NUCLEI_DEFAULT_MODEL`` or ``models/default.keras``.
 

@@ -1,11 +1,14 @@
 """Train page: start, watch and stop a training job; switch, upload, rename, delete models.
 
+"Your corrected images" lists the user datasets saved on the Segment page and
+fine-tunes the session's model on one of them (``ui.user_datasets``).
+
 Training runs in its own process (``nuclei_core.jobs``), so a reload or a second
 tab finds it still running; only one job runs at a time.  The form's fields keep
 their values while a job runs (``ui.state.kept``).  "Use in this session" switches
 this browser session's model; "Make it the default" sets the model new sessions
 start with.  Session-state keys: ``train_last_run_id`` (the run started from this
-session), ``models_choice``, ``train_*`` (the form).
+session), ``models_choice``, ``train_*`` (the form), ``finetune_*`` (the fine-tune form).
 """
 
 from pathlib import Path
@@ -17,7 +20,7 @@ from nuclei_core.evaluate import check_dataset_folder
 from nuclei_core.history import history_frame
 from nuclei_core.registry import ACTIVE_STATUSES
 from nuclei_core.training import TrainConfig
-from ui import charts, labels, messages, navigation, state, uploads
+from ui import charts, labels, messages, navigation, state, uploads, user_datasets
 
 navigation.ensure_app_shell(__file__)
 st.title("Train or load a model")
@@ -175,6 +178,13 @@ else:
             run = jobs.start_training(config, registry)
             st.session_state["train_last_run_id"] = run.id
             st.rerun()
+
+st.header("Your corrected images")
+corrected = user_datasets.show_user_datasets(registry)
+if corrected and job is None:
+    user_datasets.finetune_form(registry, corrected)
+elif corrected:
+    st.caption("Fine-tuning can start when the running job ends.")
 
 st.header("Manage models")
 runs = catalogue.model_runs(registry)
