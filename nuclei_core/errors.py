@@ -42,6 +42,10 @@ class ConfigError(InputError):
     """A training or prediction parameter is out of range."""
 
 
+class EditError(InputError):
+    """An edit of a label image cannot be done (a split line that cuts nothing, ...)."""
+
+
 class EncoderWeightsError(NucleiError, OSError):
     """Pretrained encoder weights could not be loaded (offline, no cached copy)."""
 
@@ -63,6 +67,7 @@ __all__ = [
     "DatasetError",
     "ModelLoadError",
     "ConfigError",
+    "EditError",
     "EncoderWeightsError",
     "StorageError",
     "JobBusyError",
