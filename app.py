@@ -54,7 +54,7 @@ with st.sidebar:
         st.caption(labels.model_caption(active))
         metrics = labels.validation_line(active)
         st.caption(f"Validation: {metrics}" if metrics else "No validation metrics recorded.")
-        st.caption(f"Runs on {runtime.BACKEND_NAMES[runtime.resolve_backend()]}, float32")
+        st.caption(f"Runs on {runtime.default_runtime()}")
     choices = model_runs(registry)
     if choices:
         names = {run.id: labels.run_label(run) for run in choices}

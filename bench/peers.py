@@ -23,8 +23,9 @@ from nuclei_core.errors import NucleiError
 from nuclei_core.preprocess import is_colour, to_model_input
 
 MODEL_LABELS = {
-    "default": "default model",
+    "default": "default model (default settings)",
     "default_tensorflow": "default model, TensorFlow float32",
+    "default_float32": "default model, OpenVINO float32",
     "default_bfloat16": "default model, OpenVINO bfloat16",
     "candidate": "candidate model",
     "mobilenetv2": "original recipe (MobileNetV2, 128 px crops)",

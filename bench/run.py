@@ -78,9 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 def load_models(args) -> tuple[dict, dict]:
     """``{name: (model, path)}`` of the models here, ``{name: (path, reason)}`` of those not.
 
-    Every model runs on the runtime ``auto`` picks (as the app and the CLI do); the
-    default model also on TensorFlow and, where OpenVINO is installed, in bfloat16,
-    so that each backend's speed and scores sit side by side.
+    Every model runs on the runtime and precision ``auto`` picks (as the app and the
+    CLI do); where that is OpenVINO, the default model also runs on TensorFlow and in
+    the other OpenVINO precision (float32, what a CPU without bfloat16 sees, when
+    ``auto`` picked bfloat16), so that each backend's speed and scores sit side by side.
     """
     from nuclei_core.model import load_model
     from nuclei_core.runtime import load_inference_model, load_openvino, resolve_backend
@@ -92,7 +93,8 @@ def load_models(args) -> tuple[dict, dict]:
     default_path = Path(args.default_model)
     if resolve_backend() == "openvino":
         models["default_tensorflow"] = (load_model(default_path), default_path)
-        models["default_bfloat16"] = (load_openvino(default_path, "bfloat16"), default_path)
+        other = "float32" if models["default"][0].precision == "bfloat16" else "bfloat16"
+        models[f"default_{other}"] = (load_openvino(default_path, other), default_path)
     baseline, reason = peers.load_optional_model(args.baseline_model)
     if baseline is None:
         return models, {"mobilenetv2": (Path(args.baseline_model), reason)}

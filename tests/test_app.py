@@ -113,8 +113,8 @@ def test_app_registers_the_bundled_default_model_once(
     assert registry.active_model().name == "default"
     sidebar = texts(at.sidebar.markdown) + texts(at.sidebar.caption)
     assert "default" in sidebar and "Dice 0.810" in sidebar
-    expected = "OpenVINO" if runtime.openvino_available() else "TensorFlow"
-    assert f"Runs on {expected}, float32" in sidebar
+    model = runtime.load_inference_model(default)  # what the app runs, said without loading
+    assert f"Runs on {runtime.describe(model)}" in sidebar
 
 
 def test_app_marks_a_dead_training_run_failed(registry):

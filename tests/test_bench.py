@@ -265,15 +265,17 @@ def test_a_tiny_run_writes_a_report_with_every_set_and_the_candidate(
     results = json.loads((out / "results.json").read_text())
     assert [dataset["name"] for dataset in results["datasets"]] == ["first/set", "second/set"]
     names = [(row["dataset"], row["name"]) for row in results["quality"]]
-    backends = ["default_tensorflow", "default_bfloat16"] if runtime.openvino_available() else []
+    auto = runtime.resolve_precision("auto", "openvino")
+    other = "float32" if auto == "bfloat16" else "bfloat16"
+    backends = ["default_tensorflow", f"default_{other}"] if runtime.openvino_available() else []
     expected = ["default", "candidate", *backends, "mobilenetv2", "classical", "classical_he"]
     assert names[: len(expected)] == [("first/set", name) for name in expected]
     assert len(names) == 2 * len(expected)
     runtimes = {name: model["runtime"] for name, model in results["models"].items()}
     if backends:
-        assert runtimes["default"] == "OpenVINO, float32"
+        assert runtimes["default"] == f"OpenVINO, {auto}"
         assert runtimes["default_tensorflow"] == "TensorFlow, float32"
-        assert runtimes["default_bfloat16"] == "OpenVINO, bfloat16"
+        assert runtimes[f"default_{other}"] == f"OpenVINO, {other}"
     assert {lead["mine"] for lead in results["leads"]} == {"candidate", "default"}
     text = (out / "RESULTS.md").read_text()
     assert "### first/set (all split, 3 images" in text and "### second/set (all split" in text

@@ -21,9 +21,11 @@ import pytest
 import tifffile
 from PIL import Image
 
-from nuclei_core import cli, imread
+from nuclei_core import cli, imread, runtime
 
 REPO = Path(__file__).resolve().parent.parent
+AUTO_RUNTIME = runtime.default_runtime()
+"""What the CLI's model line says with the default --backend and --precision here."""
 # TensorFlow's C++ start-up lines, printed before any logging setup can silence them.
 NATIVE_LOG = re.compile(
     r"^([IWEF]\d{4} |WARNING: All log messages before absl|To enable the follow)"
@@ -180,7 +182,7 @@ def test_predict_finishes_good_files_and_lists_the_bad_one(tmp_path, trained_run
     assert any("broken.png" in line and "not a PNG, JPEG or TIFF" in line for line in stderr)
     summaries = {}
     model_line, *image_lines = own_lines(process.stdout)
-    assert re.fullmatch(r"model: \S+model\.keras \((OpenVINO|TensorFlow), float32\)", model_line)
+    assert re.fullmatch(rf"model: \S+model\.keras \({AUTO_RUNTIME}\)", model_line)
     for line in image_lines:
         match = re.fullmatch(
             r"(\S+): (\d+) nuclei \((fluorescence|brightfield|stained), [\d.]+ s\)", line
@@ -223,7 +225,7 @@ def test_predict_all_good_exits_zero(tmp_path, trained_run, make_sample, capsys)
     )
     assert code == 0
     assert re.fullmatch(
-        r"model: \S+ \((OpenVINO|TensorFlow), float32\)\n"
+        rf"model: \S+ \({AUTO_RUNTIME}\)\n"
         r"cells\.png: 5 nuclei \(fluorescence, [\d.]+ s\)\n",
         capsys.readouterr().out,
     )

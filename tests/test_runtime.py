@@ -46,7 +46,32 @@ def test_auto_falls_back_to_tensorflow_without_openvino(monkeypatch, model_file)
 def test_auto_picks_openvino_where_installed(model_file):
     model = runtime.load_inference_model(model_file, "auto")
     assert runtime.backend_of(model) == "openvino"
-    assert runtime.describe(model) == "OpenVINO, float32"
+    assert runtime.describe(model) == f"OpenVINO, {runtime.resolve_precision('auto', 'openvino')}"
+
+
+@needs_openvino
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [({"avx512f", "avx512_bf16"}, "bfloat16"), ({"amx_bf16"}, "bfloat16"), ({"avx2"}, "float32")],
+)
+def test_auto_precision_is_bfloat16_only_on_cpus_that_compute_it(
+    monkeypatch, model_file, flags, expected
+):
+    from nuclei_core.training import precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset(flags))
+    model = runtime.load_inference_model(model_file)
+    assert runtime.describe(model) == f"OpenVINO, {expected}"
+    assert runtime.describe(runtime.load_inference_model(model_file, "tensorflow")) == (
+        "TensorFlow, float32"
+    )
+
+
+def test_an_explicit_precision_is_kept_and_an_unknown_one_refused():
+    assert runtime.resolve_precision("float32", "openvino", frozenset({"amx_bf16"})) == "float32"
+    assert runtime.resolve_precision("bfloat16", "openvino", frozenset()) == "bfloat16"
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        runtime.resolve_precision("int8", "openvino")
 
 
 @needs_openvino
