@@ -82,7 +82,14 @@ def _finetune(args) -> int:
     from nuclei_core.training import finetune_config, train
 
     config = finetune_config(
-        args.model, args.data, args.out, args.minutes, args.name, args.seed, args.precision
+        args.model,
+        args.data,
+        args.out,
+        args.minutes,
+        args.name,
+        args.seed,
+        args.precision,
+        rehearsal=args.rehearsal,
     )
     started = time.monotonic()
     result = train(config, listener=ProgressListener())
@@ -344,6 +351,15 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--name", default=None, help="run name (default: the folder name)")
     finetune.add_argument("--seed", type=int, default=0)
     finetune.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
+    finetune.add_argument(
+        "--rehearsal",
+        nargs="*",
+        default=None,
+        help=(
+            "folders of the base model's training data replayed beside the new images (default: "
+            "the folders its card names that exist here; give the option alone for none)"
+        ),
+    )
     finetune.set_defaults(handler=_finetune)
 
     predict = commands.add_parser("predict", help="find nuclei in images; write masks, labels, CSV")

@@ -136,8 +136,15 @@ def test_finetuned_card_names_its_base_data_images_and_minutes(trained_run, new_
     assert card["base_model"]["path"] == str(trained_run.result.model_path)
     assert card["base_model"]["name"] == "run"
     assert len(card["base_model"]["sha256"]) == 64
-    assert card["finetune"] == {"dataset": str(new_kind), "n_images": 3, "minutes": None}
-    assert card["split"]["n_train"] == 3 and card["split"]["n_test"] == 0
+    replayed = card["finetune"].pop("n_replayed")
+    assert card["finetune"] == {
+        "dataset": str(new_kind),
+        "n_images": 3,
+        "minutes": None,
+        "rehearsal": [str(trained_run.data)],  # the base model's training folder, found here
+    }
+    assert 0 < replayed <= 64 and card["split"]["n_train"] == 3 + replayed
+    assert card["split"]["n_val"] == 3 and card["split"]["n_test"] == 0
     assert card["params"]["split"] == "all" and card["params"]["base_model"] == config.base_model
     assert len(card["history"]) == 6
 
@@ -145,6 +152,27 @@ def test_finetuned_card_names_its_base_data_images_and_minutes(trained_run, new_
 def test_a_fresh_run_has_no_base_model_in_its_card(trained_run):
     card = json.loads(trained_run.result.card_path.read_text())
     assert "base_model" not in card and "finetune" not in card
+
+
+def test_rehearsal_replays_the_base_models_training_split_only(trained_run, new_kind):
+    from nuclei_core.datasets import discover_dataset, select_split
+    from nuclei_core.training import check_dataset
+
+    config = finetune_config(trained_run.result.model_path, new_kind, "run")
+    assert config.rehearsal == [str(trained_run.data)]
+    split = check_dataset(config)
+    replayed = [
+        sample.id
+        for sample, group in zip(split.train, split.train_groups, strict=True)
+        if group.startswith("rehearsal")
+    ]
+    train_ids = {sample.id for sample in select_split(discover_dataset(trained_run.data), "train")}
+    assert replayed and set(replayed) <= train_ids
+    assert [sample.id for sample in split.val] == ["ring00", "ring01", "ring02"]
+    fewer = dataclasses.replace(config, rehearsal_images=2)
+    assert len(check_dataset(fewer).train) == 3 + 2
+    without = finetune_config(trained_run.result.model_path, new_kind, "run", rehearsal=[])
+    assert without.rehearsal is None
 
 
 def test_split_all_trains_and_validates_on_every_image(new_kind):
@@ -160,7 +188,11 @@ def test_split_all_trains_and_validates_on_every_image(new_kind):
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("split", "random", "split must be one of"), ("steps_per_epoch", 0, "steps per epoch")],
+    [
+        ("split", "random", "split must be one of"),
+        ("steps_per_epoch", 0, "steps per epoch"),
+        ("rehearsal_images", 0, "rehearsal images"),
+    ],
 )
 def test_config_checks_the_new_fields(field, value, message):
     with pytest.raises(ConfigError, match=message):
@@ -184,6 +216,7 @@ def test_cli_finetune_writes_the_model_and_prints_the_time(trained_run, new_kind
         str(out),
         "--precision",
         "float32",
+        "--rehearsal",
     ]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -191,3 +224,4 @@ def test_cli_finetune_writes_the_model_and_prints_the_time(trained_run, new_kind
     assert f"model: {out / 'model.keras'}" in done.stdout and " min" in done.stdout
     card = json.loads((out / "model.json").read_text())
     assert card["finetune"]["minutes"] == 0.05 and card["finetune"]["n_images"] == 3
+    assert card["finetune"]["rehearsal"] == [] and card["finetune"]["n_replayed"] == 0

@@ -51,6 +51,8 @@ class TrainConfig:
     base_model: str | None = None  # a .keras file whose weights start the run (fine-tuning)
     split: str = "hash"
     steps_per_epoch: int | None = None  # None: one pass over the images' crops
+    rehearsal: list[str] | None = None  # folders whose training split is replayed beside data
+    rehearsal_images: int = 64  # at most this many images of each rehearsal folder
 
     def data_folders(self) -> list[str]:
         """The dataset folders, in order (``data`` is one folder or a list of them).
@@ -110,6 +112,8 @@ class TrainConfig:
             raise ConfigError(f"split must be one of {SPLITS}, got {self.split!r}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ConfigError(f"steps per epoch must be at least 1, got {self.steps_per_epoch}")
+        if self.rehearsal_images < 1:
+            raise ConfigError(f"rehearsal images must be at least 1, got {self.rehearsal_images}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.strategy == "multiworker" and "TF_CONFIG" not in os.environ:

@@ -70,7 +70,7 @@ def check_dataset(config: TrainConfig) -> TrainingSplit:
     for folder in folders:
         dataset = discover_dataset(folder)
         train_samples, val_samples = _train_and_val(dataset, config)
-        group = str(folder) if len(folders) > 1 else ""
+        group = str(folder) if len(folders) > 1 or config.rehearsal else ""
         split.train += train_samples
         split.val += val_samples
         split.train_groups += [group] * len(train_samples)
@@ -80,6 +80,10 @@ def check_dataset(config: TrainConfig) -> TrainingSplit:
             split.n_test += len(select_split(dataset, "test", config.val_fraction))
     if not split.train:
         raise ConfigError(f"{config.data}: no training images after the train/val/test split")
+    for folder in config.rehearsal or []:
+        replayed = rehearsal_samples(folder, config.rehearsal_images, config.val_fraction)
+        split.train += replayed
+        split.train_groups += [f"rehearsal {folder}"] * len(replayed)
     if config.split == "hash" and config.batch_size > len(split.train):
         raise ConfigError(
             f"batch size {config.batch_size} is larger than the {len(split.train)} training images"
@@ -101,6 +105,24 @@ def _train_and_val(dataset, config: TrainConfig) -> tuple[list, list]:
     if not val_samples and len(train_samples) >= 2:
         val_samples = [train_samples.pop()]
     return train_samples, val_samples
+
+
+def rehearsal_samples(folder, count: int, val_fraction: float = 0.1) -> list:
+    """Up to ``count`` training-split samples of ``folder``, spread evenly over the split.
+
+    Replayed beside a fine-tuning run's new images, they keep the network good on
+    what it learned before; they come from the training split only, so the folder's
+    validation and test parts stay unseen.
+
+    Examples
+    --------
+    >>> from nuclei_core.locations import sample_folder
+    >>> [sample.id for sample in rehearsal_samples(sample_folder(), 3)]
+    ['fluo_01', 'fluo_10', 'fluo_17']
+    """
+    train = select_split(discover_dataset(folder), "train", val_fraction)
+    step = max(1, len(train) // count)
+    return train[::step][:count]
 
 
 def _check_crop_fits(samples, crop: int) -> None:

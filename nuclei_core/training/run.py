@@ -363,5 +363,5 @@ def model_card(
         "history": state.history,
         "final_metrics": state.best_metrics(),
         "created_at": utc_now(),
-        **base_model_summary(config, inputs.n_train),
+        **base_model_summary(config, inputs.n_val, inputs.n_train - inputs.n_val),
     }
