@@ -263,7 +263,7 @@ def _image_uint8(image: np.ndarray) -> np.ndarray:
 def _checked_labels(labels: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
     """The labels numbered 1..n without gaps, and n; refuses no nucleus or too many."""
     labels = check_same_shape(check_label_image(labels), "labels", shape[:2], "image")
-    renumbered = relabel_sequential(labels)[0]
+    renumbered = relabel_sequential(np.array(labels))[0]  # a copy: skimage refuses read-only
     count = int(renumbered.max())
     if count == 0:
         raise InputError("labels: no nucleus; a training image needs at least one")

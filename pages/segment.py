@@ -6,21 +6,25 @@ or the test-time-flips switch runs the network again.  A multi-channel or multi-
 image gets a channel and a plane (or maximum projection) picker; the pixel size
 (read from the file, or typed) puts the measurements in µm.  Downloads: mask, label
 PNG and TIFF, CSV, Fiji ROI set, QuPath GeoJSON, overlay.  Optional ground truth adds
-scores and an error overlay.
+scores and an error overlay.  "Correct the nuclei" swaps the overlay for the annotator
+(``ui.annotator``): the count, measurements and downloads then use the corrected labels,
+which can be saved into a user dataset; without a model one annotates from scratch.
 """
 
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from nuclei_core import export, render
 from nuclei_core.channels import channel_images, read_stack, select_image
 from nuclei_core.datasets import flat_mask
 from nuclei_core.evaluate import compare_labels, sample_images
+from nuclei_core.measure import measure_nuclei
 from nuclei_core.preprocess import image_kind, to_display_rgb
 from nuclei_core.segment import SegmentOptions, nuclei_from_probabilities
 from nuclei_core.uploads import image_digest, read_ground_truth
-from ui import images, messages, navigation, pictures, state, uploads
+from ui import annotator, images, messages, navigation, pictures, state, uploads
 from ui.labels import score_items
 from ui.threshold import threshold_note
 
@@ -38,7 +42,7 @@ st.title("Segment an image")
 registry = state.registry()
 run, model, model_key = state.require_model(registry)
 if model is None:
-    st.stop()
+    st.caption("Without a model you can still draw the nuclei of an image yourself.")
 
 samples = sample_images()
 source = "Upload an image"
@@ -62,30 +66,32 @@ else:
     data, name = chosen.read_bytes(), chosen.name
     sample_truth = flat_mask(chosen)
 
-left, middle, right = st.columns(3)
-threshold = left.slider(
-    "Mask threshold",
-    0.05,
-    0.95,
-    0.5,
-    0.05,
-    key="segment_threshold",
-    help="A pixel belongs to a nucleus when its probability is above this.",
-)
-min_size = middle.number_input(
-    "Minimum nucleus size (pixels)",
-    0,
-    100_000,
-    15,
-    5,
-    key="segment_min_size",
-    help="Smaller objects are dropped.",
-)
-tta = right.checkbox(
-    "Test-time flips",
-    key="segment_tta",
-    help="Average the prediction over 4 flipped copies: slower, slightly more accurate.",
-)
+threshold, min_size, tta = 0.5, 15, False
+if model is not None:
+    left, middle, right = st.columns(3)
+    threshold = left.slider(
+        "Mask threshold",
+        0.05,
+        0.95,
+        0.5,
+        0.05,
+        key="segment_threshold",
+        help="A pixel belongs to a nucleus when its probability is above this.",
+    )
+    min_size = middle.number_input(
+        "Minimum nucleus size (pixels)",
+        0,
+        100_000,
+        15,
+        5,
+        key="segment_min_size",
+        help="Smaller objects are dropped.",
+    )
+    tta = right.checkbox(
+        "Test-time flips",
+        key="segment_tta",
+        help="Average the prediction over 4 flipped copies: slower, slightly more accurate.",
+    )
 
 if data is None:
     st.caption("Upload an image, or pick one of the bundled samples, to find its nuclei.")
@@ -98,37 +104,56 @@ with messages.engine_errors():
     channel, plane, every_channel = images.channel_and_plane(stack)
     pixel_size = images.pixel_size_input(stack, digest, where=st.columns(3)[0])
     image = select_image(stack, channel, plane)
+    measures = {"pixel_size": pixel_size, "channel_images": None}
+    if every_channel:
+        measures["channel_images"] = channel_images(stack, plane)
     options = SegmentOptions(threshold=threshold, min_size=int(min_size), tta=tta)
-    key = (digest, channel, plane, model_key, tta)
-    probabilities = state.probabilities(key, model, image, options)
-    labels, table = nuclei_from_probabilities(
-        probabilities,
-        image,
-        options,
-        pixel_size=pixel_size,
-        channel_images=channel_images(stack, plane) if every_channel else None,
-    )
-    left.caption(threshold_note(probabilities))
-    count = int(labels.max())
     rgb = to_display_rgb(image)
+    if model is not None:
+        key = (digest, channel, plane, model_key, tta)
+        probabilities = state.probabilities(key, model, image, options)
+        labels, table = nuclei_from_probabilities(probabilities, image, options, **measures)
+        left.caption(threshold_note(probabilities))
+    correcting = st.toggle(
+        "Correct the nuclei",
+        value=model is None,
+        key="segment_correct",
+        help="Delete, add, split, merge or paint nuclei; save the result for fine-tuning.",
+    )
+    if model is None and not correcting:
+        st.stop()
+    if correcting:
+        made_by = None if model is None else (model_key, tta, threshold, int(min_size))
+        start = labels if model is not None else np.zeros(image.shape[:2], np.int32)
+        correction = annotator.correction_for((digest, channel, plane), start, rgb, made_by)
+        labels = correction.labels
+        table = measure_nuclei(labels, intensity_image=image, **measures)
+    count = int(labels.max())
     drawn = render.overlay(rgb, labels)
 
-    st.metric("Nuclei found", count)
+    st.metric("Nuclei corrected" if correcting else "Nuclei found", count)
     st.caption(
         f"{name}: {image.shape[1]} x {image.shape[0]} pixels, {image_kind(image)} image, "
-        f"model {run.name}"
+        + (f"model {run.name}" if run is not None else "no model")
     )
-    pictures.show_pictures(
-        [
-            (rgb, "Image", "Input image"),
-            (drawn, f"{count} nuclei (filled, with outlines)", "Nuclei overlay"),
-            (
-                render.probability_rgb(probabilities),
-                "Nucleus probability (dark 0, yellow 1)",
-                "Probability map",
-            ),
-        ]
-    )
+    if correcting:
+        annotator.annotator((digest, channel, plane), correction)
+        annotator.restart_buttons(correction, start, made_by)
+        annotator.save_form(
+            name, image, labels, image_kind(image), None if run is None else run.name
+        )
+    else:
+        pictures.show_pictures(
+            [
+                (rgb, "Image", "Input image"),
+                (drawn, f"{count} nuclei (filled, with outlines)", "Nuclei overlay"),
+                (
+                    render.probability_rgb(probabilities),
+                    "Nucleus probability (dark 0, yellow 1)",
+                    "Probability map",
+                ),
+            ]
+        )
 
     st.subheader("Measurements")
     st.dataframe(table, hide_index=True)

@@ -227,7 +227,8 @@ def test_ground_truth_of_the_wrong_size_is_refused(active_model, make_sample):
 def test_segment_page_says_when_no_model_is_available():
     at = start("pages/segment.py")
     assert "No model is available" in texts(at.info)
-    assert not at.file_uploader
+    assert "draw the nuclei of an image yourself" in texts(at.caption)  # test_app_corrections
+    assert not at.slider  # no threshold without a model
 
 
 # --------------------------------------------------------------------------- browse page

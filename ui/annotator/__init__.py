@@ -1,0 +1,166 @@
+"""Correction mode of the Segment page: the nucleus annotator and "Save as training image".
+
+The annotator is a Streamlit custom component (``st.components.v2``) written by hand:
+``frontend/annotator.html``, ``.css`` and ``.js`` are read from this folder and
+registered inline (no build step, nothing fetched from the network). Each finished
+gesture arrives as the trigger value ``gesture``; its callback applies it, before the
+page runs, to the image's :class:`~ui.annotator.gestures.Correction`, so the count, the
+measurements and the downloads of that same run use the corrected labels.
+
+Session-state keys: ``annotator_corrections``, ``{image key: Correction}`` of the last
+few images (each with its edit history); ``segment_annotator``, the component.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from nuclei_core.errors import NucleiError
+from nuclei_core.preprocess import IMAGE_KINDS
+from nuclei_core.user_datasets import list_user_datasets, save_training_image
+from ui.annotator.gestures import Correction
+
+FRONTEND = Path(__file__).resolve().parent / "frontend"
+STORE_KEY = "annotator_corrections"
+COMPONENT_KEY = "segment_annotator"
+KEEP_IMAGES = 3
+NEW_DATASET = "New dataset…"
+
+_annotator = st.components.v2.component(
+    "nuclei_annotator",
+    html=(FRONTEND / "annotator.html").read_text(encoding="utf-8"),
+    css=(FRONTEND / "annotator.css").read_text(encoding="utf-8"),
+    js=(FRONTEND / "annotator.js").read_text(encoding="utf-8"),
+)
+
+
+def corrections() -> dict:
+    """``{image key: Correction}`` of this browser session, the latest last."""
+    return st.session_state.setdefault(STORE_KEY, {})
+
+
+def correction_for(image_key, labels: np.ndarray, rgb: np.ndarray, source) -> Correction:
+    """The corrections of an image, started from ``labels`` the first time it is seen.
+
+    ``source`` says what made ``labels`` (model, threshold ...); when it changes
+    before any edit, the corrections start again from the new labels; after edits
+    they are kept (see :func:`restart_buttons`).
+    """
+    store = corrections()
+    found = store.get(image_key)
+    if found is None or (found.source != source and not found.history.can_undo):
+        found = Correction.start(labels, rgb, source)
+    store.pop(image_key, None)
+    store[image_key] = found
+    while len(store) > KEEP_IMAGES:
+        store.pop(next(iter(store)))
+    return found
+
+
+def _on_gesture(image_key) -> None:
+    """Callback of the ``gesture`` trigger: apply it to the image's corrections."""
+    result = st.session_state.get(COMPONENT_KEY)
+    correction = corrections().get(image_key)
+    if result is not None and correction is not None:
+        correction.handle(result.get("gesture"))
+
+
+def _image_shown() -> None:
+    """Callback of the ``image_id`` state: nothing to do, the next run reads it."""
+
+
+def annotator(image_key, correction: Correction) -> None:
+    """Show the annotator on ``correction`` (and an edit it just refused as a warning).
+
+    The display image (megabytes for a large image) is sent only while the
+    component's state ``image_id`` says it does not show it yet.
+    """
+    shown = (st.session_state.get(COMPONENT_KEY) or {}).get("image_id")
+    _annotator(
+        key=COMPONENT_KEY,
+        data=correction.component_data(with_image=shown != correction.image_id),
+        on_gesture_change=partial(_on_gesture, image_key),
+        on_image_id_change=_image_shown,
+    )
+    if correction.message:
+        st.warning(correction.message)
+        correction.message = None  # shown once, after the refused gesture
+
+
+def restart_buttons(correction: Correction, labels: np.ndarray, source) -> None:
+    """Buttons to start again from the model's nuclei (when ``labels`` came from a model)
+    and to remove all nuclei; both are undoable steps."""
+    left, right = st.columns(2)
+    if source is not None:
+        if correction.source != source:
+            left.caption(
+                "The threshold, size or model changed after you began correcting: your "
+                "corrections are kept."
+            )
+        if left.button("Start again from the model's nuclei", key="annotator_restart"):
+            correction.restart(labels, "start again from the model's nuclei")
+            correction.source = source
+            st.rerun()
+    if right.button("Remove all nuclei (annotate from scratch)", key="annotator_clear"):
+        correction.restart(np.zeros_like(correction.labels), "remove all nuclei")
+        st.rerun()
+
+
+def safe_stem(name: str) -> str:
+    """A file name's stem with the characters a dataset refuses turned into ``_``.
+
+    Examples
+    --------
+    >>> safe_stem("H&E tile (2).tif")
+    'H_E_tile_2'
+    """
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem).strip("_.") or "image"
+
+
+def save_form(name: str, image: np.ndarray, labels: np.ndarray, kind: str, source_model) -> None:
+    """Show "Save as training image": dataset (existing or new), image name, kind; save."""
+    st.subheader("Save as training image")
+    existing = [dataset.name for dataset in list_user_datasets()]
+    left, middle, right, last = st.columns(4)
+    chosen = left.selectbox("Dataset", [*existing, NEW_DATASET], key="annotator_dataset")
+    dataset = chosen
+    if chosen == NEW_DATASET:
+        dataset = middle.text_input(
+            "New dataset name",
+            key="annotator_new_dataset",
+            placeholder="e.g. HE_tiles",
+            help="Letters, digits, blanks, '-', '_' and '.'.",
+        )
+    stem = right.text_input(
+        "Image name",
+        value=safe_stem(name),
+        key=f"annotator_image_name_{name}",
+        help="Saving under a name the dataset holds replaces that image and its nuclei.",
+    )
+    kinds = list(IMAGE_KINDS)
+    kind = last.selectbox(
+        "Kind of image",
+        kinds,
+        index=kinds.index(kind) if kind in kinds else 0,
+        key=f"annotator_kind_{name}",
+        help="Detected from the image; change it if it is wrong.",
+    )
+    if st.button("Save as training image", key="annotator_save", type="primary"):
+        if not dataset:
+            st.warning("Type a name for the new dataset.")
+            return
+        try:
+            given = name if Path(name).stem == stem else stem  # keeps the file's name if it can
+            saved = save_training_image(dataset, given, image, labels, kind, source_model)
+        except NucleiError as error:
+            st.warning(str(error).splitlines()[0])
+            return
+        st.success(
+            f"Saved {saved.image_path.name} with {saved.n_nuclei} nuclei into the dataset "
+            f"folder {saved.image_path.parent.parent}."
+        )

@@ -1,0 +1,263 @@
+"""The annotator's Python side without Streamlit: gestures to edits, labels to the browser.
+
+The browser component (``frontend/annotator.js``) sends each finished gesture as one
+dict ``{"tool": ..., "points": [[row, col], ...], "radius": r, "seq": n}`` in image
+pixel coordinates; :func:`apply_gesture` turns it into one call of
+:mod:`nuclei_core.edits` and :class:`Correction` keeps the :class:`EditHistory` of one
+image (undo and redo go through it). :func:`labels_data_url` sends a label image to the
+browser losslessly as an RGB PNG (red = low byte, green = high byte of the id), so the
+component knows the nucleus under every pixel.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from nuclei_core import edits
+from nuclei_core.checks import as_rgb_uint8, check_choice, check_dict, check_label_image
+from nuclei_core.errors import EditError, InputError, NucleiError
+from nuclei_core.export import encode_png, labels_to_uint16
+from nuclei_core.render import NUCLEUS_PALETTE
+
+EDIT_TOOLS = ("delete", "outline", "split", "merge", "paint", "erase")
+"""Tools whose gesture changes the labels (``points`` in ``[row, col]``)."""
+HISTORY_TOOLS = ("undo", "redo")
+"""Tools that step through the history (no points)."""
+MIN_POINTS = {"delete": 1, "outline": 3, "split": 2, "merge": 1, "paint": 1, "erase": 1}
+
+
+def png_data_url(png: bytes) -> str:
+    """A ``data:`` URL of PNG bytes.
+
+    Examples
+    --------
+    >>> png_data_url(b"\\x89PNG")
+    'data:image/png;base64,iVBORw=='
+    """
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def labels_rgb(labels: np.ndarray) -> np.ndarray:
+    """A label image as ``uint8 (H, W, 3)``: red = low byte, green = high byte, blue = 0.
+
+    Refuses more than 65,535 nuclei.
+
+    Examples
+    --------
+    >>> labels_rgb(np.array([[0, 1, 258]]))[0].tolist()
+    [[0, 0, 0], [1, 0, 0], [2, 1, 0]]
+    """
+    ids = labels_to_uint16(check_label_image(labels))
+    rgb = np.zeros((*ids.shape, 3), np.uint8)
+    rgb[..., 0] = ids & 0xFF
+    rgb[..., 1] = ids >> 8
+    return rgb
+
+
+def labels_data_url(labels: np.ndarray) -> str:
+    """The PNG data URL the component decodes into label ids (see :func:`labels_rgb`).
+
+    Examples
+    --------
+    >>> labels_data_url(np.zeros((4, 4), np.int32))[:22]
+    'data:image/png;base64,'
+    """
+    return png_data_url(encode_png(labels_rgb(labels)))
+
+
+def image_data_url(rgb: np.ndarray) -> str:
+    """The display image (``uint8`` RGB or grey) as a PNG data URL.
+
+    Examples
+    --------
+    >>> image_data_url(np.zeros((4, 4, 3), np.uint8))[:22]
+    'data:image/png;base64,'
+    """
+    return png_data_url(encode_png(as_rgb_uint8(rgb, "rgb")))
+
+
+def labels_id(labels: np.ndarray) -> str:
+    """A short fingerprint of a label image: the component redraws when it changes.
+
+    Examples
+    --------
+    >>> labels_id(np.zeros((2, 2), np.int32)) == labels_id(np.zeros((2, 2), np.int32))
+    True
+    """
+    labels = np.ascontiguousarray(labels)
+    digest = hashlib.blake2b(labels.tobytes(), digest_size=8)
+    digest.update(repr((labels.shape, labels.dtype.str)).encode())
+    return digest.hexdigest()
+
+
+def gesture_points(gesture: dict, tool: str) -> np.ndarray:
+    """The gesture's points as a float array ``(N, 2)`` of (row, col), at least as many as
+    ``tool`` needs.
+
+    Examples
+    --------
+    >>> gesture_points({"points": [[1, 2], [3.5, 4]]}, "split").tolist()
+    [[1.0, 2.0], [3.5, 4.0]]
+    >>> gesture_points({"points": [[1, 2]]}, "split")
+    Traceback (most recent call last):
+    ...
+    nuclei_core.errors.InputError: gesture points: split needs at least 2 points, got 1
+    """
+    try:
+        points = np.asarray(gesture.get("points", []), dtype=np.float64).reshape(-1, 2)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"gesture points: not a list of [row, col] pairs ({error})") from None
+    if not np.isfinite(points).all():
+        raise InputError("gesture points: not finite")
+    needed = MIN_POINTS[tool]
+    if len(points) < needed:
+        raise InputError(
+            f"gesture points: {tool} needs at least {needed} points, got {len(points)}"
+        )
+    return points
+
+
+def _ids_under(labels: np.ndarray, points: np.ndarray) -> list[int]:
+    ids = (edits.label_at(labels, point) for point in points)
+    return list(dict.fromkeys(i for i in ids if i))
+
+
+def apply_gesture(labels: np.ndarray, gesture: dict) -> tuple[np.ndarray, str]:
+    """Apply one editing gesture to a label image: ``(new labels, description)``.
+
+    ``delete`` removes the nuclei under its points; ``outline`` adds a nucleus;
+    ``split`` cuts one along its line; ``merge`` joins the nuclei under its points;
+    ``paint`` brushes (``radius``) onto the nucleus under the first point, or a new one
+    on background; ``erase`` brushes away the nucleus under the first point (any
+    nucleus when the stroke starts on background).
+
+    Raises
+    ------
+    EditError
+        The edit is not possible (no nucleus under a click, a split that cuts nothing ...).
+    InputError
+        The gesture is malformed.
+
+    Examples
+    --------
+    >>> labels = np.zeros((8, 8), np.int32); labels[1:4, 1:4] = 1
+    >>> new, what = apply_gesture(labels, {"tool": "delete", "points": [[2, 2]]})
+    >>> int(new.max()), what
+    (0, 'delete 1 nucleus')
+    """
+    gesture = check_dict(gesture, "gesture")
+    tool = check_choice(gesture.get("tool"), "gesture tool", EDIT_TOOLS)
+    points = gesture_points(gesture, tool)
+    if tool in ("delete", "merge"):
+        ids = _ids_under(labels, points)
+        if tool == "delete":
+            if not ids:
+                raise EditError("delete: no nucleus under the click")
+            plural = "nucleus" if len(ids) == 1 else "nuclei"
+            return edits.delete_nuclei(labels, ids), f"delete {len(ids)} {plural}"
+        if len(ids) < 2:
+            raise EditError("merge: select two or more nuclei first")
+        return edits.merge_nuclei(labels, ids), f"merge {len(ids)} nuclei"
+    if tool == "outline":
+        return edits.add_nucleus(labels, points), "add a nucleus"
+    if tool == "split":
+        return edits.split_nucleus(labels, points), "split a nucleus"
+    radius = int(round(float(gesture.get("radius", 1))))
+    start = edits.label_at(labels, points[0])
+    if tool == "paint":
+        return edits.paint(labels, points, radius, start), "paint"
+    return edits.erase(labels, points, radius, label_id=start or None), "erase"
+
+
+@dataclass
+class Correction:
+    """The corrections of one image: its :class:`~nuclei_core.edits.EditHistory`, the
+    display image's data URL, what made the starting labels (``source``) and the last
+    gesture handled (``seq``, echoed to the component).
+
+    Examples
+    --------
+    >>> labels = np.zeros((8, 8), np.int32)
+    >>> correction = Correction.start(labels, np.zeros((8, 8, 3), np.uint8), source="none")
+    >>> correction.handle({"tool": "outline", "points": [[1, 1], [1, 5], [5, 5]], "seq": 1})
+    >>> correction.history.count, correction.seq
+    (1, 1)
+    >>> correction.handle({"tool": "undo", "seq": 2}), correction.history.count
+    (None, 0)
+    """
+
+    history: edits.EditHistory
+    image_url: str
+    image_id: str
+    source: object = None
+    seq: int = 0
+    message: str | None = None
+
+    @classmethod
+    def start(cls, labels: np.ndarray, rgb: np.ndarray, source: object = None) -> Correction:
+        """Corrections of an image starting from ``labels`` (made by ``source``)."""
+        url = image_data_url(rgb)
+        return cls(
+            history=edits.EditHistory(check_label_image(labels)),
+            image_url=url,
+            image_id=hashlib.blake2b(url.encode(), digest_size=8).hexdigest(),
+            source=source,
+        )
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The corrected label image now."""
+        return self.history.labels
+
+    def handle(self, gesture: dict | None) -> str | None:
+        """Apply a gesture (or undo / redo); return the one-line reason when it cannot be
+        applied (the labels are then unchanged), else ``None``."""
+        if gesture is None:
+            return None
+        seq = gesture.get("seq") if isinstance(gesture, dict) else None
+        if isinstance(seq, int) and seq > self.seq:
+            self.seq = seq
+        try:
+            tool = gesture.get("tool") if isinstance(gesture, dict) else None
+            if tool == "undo":
+                if self.history.can_undo:
+                    self.history.undo()
+            elif tool == "redo":
+                if self.history.can_redo:
+                    self.history.redo()
+            else:
+                labels, description = apply_gesture(self.history.labels, gesture)
+                self.history.apply(labels, description)
+        except NucleiError as error:
+            self.message = str(error).splitlines()[0]
+            return self.message
+        self.message = None
+        return None
+
+    def restart(self, labels: np.ndarray, description: str) -> None:
+        """Replace all nuclei by ``labels`` as one undoable step (start again, clear all)."""
+        self.history.apply(check_label_image(labels), description)
+        self.message = None
+
+    def component_data(self, with_image: bool = True) -> dict:
+        """What the browser component is sent (see ``frontend/annotator.js``); without
+        the image (``None``) when the component says it has it already."""
+        labels = self.history.labels
+        height, width = labels.shape
+        return {
+            "image": self.image_url if with_image else None,
+            "image_id": self.image_id,
+            "labels": labels_data_url(labels),
+            "labels_id": labels_id(labels),
+            "width": int(width),
+            "height": int(height),
+            "count": int(self.history.count),
+            "can_undo": bool(self.history.can_undo),
+            "can_redo": bool(self.history.can_redo),
+            "seq": int(self.seq),
+            "palette": [list(colour) for colour in NUCLEUS_PALETTE],
+        }
