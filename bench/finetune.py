@@ -1,0 +1,179 @@
+"""Benchmark of the correct-and-fine-tune loop: what k corrected images and M minutes buy.
+
+Usage::
+
+    python bench/finetune.py --base-model BASE.keras \\
+        --data ../shared/data/monuseg2018_train/train \\
+        --base-data ../shared/data/dsb2018/stage1_train
+
+``--data`` is a set of a kind the base model never trained on. Its first
+``max(k)`` training-split images (sorted by id) are the pool the user
+"corrected"; k of them (``--k``, default 1 3 5) fine-tune the base model for M
+minutes each (``--minutes``, default 5 10) on this machine, as
+``python -m nuclei_core finetune`` does. Every fine-tuned model is scored on
+the rest of that set (every image outside the pool, the same images for every
+k) and on the test split of ``--base-data`` (what was forgotten), beside the
+base model. The table goes into ``bench/results.json`` (key ``finetune``) and
+``bench/RESULTS.md``; every finished row is saved at once, and a second run
+with ``--resume`` skips the rows already there.
+
+The committed table fine-tunes the DSB-only default model of 2026-11-25, which never
+saw H&E (``git show 11d093c:models/default.keras > dsb_only.keras`` and
+``git show 11d093c:models/default.json > dsb_only.json``), on MoNuSeg tiles; today's
+default has trained on MoNuSeg's training tiles already.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import machine  # noqa: E402
+from bench.paths import BENCH, DEFAULT_DATA, dataset_name, relative  # noqa: E402
+from bench.progress import log  # noqa: E402
+from bench.report import render_markdown  # noqa: E402
+from nuclei_core.datasets import discover_dataset, select_split  # noqa: E402
+from nuclei_core.storage import atomic_write_text  # noqa: E402
+
+SCORES = ("mean_dsb_score", "mean_f1", "mean_foreground_iou")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python bench/finetune.py", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--base-model", required=True, help="the model to fine-tune")
+    parser.add_argument("--data", required=True, help="a set of a kind the base never saw")
+    parser.add_argument(
+        "--base-data", default=str(DEFAULT_DATA), help="the base model's set (its test split)"
+    )
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 3, 5], help="images used")
+    parser.add_argument("--minutes", type=float, nargs="+", default=[5.0, 10.0])
+    parser.add_argument("--out-dir", default=str(BENCH), help="where results.json is")
+    parser.add_argument("--resume", action="store_true", help="keep rows already measured")
+    return parser
+
+
+def pool_and_rest(folder, pool_size: int) -> tuple[list, list]:
+    """The first ``pool_size`` training-split samples (by id) and every other sample.
+
+    Examples
+    --------
+    >>> from nuclei_core.locations import sample_folder
+    >>> pool, rest = pool_and_rest(sample_folder(), 3)
+    >>> len(pool), len(pool) + len(rest) == len(discover_dataset(sample_folder()).samples)
+    (3, True)
+    """
+    dataset = discover_dataset(folder)
+    pool = sorted(select_split(dataset, "train"), key=lambda sample: sample.id)[:pool_size]
+    chosen = {sample.id for sample in pool}
+    return pool, [sample for sample in dataset.samples if sample.id not in chosen]
+
+
+def link_samples(samples, folder: Path) -> Path:
+    """A flat dataset in ``folder`` whose files are links to the samples' image and labels.
+
+    Samples in the Kaggle layout (one mask a nucleus) get a label image written instead.
+    """
+    from nuclei_core.datasets import load_sample
+    from nuclei_core.export import labels_png16
+
+    for part in ("inputs", "masks"):
+        (folder / part).mkdir(parents=True, exist_ok=True)
+    for sample in samples:
+        image_path = Path(sample.image_path)
+        (folder / "inputs" / f"{sample.id}{image_path.suffix}").symlink_to(image_path.resolve())
+        _, labels = load_sample(sample)
+        (folder / "masks" / f"{sample.id}.png").write_bytes(labels_png16(labels))
+    return folder
+
+
+def scores_of(model, samples) -> dict:
+    """Mean DSB score, F1@0.5 and foreground IoU of ``model`` over ``samples``."""
+    from nuclei_core.evaluate import evaluate_samples, summarize_by_kind
+
+    results, problems = evaluate_samples(model, samples)
+    if problems:
+        log(f"skipped: {problems}")
+    summary = summarize_by_kind(results)["all"]
+    return {key: round(float(summary[key]), 4) for key in SCORES} | {"n_images": len(results)}
+
+
+def finetune_row(base_model, pool, rest, base_test, k: int, minutes: float, work: Path) -> dict:
+    """Fine-tune on ``pool[:k]`` for ``minutes``; score the rest and the base test split."""
+    from nuclei_core.model import load_model
+    from nuclei_core.training import finetune_config, train
+
+    data = link_samples(pool[:k], work / f"k{k}_m{minutes:g}" / "data")
+    config = finetune_config(base_model, data, data.parent / "run", minutes=minutes)
+    started = time.monotonic()
+    result = train(config)
+    seconds = time.monotonic() - started
+    model = load_model(result.model_path)
+    return {
+        "k": k,
+        "minutes": minutes,
+        "images": [sample.id for sample in pool[:k]],
+        "epochs": len(result.history),
+        "best_epoch": result.best_epoch,
+        "seconds": round(seconds, 1),
+        "rest": scores_of(model, rest),
+        "base_test": scores_of(model, base_test),
+    }
+
+
+def save(results_path: Path, report: dict) -> None:
+    """Write ``results.json`` and re-render ``RESULTS.md`` beside it."""
+    atomic_write_text(results_path, json.dumps(report, indent=1))
+    atomic_write_text(results_path.with_name("RESULTS.md"), render_markdown(report))
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from nuclei_core.model import load_model
+
+    results_path = Path(args.out_dir) / "results.json"
+    report = json.loads(results_path.read_text()) if results_path.is_file() else {"meta": {}}
+    previous = report.get("finetune", {}) if args.resume else {}
+    pool, rest = pool_and_rest(args.data, max(args.k))
+    base_test = select_split(discover_dataset(args.base_data), "test")
+    log(f"pool {len(pool)} images, rest {len(rest)}, base test {len(base_test)}")
+    base = load_model(args.base_model)
+    section = {
+        "base_model": relative(args.base_model),
+        "data": dataset_name(args.data),
+        "base_data": dataset_name(args.base_data),
+        "command": "python bench/finetune.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "load_start": machine.load_snapshot(),
+        "before": previous.get("before")
+        or {"rest": scores_of(base, rest), "base_test": scores_of(base, base_test)},
+        "rows": previous.get("rows", []),
+    }
+    done = {(row["k"], row["minutes"]) for row in section["rows"]}
+    with tempfile.TemporaryDirectory(prefix="finetune_bench_") as work:
+        for minutes in args.minutes:
+            for k in args.k:
+                if (k, minutes) in done:
+                    continue
+                log(f"fine-tuning on {k} image(s) for {minutes:g} min")
+                row = finetune_row(args.base_model, pool, rest, base_test, k, minutes, Path(work))
+                section["rows"].append(row)
+                section["load_end"] = machine.load_snapshot()
+                report["finetune"] = section
+                save(results_path, report)
+                log(f"k={k} {minutes:g} min: rest {row['rest']}, base test {row['base_test']}")
+    report["finetune"] = section
+    save(results_path, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
