@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import doctest
 import json
 
 from bench import finetune
+
+
+def test_docstring_examples_run():
+    assert doctest.testmod(finetune).failed == 0
 
 
 def test_pool_is_the_first_training_images_and_rest_every_other(flat_dataset_factory, tmp_path):
