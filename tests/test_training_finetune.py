@@ -225,3 +225,29 @@ def test_cli_finetune_writes_the_model_and_prints_the_time(trained_run, new_kind
     card = json.loads((out / "model.json").read_text())
     assert card["finetune"]["minutes"] == 0.05 and card["finetune"]["n_images"] == 3
     assert card["finetune"]["rehearsal"] == [] and card["finetune"]["n_replayed"] == 0
+
+
+def test_a_finetuning_job_runs_in_the_background_and_registers_its_model(
+    trained_run, new_kind, tmp_path, monkeypatch
+):
+    from support import wait_for
+
+    from nuclei_core import jobs
+    from nuclei_core.registry import Registry
+
+    monkeypatch.setenv("NUCLEI_DATA_DIR", str(tmp_path / "data"))
+    config = finetune_config(trained_run.result.model_path, new_kind, "", minutes=0.1)
+    registry = Registry(tmp_path / "data" / "registry.sqlite3")
+    run = jobs.start_training(dataclasses.replace(config, precision="float32"), registry)
+    log = jobs.run_dir(run.id) / jobs.LOG_FILE_NAME
+
+    def ended():
+        found = registry.get_run(run.id)
+        return None if found.is_active else found
+
+    finished = wait_for(ended, f"fine-tuning run {run.id} to end", log)
+    assert finished.status == "finished", log.read_text(errors="replace")[-2000:]
+    card = json.loads(Path(finished.card_path).read_text())
+    assert card["base_model"]["path"] == str(trained_run.result.model_path)
+    assert card["finetune"]["n_images"] == 3 and card["finetune"]["minutes"] == 0.1
+    assert Path(finished.model_path).is_file()
