@@ -282,9 +282,12 @@ def _add_segment_options(parser) -> None:
     )
     parser.add_argument(
         "--precision",
-        default="float32",
-        choices=["float32", "bfloat16"],
-        help="inference precision; bfloat16 runs on the OpenVINO backend only",
+        default="auto",
+        choices=["auto", "float32", "bfloat16"],
+        help=(
+            "inference precision (auto: bfloat16 on OpenVINO where the CPU computes it natively, "
+            "else float32); bfloat16 runs on the OpenVINO backend only"
+        ),
     )
     parser.add_argument(
         "--threshold", type=float, default=0.5, help="foreground probability threshold"
