@@ -21,6 +21,7 @@ st.set_page_config(page_title="Nuclei segmentation", page_icon="🔬", layout="w
 PAGES = [
     st.Page("pages/segment.py", title="Segment an image", icon=":material/biotech:", default=True),
     st.Page("pages/batch.py", title="Segment a folder", icon=":material/photo_library:"),
+    st.Page("pages/slide.py", title="Segment a whole slide", icon=":material/grid_on:"),
     st.Page("pages/browse.py", title="Browse a test set", icon=":material/grid_view:"),
     st.Page("pages/train.py", title="Train or load a model", icon=":material/model_training:"),
     st.Page("pages/curves.py", title="Training curves", icon=":material/show_chart:"),

@@ -13,7 +13,7 @@ minutes each (``--minutes``, default 5 10) on this machine, as
 ``python -m nuclei_core finetune`` does. Every fine-tuned model is scored on
 the rest of that set (every image outside the pool, the same images for every
 k) and on the test split of ``--base-data`` (what was forgotten), beside the
-base model. The table goes into ``bench/results.json`` (key ``finetune``) and
+base model. The table goes into ``bench/finetune.json`` and its section of
 ``bench/RESULTS.md``; every finished row is saved at once, and a second run
 with ``--resume`` skips the rows already there.
 
@@ -37,14 +37,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import machine  # noqa: E402
-from bench.markdown import table  # noqa: E402
+from bench.markdown import replace_section, table  # noqa: E402
 from bench.paths import BENCH, DEFAULT_DATA, dataset_name, relative  # noqa: E402
 from bench.progress import log  # noqa: E402
-from bench.report import render_markdown  # noqa: E402
 from nuclei_core.datasets import discover_dataset, select_split  # noqa: E402
 from nuclei_core.storage import atomic_write_text  # noqa: E402
 
 SCORES = ("mean_dsb_score", "mean_f1", "mean_foreground_iou")
+FINETUNE_JSON = BENCH / "finetune.json"
+"""The committed figures: ``bench/report.py`` renders its section from this file."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,8 +144,17 @@ def score_cells(scores: dict, before: dict) -> list[str]:
     return [f"{scores[key]:.3f} ({scores[key] - before[key]:+.3f})" for key in SCORES]
 
 
-def render_finetune(section: dict | None) -> list[str]:
-    """The fine-tuning section of ``RESULTS.md`` (nothing when it was not measured)."""
+def load_section(path: Path = FINETUNE_JSON) -> dict:
+    """The section a previous run wrote (``{}`` when there is none)."""
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def render_finetune(section: dict | None = None) -> list[str]:
+    """The fine-tuning section of ``RESULTS.md``; from ``bench/finetune.json`` when None.
+
+    Nothing when it was not measured.
+    """
+    section = load_section() if section is None else section
     if not section:
         return []
     before = section["before"]
@@ -196,27 +206,20 @@ def target_lines(section: dict) -> list[str]:
     return ["Targets (5 images, 10 minutes): " + "; ".join(verdicts) + ".", ""]
 
 
-def save(results_path: Path, report: dict) -> None:
-    """Write ``results.json`` and re-render ``RESULTS.md`` beside it.
-
-    Without a main report (``bench/run.py`` has not run into this folder) the
-    markdown holds this section only.
-    """
-    atomic_write_text(results_path, json.dumps(report, indent=1))
-    if report.get("meta"):
-        text = render_markdown(report)
-    else:
-        text = "\n".join(render_finetune(report["finetune"]))
-    atomic_write_text(results_path.with_name("RESULTS.md"), text)
+def save(out_dir: Path, section: dict) -> None:
+    """Write ``finetune.json`` and put its section into ``RESULTS.md`` beside it."""
+    atomic_write_text(out_dir / "finetune.json", json.dumps(section, indent=1))
+    results = out_dir / "RESULTS.md"
+    text = results.read_text() if results.is_file() else ""
+    atomic_write_text(results, replace_section(text, render_finetune(section)))
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from nuclei_core.model import load_model
 
-    results_path = Path(args.out_dir) / "results.json"
-    report = json.loads(results_path.read_text()) if results_path.is_file() else {}
-    previous = report.get("finetune", {}) if args.resume else {}
+    out_dir = Path(args.out_dir)
+    previous = load_section(out_dir / "finetune.json") if args.resume else {}
     pool, rest = pool_and_rest(args.data, max(args.k))
     base_test = select_split(discover_dataset(args.base_data), "test")
     log(f"pool {len(pool)} images, rest {len(rest)}, base test {len(base_test)}")
@@ -241,11 +244,9 @@ def main(argv=None) -> int:
                 row = finetune_row(args.base_model, pool, rest, base_test, k, minutes, Path(work))
                 section["rows"].append(row)
                 section["load_end"] = machine.load_snapshot()
-                report["finetune"] = section
-                save(results_path, report)
+                save(out_dir, section)
                 log(f"k={k} {minutes:g} min: rest {row['rest']}, base test {row['base_test']}")
-    report["finetune"] = section
-    save(results_path, report)
+    save(out_dir, section)
     return 0
 
 

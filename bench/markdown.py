@@ -30,3 +30,28 @@ def table(header, rows) -> list[str]:
     """
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+
+
+def replace_section(markdown: str, section: list[str]) -> str:
+    """``markdown`` with the section headed ``section[0]`` replaced by ``section`` (or put
+    before the Notes when it has none yet); the section ends at the next ``## `` heading.
+
+    Examples
+    --------
+    >>> text = "# R\\n\\n## Speed\\n\\nx\\n\\n## Notes\\n\\ny\\n"
+    >>> once = replace_section(text, ["## Dask", "", "z", ""])
+    >>> once.split("\\n")[4:9]
+    ['x', '', '## Dask', '', 'z']
+    >>> replace_section(once, ["## Dask", "", "w", ""]).count("## Dask")
+    1
+    """
+    lines = markdown.split("\n")
+    heading = section[0]
+    if heading in lines:
+        start = lines.index(heading)
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+    else:
+        start = end = lines.index("## Notes") if "## Notes" in lines else len(lines)
+    return "\n".join(lines[:start] + section + lines[end:])

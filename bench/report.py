@@ -281,7 +281,14 @@ def render_notes(notes: list[str]) -> list[str]:
 
 
 def render_markdown(report: dict) -> str:
-    """``RESULTS.md``: header, targets, quality per set, peers, models, speed, notes."""
+    """``RESULTS.md``: header, targets, quality per set, peers, models, speed, whole slides
+    (from ``bench/slides.json``, a run of its own: ``bench/slides.py``), batch prediction on
+    Dask (``bench/cluster.json``, from ``bench/cluster.py``), fine-tuning (``bench/finetune.json``,
+    from ``bench/finetune.py``), notes."""
+    from bench.cluster import render_cluster
+    from bench.finetune import render_finetune
+    from bench.slides import render_slides
+
     flops = report.get("speed", {}).get("flops", {})
     sections = [
         render_header(report["meta"], report.get("datasets", [])),
@@ -290,6 +297,9 @@ def render_markdown(report: dict) -> str:
         render_peers(report.get("peers", [])),
         render_models(report.get("models", {}), flops),
         render_speed(report.get("speed", {})),
+        render_finetune(),
+        render_slides(report.get("slides")),
+        render_cluster(report.get("cluster")),
         render_notes(report.get("notes", [])),
     ]
     return "\n".join(line for section in sections for line in section)

@@ -114,16 +114,23 @@ def _image_files(inputs) -> list[Path]:
     return files
 
 
-def _model(args):
-    """The model of ``--model`` (default: the bundled one) on the ``--backend`` asked for."""
+def _model_path(args) -> Path:
+    """The file of ``--model`` (default: the bundled one), checked to exist."""
     from nuclei_core.locations import DEFAULT_MODEL
-    from nuclei_core.runtime import describe, load_inference_model
 
     path = Path(args.model) if args.model else DEFAULT_MODEL
     if not path.is_file():
         raise ModelLoadError(
             f"{path}: no such model file (train one with: python -m nuclei_core train)"
         )
+    return path
+
+
+def _model(args):
+    """The model of ``--model`` (default: the bundled one) on the ``--backend`` asked for."""
+    from nuclei_core.runtime import describe, load_inference_model
+
+    path = _model_path(args)
     model = load_inference_model(path, args.backend, args.precision)
     print(f"model: {path} ({describe(model)})", flush=True)
     return model
@@ -133,6 +140,29 @@ def _options(args):
     from nuclei_core.segment import SegmentOptions
 
     return SegmentOptions(threshold=args.threshold, min_size=args.min_size, tta=args.tta)
+
+
+def _with_diameter(options, args):
+    """``options`` with ``--diameter`` (checked here) or ``--diameter-um`` (turned into pixels
+    per image) and the model's training diameter from its card (:mod:`nuclei_core.rescale`)."""
+    from dataclasses import replace
+
+    from nuclei_core import cards, rescale
+    from nuclei_core.checks import check_positive
+
+    if args.diameter is None and args.diameter_um is None:
+        return options
+    model_diameter = rescale.model_diameter(cards.read_card(_model_path(args)))
+    if args.diameter is not None:
+        rescale.scale_factor(args.diameter, model_diameter, "--diameter")
+    else:
+        check_positive(args.diameter_um, "--diameter-um")
+    return replace(
+        options,
+        diameter=args.diameter,
+        diameter_um=args.diameter_um,
+        model_diameter=model_diameter,
+    )
 
 
 def _plane(text: str | None):
@@ -147,66 +177,160 @@ def _plane(text: str | None):
         raise InputError(f"--plane must be a plane index or 'max', got {text!r}") from None
 
 
-def _reading_notes(stack, path, channel, plane) -> list[str]:
-    """What reading ``path`` fixed or guessed, and which default channel/plane it used, one
-    line per note (the defaults joined to the last note)."""
-    hints = []
-    if stack.n_planes > 1 and plane is None:
-        hints.append(f"{stack.n_planes} planes, using plane 0 (choose with --plane)")
-    if stack.is_multichannel and channel is None:
-        hints.append(f"{stack.n_channels} channels, using channel 0 (choose with --channel)")
-    notes = list(stack.notes)
-    if hints:
-        if notes:
-            notes[-1] = f"{notes[-1]}; {'; '.join(hints)}"
-        else:
-            notes.append(f"{path}: {'; '.join(hints)}")
-    return notes
+def _predict_slide(model, path, out, options, args):
+    """Segment a large TIFF tile by tile (:mod:`nuclei_core.slides`) with a progress bar."""
+    from dataclasses import replace
 
-
-def _predict(args) -> int:
     from tqdm import tqdm
 
-    from nuclei_core import channels, export
+    from nuclei_core.collection import FileResult
+    from nuclei_core.slides import segment_slide
+
+    with tqdm(unit="tile", desc=path.name, disable=not sys.stderr.isatty()) as bar:
+
+        def progress(done, total):
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = segment_slide(
+            model,
+            path,
+            out,
+            replace(options, tile_size=args.tile_size),
+            pixel_size=args.pixel_size,
+            progress=progress,
+        )
+    unit = f", {result.pixel_size:g} µm/pixel" if result.pixel_size else ""
+    line = (
+        f"{path.name}: {result.count} nuclei ({result.shape[0]} x {result.shape[1]} in "
+        f"{result.tiles} tiles{unit}, {result.seconds['total']:.2f} s; labels in "
+        f"{result.outputs['labels'].name})"
+    )
+    return FileResult(
+        path, "ok", result.count, "slide", result.pixel_size, result.seconds["total"],
+        description=line,
+    )  # fmt: skip
+
+
+def _file_job(args):
+    """The :class:`~nuclei_core.collection.FileJob` of ``predict``'s options (checked)."""
+    from nuclei_core import export
     from nuclei_core.checks import check_positive
-    from nuclei_core.segment import segment_image
-    from nuclei_core.storage import atomic_write_bytes, ensure_dir
+    from nuclei_core.collection import FileJob
+    from nuclei_core.storage import ensure_dir
 
     formats = export.parse_formats(args.formats)
     plane = _plane(args.plane)
     if args.pixel_size is not None:
         check_positive(args.pixel_size, "--pixel-size")
-    model, options = _model(args), _options(args)
-    out = ensure_dir(args.out)
+    options = _with_diameter(_options(args), args)
+    return FileJob(
+        ensure_dir(args.out),
+        formats,
+        options,
+        args.channel,
+        plane,
+        args.pixel_size,
+        args.channel_intensities,
+    )
+
+
+def _files_to_predict(args, job, shard) -> tuple[list[Path], list[Path]]:
+    """``(to_do, finished)``: the inputs of this run (``--shard``'s part) less, with
+    ``--resume``, those whose outputs are all written already."""
+    from nuclei_core import collection
+
     files = _image_files(args.inputs)
     if not files:
         raise InputError("no image files among the inputs")
-    failed = []
-    for path in tqdm(files, unit="image", disable=len(files) < 2 or not sys.stderr.isatty()):
+    files = collection.check_distinct_names(files)
+    if shard is not None:
+        total, files = len(files), collection.select_shard(files, shard)
+        print(f"shard {shard.index}/{shard.count}: {len(files)} of {total} images", flush=True)
+    if not args.resume:
+        return files, []
+    files, finished = collection.split_finished(files, job)
+    print(f"resume: {len(finished)} images finished before, {len(files)} to do", flush=True)
+    return files, finished
+
+
+def _local_results(args, files, job):
+    """This process's engine: one model, one image after another (large TIFFs in tiles)."""
+    from nuclei_core.collection import FileResult, predict_file
+    from nuclei_core.slides import is_large_image
+
+    model = _model(args)
+    for path in files:
+        if not (args.tiled or is_large_image(path)):
+            yield predict_file(model, path, job)
+            continue
         started = time.perf_counter()
         try:
-            stack = channels.read_stack(path)
-            for line in _reading_notes(stack, path, args.channel, plane):
-                print(f"warning: {line}", file=sys.stderr)
-            image = channels.select_image(stack, args.channel, plane)
-            pixel_size = args.pixel_size or stack.pixel_size.um
-            every = channels.channel_images(stack, plane) if args.channel_intensities else None
-            result = segment_image(
-                model, image, options, pixel_size=pixel_size, channel_images=every
-            )
-            encoded = export.encode_outputs(result.labels, result.table, formats, pixel_size)
-            for format_name, data in encoded.items():
-                atomic_write_bytes(out / f"{path.stem}{export.FORMATS[format_name][0]}", data)
+            yield _predict_slide(model, path, job.out, job.options, args)
         except NucleiError as error:
-            failed.append(str(error))
-            print(f"error: {error}", file=sys.stderr)
-            continue
-        seconds = time.perf_counter() - started
-        unit = f", {pixel_size:g} µm/pixel" if pixel_size else ""
-        print(
-            f"{path.name}: {result.count} nuclei ({result.kind}{unit}, {seconds:.2f} s)",
-            flush=True,
+            yield FileResult(
+                path, "failed", seconds=time.perf_counter() - started, message=str(error)
+            )
+
+
+def _dask_results(args, files, job):
+    """The Dask engine (:mod:`nuclei_core.distributed`): one task per image on the workers of
+    a local cluster (``--workers``) or of the scheduler at ``--dask ADDRESS``."""
+    from nuclei_core import distributed
+
+    path = _model_path(args)
+    source = distributed.ModelSource(str(path.absolute()), args.backend, args.precision)
+    workers = 2 if args.workers is None else args.workers
+    with distributed.connect(args.dask, workers) as client:
+        runtimes = distributed.load_on_workers(client, source)
+        where = "a local cluster" if args.dask == distributed.LOCAL else args.dask
+        shown = "; ".join(sorted(set(runtimes.values())))
+        print(f"model: {path} ({shown}; Dask, {len(runtimes)} workers on {where})", flush=True)
+        yield from distributed.predict_files(client, source, files, job)
+
+
+def _check_dask_options(args) -> None:
+    """``--dask`` is ``local`` or an address; ``--workers`` (at least 1) needs a local cluster."""
+    from nuclei_core.distributed import LOCAL, check_address
+
+    if args.dask is not None:
+        check_address(args.dask)
+    if args.workers is None:
+        return
+    if args.dask != LOCAL:
+        raise InputError(
+            "--workers sets the size of a local Dask cluster: add --dask (without an address)"
         )
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+
+
+def _predict(args) -> int:
+    from tqdm import tqdm
+
+    from nuclei_core import collection
+
+    shard = collection.parse_shard(args.shard) if args.shard is not None else None
+    _check_dask_options(args)
+    job = _file_job(args)
+    files, finished = _files_to_predict(args, job, shard)
+    results = [collection.FileResult(path, "skipped") for path in finished]
+    failed = []
+    engine = _local_results if args.dask is None else _dask_results
+    bar = tqdm(total=len(files), unit="image", disable=len(files) < 2 or not sys.stderr.isatty())
+    for result in engine(args, files, job) if files else ():
+        bar.update(1)
+        results.append(result)
+        for line in result.notes:
+            print(f"warning: {line}", file=sys.stderr)
+        if result.status == "failed":
+            failed.append(result.message)
+            print(f"error: {result.message}", file=sys.stderr)
+        else:
+            print(result.line(), flush=True)
+    bar.close()
+    if args.summary:
+        print(f"summary: {collection.write_summary(args.summary, results)}", flush=True)
     if failed:
         print(f"{len(failed)} of {len(files)} inputs failed:", file=sys.stderr)
         for line in failed:
@@ -395,6 +519,62 @@ def build_parser() -> argparse.ArgumentParser:
         "--channel-intensities",
         action="store_true",
         help="measure the mean intensity of every channel (one column per channel)",
+    )
+    predict.add_argument(
+        "--tile-size",
+        type=int,
+        default=1024,
+        help=(
+            "TIFFs over 4096 x 4096 pixels are segmented tile by tile in bounded memory "
+            "(labels as OME-Zarr): the tile side, a multiple of 32 (default 1024)"
+        ),
+    )
+    predict.add_argument(
+        "--tiled", action="store_true", help="segment every input tile by tile, whatever its size"
+    )
+    predict.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help=(
+            "process part I of N (0 <= I < N) of the inputs, chosen by a hash of each file "
+            "name: the N jobs of a cluster array cover the inputs without overlap"
+        ),
+    )
+    predict.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the images whose outputs are all in --out already (an interrupted run)",
+    )
+    predict.add_argument(
+        "--dask",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help=(
+            "run the images as Dask tasks: on a local cluster (--workers processes), or on "
+            "the scheduler at ADDRESS (tcp://host:8786) whose workers share the folders"
+        ),
+    )
+    predict.add_argument(
+        "--workers", type=int, default=None, help="worker processes of the local Dask cluster (2)"
+    )
+    predict.add_argument(
+        "--summary", default=None, help="write one CSV row per image (count, seconds) here"
+    )
+    diameter = predict.add_mutually_exclusive_group()
+    diameter.add_argument(
+        "--diameter",
+        type=float,
+        default=None,
+        help="expected nucleus diameter in pixels: the image is rescaled to the model's size",
+    )
+    diameter.add_argument(
+        "--diameter-um",
+        type=float,
+        default=None,
+        help="expected nucleus diameter in µm (needs a pixel size: the file's or --pixel-size)",
     )
     _add_segment_options(predict)
     predict.set_defaults(handler=_predict)

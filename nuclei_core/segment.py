@@ -7,21 +7,36 @@ This is what the app, the CLI and the benchmark use:
   re-run alone when only the threshold or minimum size changes);
 * :func:`segment_image` does both.
 
+With an expected nucleus diameter (``SegmentOptions.diameter``), the network sees the
+image rescaled so that its nuclei have the model's training size
+(:mod:`nuclei_core.rescale`); the probabilities come back at the image's size, the
+nuclei are found at the model's size and mapped back (:func:`labels_at_model_scale`),
+so measurements are always in the image's own pixels.
+
 Scoring against ground truth is in :mod:`nuclei_core.evaluate`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from nuclei_core.errors import ConfigError
+from nuclei_core.checks import check_positive
+from nuclei_core.errors import ConfigError, NucleiError
 from nuclei_core.measure import measure_nuclei
 from nuclei_core.postprocess import labels_from_probabilities
 from nuclei_core.preprocess import image_kind, to_model_input
+from nuclei_core.rescale import (
+    DEFAULT_MODEL_DIAMETER_PX,
+    diameter_in_pixels,
+    labels_to_shape,
+    resize_image,
+    resize_to,
+    scale_factor,
+)
 
 __all__ = [
     "SegmentOptions",
@@ -46,11 +61,21 @@ class SegmentOptions:
         Average the prediction over 4 flipped copies (test-time augmentation).
     tile_size : int
         Larger images are predicted in overlapping tiles of this size.
+    diameter : float or None
+        Expected nucleus diameter in pixels; None segments the image as it is.
+    diameter_um : float or None
+        The same in micrometres (instead of ``diameter``): turned into pixels with the
+        image's pixel size (:meth:`in_pixels`).
+    model_diameter : float
+        The nucleus diameter the model was trained on
+        (:func:`nuclei_core.rescale.model_diameter` of its card).
 
     Raises
     ------
     ConfigError
-        ``threshold`` not between 0 and 1, or ``min_size`` negative.
+        ``threshold`` not between 0 and 1, ``min_size`` negative, ``diameter``
+        more than 4 times smaller or larger than ``model_diameter``, or both
+        ``diameter`` and ``diameter_um`` given.
 
     Examples
     --------
@@ -60,18 +85,64 @@ class SegmentOptions:
     Traceback (most recent call last):
     ...
     nuclei_core.errors.ConfigError: threshold must be between 0 and 1, got 1.5
+    >>> SegmentOptions(diameter=8.0, model_diameter=16.0).scale
+    2.0
     """
 
     threshold: float = 0.5
     min_size: int = 15
     tta: bool = False
     tile_size: int = 1024
+    diameter: float | None = None
+    diameter_um: float | None = None
+    model_diameter: float = DEFAULT_MODEL_DIAMETER_PX
 
     def __post_init__(self):
         if not 0.0 < self.threshold < 1.0:
             raise ConfigError(f"threshold must be between 0 and 1, got {self.threshold}")
         if self.min_size < 0:
             raise ConfigError(f"minimum nucleus size must be >= 0, got {self.min_size}")
+        try:
+            if self.diameter is not None and self.diameter_um is not None:
+                raise ConfigError("give diameter (pixels) or diameter_um, not both")
+            if self.diameter is not None:
+                scale_factor(self.diameter, self.model_diameter)
+            if self.diameter_um is not None:
+                check_positive(self.diameter_um, "diameter_um")
+        except NucleiError as error:
+            raise ConfigError(str(error)) from None
+
+    def in_pixels(self, pixel_size: float | None) -> SegmentOptions:
+        """These options with ``diameter_um`` turned into ``diameter`` for ``pixel_size`` µm.
+
+        Raises
+        ------
+        ConfigError
+            ``diameter_um`` without a pixel size, or too far from the model's diameter.
+
+        Examples
+        --------
+        >>> SegmentOptions(diameter_um=5.0).in_pixels(0.25).diameter
+        20.0
+        """
+        if self.diameter_um is None:
+            return self
+        try:
+            diameter = diameter_in_pixels(self.diameter_um, pixel_size)
+            name = f"diameter_um ({self.diameter_um:g} µm at {pixel_size:g} µm per pixel)"
+            scale_factor(diameter, self.model_diameter, name)
+        except NucleiError as error:
+            raise ConfigError(str(error)) from None
+        return replace(self, diameter=diameter, diameter_um=None)
+
+    @property
+    def scale(self) -> float:
+        """Factor by which the image is enlarged for the network (1.0 without a diameter)."""
+        if self.diameter_um is not None:
+            raise ConfigError("diameter_um needs the image's pixel size: use in_pixels first")
+        if self.diameter is None:
+            return 1.0
+        return scale_factor(self.diameter, self.model_diameter)
 
 
 @dataclass
@@ -98,7 +169,14 @@ class Segmentation:
         return self.labels > 0
 
 
-def predict_image(model, image, options: SegmentOptions = SegmentOptions(), progress=None):
+def predict_image(
+    model,
+    image,
+    options: SegmentOptions = SegmentOptions(),
+    progress=None,
+    *,
+    pixel_size: float | None = None,
+):
     """The network's probabilities for a raw image: ``float32 (H, W, 2)``, foreground and boundary.
 
     Parameters
@@ -108,9 +186,13 @@ def predict_image(model, image, options: SegmentOptions = SegmentOptions(), prog
     image : ndarray
         As :func:`nuclei_core.imread.read_image` returns it; normalised here.
     options : SegmentOptions
-        Test-time flips and tile size.
+        Test-time flips, tile size and the expected nucleus diameter: with one, the
+        network sees the image rescaled by ``options.scale`` and its probabilities
+        come back at the image's size.
     progress : callable, optional
         ``progress(done, total)`` after each tile.
+    pixel_size : float, optional
+        µm per pixel, for ``options.diameter_um``.
 
     Examples
     --------
@@ -118,16 +200,24 @@ def predict_image(model, image, options: SegmentOptions = SegmentOptions(), prog
     >>> model = build_unet(ModelConfig(depth=2, base_filters=4))
     >>> predict_image(model, np.zeros((20, 30), np.uint8)).shape
     (20, 30, 2)
+    >>> predict_image(model, np.zeros((20, 30), np.uint8), SegmentOptions(diameter=8.0)).shape
+    (20, 30, 2)
     """
     from nuclei_core.predict import predict_probabilities
 
-    return predict_probabilities(
+    options = options.in_pixels(pixel_size)
+    model_input = to_model_input(image)
+    shape = model_input.shape[:2]
+    if options.scale != 1.0:
+        model_input = resize_image(model_input, options.scale)
+    probabilities = predict_probabilities(
         model,
-        to_model_input(image),
+        model_input,
         tile_size=options.tile_size,
         tta=options.tta,
         progress=progress,
     )
+    return resize_to(probabilities, shape)
 
 
 def nuclei_from_probabilities(
@@ -143,7 +233,9 @@ def nuclei_from_probabilities(
     ``options.threshold`` and ``options.min_size`` decide the nuclei; ``image``
     gives their intensities in the table.  ``pixel_size`` (µm per pixel) puts sizes
     in micrometres; ``channel_images`` ``(H, W, C)`` adds one mean intensity per channel
-    (see :func:`nuclei_core.measure.measure_nuclei`).
+    (see :func:`nuclei_core.measure.measure_nuclei`).  With an expected diameter
+    (``options.diameter``) the nuclei are found at the model's scale (see
+    :func:`labels_at_model_scale`).
 
     Examples
     --------
@@ -155,13 +247,59 @@ def nuclei_from_probabilities(
     >>> float(table["area_um2"][0])
     12.25
     """
-    labels = labels_from_probabilities(
-        probabilities, threshold=options.threshold, min_size=options.min_size
-    )
+    options = options.in_pixels(pixel_size)
+    if options.scale == 1.0:
+        labels = labels_from_probabilities(
+            probabilities, threshold=options.threshold, min_size=options.min_size
+        )
+    else:
+        labels = labels_at_model_scale(probabilities, options)
     table = measure_nuclei(
         labels, intensity_image=image, pixel_size=pixel_size, channel_images=channel_images
     )
     return labels, table
+
+
+def labels_at_model_scale(probabilities, options: SegmentOptions) -> np.ndarray:
+    """Nuclei of an image's probabilities, found at the size the model was trained on.
+
+    1. The probabilities (at the image's size) are rescaled by ``options.scale`` and
+       turned into nuclei there (:func:`~nuclei_core.postprocess.labels_from_probabilities`,
+       minimum size rescaled too), where the seed distances and the 1-pixel boundary
+       rims are what the post-processing was tuned for.
+    2. The label image comes back to the image's size by nearest neighbour, and its
+       outlines are redrawn from the image-size foreground: the nuclei, kept only on
+       ``foreground > threshold``, flood the rest of it along the boundary probability
+       (``skimage.segmentation.watershed``), so a nucleus's edge is not a staircase
+       of the model's pixels.
+    3. Nuclei under ``options.min_size`` pixels are dropped and the rest numbered 1..N.
+
+    On the default model with DSB and MoNuSeg test images shown at 0.5x and 2x, this
+    found as many nuclei as the instances found directly at the model's scale (DSB score
+    and F1 within 0.01) and as splitting at the image's scale with rescaled seed
+    distances; on synthetic images at 0.4x and 0.5x it gave the highest per-nucleus IoU
+    of the three (0.94 to 0.97, against 0.92 to 0.95).
+
+    Examples
+    --------
+    >>> probabilities = np.zeros((40, 40, 2), np.float32); probabilities[5:15, 5:15, 0] = 0.9
+    >>> labels = labels_at_model_scale(probabilities, SegmentOptions(diameter=8.0))
+    >>> labels.shape, int(labels.max()), int((labels == 1).sum())
+    ((40, 40), 1, 100)
+    """
+    from skimage.segmentation import watershed
+
+    scaled = resize_image(probabilities, options.scale)
+    labels = labels_from_probabilities(
+        scaled,
+        threshold=options.threshold,
+        min_size=int(options.min_size * options.scale**2),
+    )
+    shape = probabilities.shape[:2]
+    foreground = probabilities[..., 0] > options.threshold
+    seeds = np.where(foreground, labels_to_shape(labels, shape), 0)
+    redrawn = watershed(probabilities[..., 1], seeds, mask=foreground, connectivity=1)
+    return labels_to_shape(redrawn.astype(np.int32, copy=False), shape, options.min_size)
 
 
 def segment_image(
@@ -176,7 +314,8 @@ def segment_image(
     """Find, count and measure the nuclei of one raw image (see :func:`predict_image`).
 
     ``pixel_size`` and ``channel_images`` go to the measurements
-    (:func:`nuclei_from_probabilities`).
+    (:func:`nuclei_from_probabilities`); ``pixel_size`` also turns
+    ``options.diameter_um`` into pixels.
 
     Returns
     -------
@@ -190,6 +329,7 @@ def segment_image(
     >>> found.labels.shape, found.kind
     ((32, 32), 'fluorescence')
     """
+    options = options.in_pixels(pixel_size)
     started = time.perf_counter()
     probabilities = predict_image(model, image, options, progress)
     predicted = time.perf_counter()

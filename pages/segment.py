@@ -24,7 +24,7 @@ from nuclei_core.measure import measure_nuclei
 from nuclei_core.preprocess import image_kind, to_display_rgb
 from nuclei_core.segment import SegmentOptions, nuclei_from_probabilities
 from nuclei_core.uploads import image_digest, read_ground_truth
-from ui import annotator, images, messages, navigation, pictures, state, uploads
+from ui import annotator, diameter, images, messages, navigation, pictures, state, uploads
 from ui.labels import score_items
 from ui.threshold import threshold_note
 
@@ -66,7 +66,7 @@ else:
     data, name = chosen.read_bytes(), chosen.name
     sample_truth = flat_mask(chosen)
 
-threshold, min_size, tta = 0.5, 15, False
+threshold, min_size, tta, sizes = 0.5, 15, False, {}
 if model is not None:
     left, middle, right = st.columns(3)
     threshold = left.slider(
@@ -92,6 +92,7 @@ if model is not None:
         key="segment_tta",
         help="Average the prediction over 4 flipped copies: slower, slightly more accurate.",
     )
+    sizes = diameter.diameter_options(run, where=right)
 
 if data is None:
     st.caption("Upload an image, or pick one of the bundled samples, to find its nuclei.")
@@ -107,10 +108,10 @@ with messages.engine_errors():
     measures = {"pixel_size": pixel_size, "channel_images": None}
     if every_channel:
         measures["channel_images"] = channel_images(stack, plane)
-    options = SegmentOptions(threshold=threshold, min_size=int(min_size), tta=tta)
+    options = SegmentOptions(threshold=threshold, min_size=int(min_size), tta=tta, **sizes)
     rgb = to_display_rgb(image)
     if model is not None:
-        key = (digest, channel, plane, model_key, tta)
+        key = (digest, channel, plane, model_key, tta, options.diameter)
         probabilities = state.probabilities(key, model, image, options)
         labels, table = nuclei_from_probabilities(probabilities, image, options, **measures)
         left.caption(threshold_note(probabilities))
@@ -123,7 +124,9 @@ with messages.engine_errors():
     if model is None and not correcting:
         st.stop()
     if correcting:
-        made_by = None if model is None else (model_key, tta, threshold, int(min_size))
+        made_by = (
+            None if model is None else (model_key, tta, threshold, int(min_size), options.diameter)
+        )
         start = labels if model is not None else np.zeros(image.shape[:2], np.int32)
         correction = annotator.correction_for((digest, channel, plane), start, rgb, made_by)
         labels = correction.labels

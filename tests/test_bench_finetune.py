@@ -43,21 +43,21 @@ def test_the_table_shows_changes_and_the_targets():
     assert "| 5 | 10 | 60 | 0.200 (+0.100) |" in text
     assert "rest DSB score +0.15 or more: +0.100, missed by 0.050" in text
     assert "base test DSB score lost at most 0.02: -0.010, met" in text
-    assert finetune.render_finetune(None) == []
+    assert finetune.render_finetune({}) == []
 
 
 def test_a_tiny_run_fills_results_and_resumes(trained_run, flat_dataset_factory, tmp_path):
     data = flat_dataset_factory(tmp_path / "new", n_images=8, seed=50)
-    out = tmp_path / "out"  # no results.json yet: RESULTS.md holds this section only
+    out = tmp_path / "out"  # no RESULTS.md yet: it gets this section only
     argv = ["--base-model", str(trained_run.result.model_path), "--data", str(data)]
     argv += ["--base-data", str(trained_run.data), "--k", "1", "--minutes", "0.02"]
     argv += ["--out-dir", str(out)]
     out.mkdir()
     assert finetune.main(argv) == 0
-    section = json.loads((out / "results.json").read_text())["finetune"]
+    section = json.loads((out / "finetune.json").read_text())
     assert [(row["k"], row["minutes"]) for row in section["rows"]] == [(1, 0.02)]
     assert section["rows"][0]["rest"]["n_images"] == 7
     assert "## Fine-tuning on corrected images" in (out / "RESULTS.md").read_text()
     assert finetune.main([*argv, "--resume"]) == 0  # nothing left to do: the row is kept
-    again = json.loads((out / "results.json").read_text())["finetune"]
+    again = json.loads((out / "finetune.json").read_text())
     assert again["rows"] == section["rows"]

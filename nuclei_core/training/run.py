@@ -9,11 +9,13 @@ best weights in float32 as ``model.keras`` and writes the card beside it
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from nuclei_core.cards import machine_description, utc_now, write_card
@@ -133,14 +135,34 @@ def train(
     strategy = _distribution_strategy(config.strategy)
     policy = training_policy(config.precision, config.architecture)  # refused before any work
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     listener = listener or TrainingListener()
     _set_seed(config.seed)
     inputs = _read_inputs(config, split, int(strategy.num_replicas_in_sync), listener)
     model, state = _model_and_state(config, out, strategy, policy, listener)
     session = _start_session(strategy, model, state, listener)
-    stopped = _fit(config, out, model, inputs, state, listener, should_stop)
-    return _finish(config, out, state, inputs, session, stopped)
+    with _write_folder(out, strategy) as folder:
+        stopped = _fit(config, folder, model, inputs, state, listener, should_stop)
+        result = _finish(config, folder, state, inputs, session, stopped)
+    # the chief's files, also on the other workers (whose own were temporary)
+    return replace(
+        result, model_path=out / result.model_path.name, card_path=out / result.card_path.name
+    )
+
+
+@contextlib.contextmanager
+def _write_folder(out: Path, strategy):
+    """Where this worker writes: ``out`` on the chief (and without a multi-worker strategy);
+    on the other workers of a multi-worker run a temporary folder, removed afterwards.
+
+    Saving a distributed model is collective, so every worker saves its checkpoints and
+    model as the chief does; only the chief's land in ``out`` (TensorFlow's convention).
+    """
+    if getattr(strategy.extended, "should_checkpoint", True):
+        out.mkdir(parents=True, exist_ok=True)
+        yield out
+        return
+    with tempfile.TemporaryDirectory(prefix="nuclei-worker-") as folder:
+        yield Path(folder)
 
 
 def _distribution_strategy(name: str):
@@ -148,13 +170,35 @@ def _distribution_strategy(name: str):
     import tensorflow as tf
 
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multi_worker_strategy()
     if name == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([device.name for device in devices])
     if name == "auto" and len(tf.config.list_logical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def _multi_worker_strategy():
+    """A ``MultiWorkerMirroredStrategy`` whose ``reduce`` takes what Keras 3's ``fit`` passes.
+
+    ``fit`` reduces its first batch, a tuple, and its scalar metrics with ``axis=0``;
+    the strategy reduces one tensor at a time, and a scalar only without an axis
+    (keras-team/keras#20585). Reducing element by element, scalars without an axis,
+    makes ``fit`` run, and every worker sees the same metrics, so all stop together.
+    """
+    import tensorflow as tf
+
+    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op, value, axis=None):
+            def one(part):
+                rank = self.experimental_local_results(part)[0].shape.rank
+                parent = super(MultiWorkerMirroredStrategy, self)
+                return parent.reduce(reduce_op, part, None if rank == 0 else axis)
+
+            return tf.nest.map_structure(one, value)
+
+    return MultiWorkerMirroredStrategy()
 
 
 def _set_seed(seed: int) -> None:
@@ -333,9 +377,14 @@ def model_card(
     >>> card["name"], card["status"], card["split"]["n_test"], card["final_metrics"]
     ('first', 'finished', 3, {'loss': 0.4, 'val_loss': 0.5})
     """
+    # The diameter the model sees nuclei at best (nuclei_core.rescale): the default
+    # model's, as the training data's own median is not measured here.
+    from nuclei_core.rescale import DEFAULT_MODEL_DIAMETER_PX
+
     return {
         "name": config.name or Path(config.out).name,
         "architecture": config.architecture,
+        "nucleus_diameter_px": DEFAULT_MODEL_DIAMETER_PX,
         "params": asdict(config),
         "model": config.model_config().as_dict(),
         "n_parameters": n_parameters,

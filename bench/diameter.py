@@ -1,0 +1,199 @@
+"""Does the expected nucleus diameter help images of unusual magnification?
+
+Usage::
+
+    nice -n 10 python bench/diameter.py            # the whole test splits
+    python bench/diameter.py --limit 5             # a quick try: 5 images of each set
+
+Every test image of the DSB 2018 stage1_train set (the hash split's ``test``,
+:func:`nuclei_core.datasets.select_split`) and of the MoNuSeg tiles (their test
+split) is rescaled by each ``--magnifications`` factor (default 0.5, 1 and 2; the
+image by area or linear interpolation, its labels by nearest neighbour,
+:mod:`nuclei_core.rescale`) to stand for another microscope magnification, and
+segmented by the default model twice: without a diameter, and with the true one
+(the median equivalent diameter of the rescaled labels, kept within the range the
+model accepts, :data:`nuclei_core.rescale.SCALE_RANGE`). Each is scored with
+:func:`nuclei_core.metrics.evaluate_labels`. ``bench/diameter.json`` gets every
+image's scores and the means; ``bench/diameter.md`` the table. Both are rewritten
+after every image, so a stopped run keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from bench.markdown import number, table  # noqa: E402
+from bench.paths import BENCH, DEFAULT_DATA, dataset_name, relative  # noqa: E402
+from bench.progress import log  # noqa: E402
+from nuclei_core.locations import DEFAULT_MODEL, PROJECT_ROOT  # noqa: E402
+
+MONUSEG_DATA = PROJECT_ROOT.parent / "shared" / "data" / "monuseg2018_train" / "train"
+SCORES = ("dsb_score", "f1", "foreground_iou", "abs_count_error")
+SCORE_TITLES = ("DSB score", "F1 @ 0.5", "foreground IoU", "count error")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python bench/diameter.py", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="the model scored")
+    parser.add_argument(
+        "--data", nargs="+", default=[str(DEFAULT_DATA), str(MONUSEG_DATA)], help="data sets"
+    )
+    parser.add_argument(
+        "--magnifications", type=float, nargs="+", default=[0.5, 1.0, 2.0], help="factors"
+    )
+    parser.add_argument("--limit", type=int, default=None, help="first N test images of each set")
+    parser.add_argument("--out-dir", default=str(BENCH), help="where the JSON and table go")
+    return parser
+
+
+def true_diameter(labels, model_diameter: float) -> tuple[float, float]:
+    """``(measured, used)``: the labels' median diameter, and the nearest one the model takes.
+
+    Examples
+    --------
+    >>> labels = np.zeros((40, 40), np.int32); labels[:2, :2] = 1
+    >>> [round(value, 2) for value in true_diameter(labels, 20.0)]
+    [2.26, 5.0]
+    """
+    from nuclei_core.rescale import SCALE_RANGE, median_diameter
+
+    measured = median_diameter(labels)
+    low, high = model_diameter / SCALE_RANGE[1], model_diameter / SCALE_RANGE[0]
+    return measured, float(np.clip(measured, low, high))
+
+
+def score_image(model, image, truth, options) -> dict:
+    """The scores of one segmentation (:data:`SCORES`) and its seconds."""
+    from nuclei_core.metrics import evaluate_labels
+    from nuclei_core.segment import segment_image
+
+    started = time.perf_counter()
+    labels = segment_image(model, image, options).labels
+    seconds = time.perf_counter() - started
+    scores = evaluate_labels(truth, labels).as_dict()
+    return {key: scores[key] for key in SCORES} | {"seconds": round(seconds, 2)}
+
+
+def image_rows(model, model_diameter: float, sample, magnifications) -> list[dict]:
+    """One row per magnification of one sample: scores without and with the diameter."""
+    from nuclei_core.datasets import load_sample
+    from nuclei_core.preprocess import image_kind
+    from nuclei_core.rescale import labels_to_shape, resize_image
+    from nuclei_core.segment import SegmentOptions
+
+    image, labels = load_sample(sample)
+    rows = []
+    for magnification in magnifications:
+        shown = resize_image(image, magnification)
+        truth = labels_to_shape(labels, shown.shape)
+        measured, used = true_diameter(truth, model_diameter)
+        options = SegmentOptions(diameter=used, model_diameter=model_diameter)
+        rows.append(
+            {
+                "id": sample.id,
+                "kind": image_kind(image),
+                "magnification": magnification,
+                "shape": list(shown.shape[:2]),
+                "true_diameter": round(measured, 2),
+                "diameter": round(used, 2),
+                "scale": round(options.scale, 3),
+                "without": score_image(model, shown, truth, SegmentOptions()),
+                "with": score_image(model, shown, truth, options),
+            }
+        )
+    return rows
+
+
+def summary(rows) -> list[dict]:
+    """Mean scores per (data set, magnification), without and with the diameter."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["data"], row["magnification"]), []).append(row)
+    means = []
+    for (data, magnification), chosen in sorted(groups.items()):
+        entry = {"data": data, "magnification": magnification, "n_images": len(chosen)}
+        entry["clamped"] = sum(row["diameter"] != row["true_diameter"] for row in chosen)
+        for mode in ("without", "with"):
+            values = {key: [row[mode][key] for row in chosen] for key in SCORES}
+            entry[mode] = {key: float(np.mean(value)) for key, value in values.items()}
+        means.append(entry)
+    return means
+
+
+def markdown(report: dict) -> str:
+    """The table of ``bench/diameter.md``: each score without → with the diameter."""
+    header = ["data", "magnification", "images", *SCORE_TITLES]
+    lines = []
+    for entry in report["summary"]:
+        cells = [
+            f"{number(entry['without'][key])} → {number(entry['with'][key])}" for key in SCORES
+        ]
+        clamped = f" ({entry['clamped']} clamped)" if entry["clamped"] else ""
+        lines.append(
+            [entry["data"], f"{entry['magnification']:g}x", f"{entry['n_images']}{clamped}", *cells]
+        )
+    intro = [
+        "# Expected nucleus diameter",
+        "",
+        f"Model `{report['model']}` (trained at a nucleus diameter of "
+        f"{report['model_diameter']:g} px). Each cell: mean over the test images without "
+        "a diameter → with the true one (the median diameter of the rescaled labels; "
+        "'clamped' images had one outside the range the model accepts, and got the nearest "
+        "allowed). Count error: mean absolute difference in nuclei per image.",
+        "",
+        f"Command: `{report['command']}`",
+        "",
+    ]
+    return "\n".join(intro + table(header, lines)) + "\n"
+
+
+def save(out_dir: Path, report: dict) -> None:
+    from nuclei_core.storage import atomic_write_json, atomic_write_text, ensure_dir
+
+    ensure_dir(out_dir)
+    report["summary"] = summary(report["images"])
+    atomic_write_json(out_dir / "diameter.json", report)
+    atomic_write_text(out_dir / "diameter.md", markdown(report))
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from nuclei_core.cards import read_card
+    from nuclei_core.datasets import discover_dataset, select_split
+    from nuclei_core.rescale import model_diameter
+    from nuclei_core.runtime import describe, load_inference_model
+
+    model = load_inference_model(args.model)
+    diameter = model_diameter(read_card(args.model))
+    out_dir = Path(args.out_dir)
+    report = {
+        "model": relative(args.model),
+        "backend": describe(model),
+        "model_diameter": diameter,
+        "command": " ".join(["python bench/diameter.py", *(argv or sys.argv[1:])]),
+        "images": [],
+    }
+    for folder in args.data:
+        samples = select_split(discover_dataset(folder), "test")[: args.limit]
+        for index, sample in enumerate(samples, start=1):
+            rows = image_rows(model, diameter, sample, args.magnifications)
+            report["images"] += [{"data": dataset_name(folder)} | row for row in rows]
+            save(out_dir, report)
+            log(f"{dataset_name(folder)} {index}/{len(samples)} {sample.id}")
+    log(f"wrote {out_dir / 'diameter.json'} and {out_dir / 'diameter.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

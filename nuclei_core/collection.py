@@ -1,0 +1,386 @@
+"""Predicting a collection of image files into an output folder, resumable and in shards.
+
+``python -m nuclei_core predict`` runs on this module, on one machine or on many:
+
+* :func:`parse_shard` / :func:`select_shard`: ``--shard I/N`` keeps a fixed 1/N of the
+  inputs, chosen by a hash of each file's name, so the N jobs of a cluster array
+  (SLURM, PBS) cover a collection exactly, without overlap, whatever order or
+  folder spelling each job is given;
+* :func:`is_finished` / :func:`split_finished`: ``--resume`` skips the images whose
+  outputs are all there.  Every output is written atomically
+  (:func:`nuclei_core.storage.atomic_write_bytes`), so a file that exists is whole;
+  an image interrupted half way has some of its files missing and is done again.
+  No marker files: the output folder holds the outputs only;
+* :func:`predict_file` reads, segments and writes one image as :class:`FileJob`
+  says and returns a small :class:`FileResult` (count, seconds, reading notes or
+  the error), the unit of work of the local loop (:func:`predict_files`) and of the
+  Dask engine (:mod:`nuclei_core.distributed`);
+* :func:`summary_frame` / :func:`write_summary`: one row per image (``--summary``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from nuclei_core import export
+from nuclei_core.errors import InputError, NucleiError
+from nuclei_core.segment import SegmentOptions
+
+__all__ = [
+    "SUMMARY_COLUMNS",
+    "FileJob",
+    "FileResult",
+    "Shard",
+    "check_distinct_names",
+    "is_finished",
+    "output_paths",
+    "parse_shard",
+    "predict_file",
+    "predict_files",
+    "select_shard",
+    "split_finished",
+    "summary_frame",
+    "write_summary",
+]
+
+SUMMARY_COLUMNS = ("image", "status", "count", "kind", "pixel_size_um", "seconds", "message")
+"""Columns of :func:`summary_frame`; ``status`` is ``ok``, ``failed`` or ``skipped`` (resumed)."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Part ``index`` (0-based) of ``count`` equal-by-hash parts of a collection."""
+
+    index: int
+    count: int
+
+    def holds(self, name: str) -> bool:
+        """Whether the file called ``name`` belongs to this part.
+
+        Examples
+        --------
+        >>> [Shard(index, 3).holds("cells_007.tif") for index in range(3)].count(True)
+        1
+        """
+        digest = hashlib.sha256(name.encode("utf-8")).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index
+
+
+def parse_shard(text) -> Shard:
+    """The :class:`Shard` of ``--shard I/N``: ``0 <= I < N``.
+
+    Raises
+    ------
+    InputError
+        Not two whole numbers ``I/N`` with ``0 <= I < N``.
+
+    Examples
+    --------
+    >>> parse_shard("2/8")
+    Shard(index=2, count=8)
+    >>> parse_shard("3/2")
+    Traceback (most recent call last):
+    ...
+    nuclei_core.errors.InputError: --shard must be I/N with 0 <= I < N (e.g. 0/4 ... 3/4), got '3/2'
+    """
+    parts = str(text).strip().split("/")
+    problem = InputError(f"--shard must be I/N with 0 <= I < N (e.g. 0/4 ... 3/4), got {text!r}")
+    if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
+        raise problem
+    index, count = (int(part) for part in parts)
+    if not 0 <= index < count:
+        raise problem
+    return Shard(index, count)
+
+
+def select_shard(files: Iterable, shard: Shard | None) -> list[Path]:
+    """The files of ``shard`` (all of them when ``None``), in the order given.
+
+    A file's part depends on its name only (SHA-256 modulo ``N``): the parts
+    ``0/N ... N-1/N`` of a collection are disjoint and together hold every file.
+
+    Examples
+    --------
+    >>> files = [Path(f"img{index:03d}.png") for index in range(100)]
+    >>> parts = [select_shard(files, Shard(index, 4)) for index in range(4)]
+    >>> sorted(sum(parts, [])) == files
+    True
+    """
+    files = [Path(path) for path in files]
+    if shard is None:
+        return files
+    return [path for path in files if shard.holds(path.name)]
+
+
+def check_distinct_names(files: Iterable) -> list[Path]:
+    """The files, refused when two would write the same outputs (same name but suffix).
+
+    Raises
+    ------
+    InputError
+        Two inputs share a stem (``a/cells.png`` and ``b/cells.tif``): one's outputs
+        would replace the other's, and a resumed run would take one for the other.
+
+    Examples
+    --------
+    >>> check_distinct_names(["a/cells.png", "b/cells.tif"])
+    Traceback (most recent call last):
+    ...
+    nuclei_core.errors.InputError: a/cells.png and b/cells.tif: both would write cells_* outputs; rename one or predict them into separate --out folders
+    """  # noqa: E501
+    seen: dict[str, Path] = {}
+    files = [Path(path) for path in files]
+    for path in files:
+        earlier = seen.setdefault(path.stem.lower(), path)
+        if earlier is not path:
+            raise InputError(
+                f"{earlier} and {path}: both would write {path.stem}_* outputs; rename one or "
+                "predict them into separate --out folders"
+            )
+    return files
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """What to do with every image of a run; small and picklable (sent to Dask workers).
+
+    ``out`` is the output folder (shared by all workers), ``formats`` the
+    :data:`nuclei_core.export.FORMATS` to write; ``channel``, ``plane`` pick the image
+    of a multi-channel or multi-plane file; ``pixel_size`` (µm) overrides the file's.
+    """
+
+    out: Path
+    formats: tuple[str, ...] = export.DEFAULT_FORMATS
+    options: SegmentOptions = SegmentOptions()
+    channel: int | None = None
+    plane: int | str | None = None
+    pixel_size: float | None = None
+    channel_intensities: bool = False
+
+
+@dataclass
+class FileResult:
+    """What one image gave: ``status`` ``ok``, ``failed`` (``message``) or ``skipped``."""
+
+    path: Path
+    status: str = "ok"
+    count: int = 0
+    kind: str = ""
+    pixel_size: float | None = None
+    seconds: float = 0.0
+    message: str = ""
+    notes: list[str] = field(default_factory=list)  # what reading the file fixed or guessed
+    description: str = ""  # the CLI's line when not the usual one (a whole slide's)
+
+    def line(self) -> str:
+        """The line the CLI prints for an image that was segmented.
+
+        Examples
+        --------
+        >>> FileResult(Path("a.png"), count=3, kind="fluorescence", seconds=0.5).line()
+        'a.png: 3 nuclei (fluorescence, 0.50 s)'
+        """
+        if self.description:
+            return self.description
+        unit = f", {self.pixel_size:g} µm/pixel" if self.pixel_size else ""
+        return f"{self.path.name}: {self.count} nuclei ({self.kind}{unit}, {self.seconds:.2f} s)"
+
+    def row(self) -> dict:
+        """One row of :func:`summary_frame`."""
+        segmented = self.status == "ok"
+        return {
+            "image": str(self.path),
+            "status": self.status,
+            "count": self.count if segmented else None,
+            "kind": self.kind,
+            "pixel_size_um": self.pixel_size,
+            "seconds": round(self.seconds, 3),
+            "message": self.message,
+        }
+
+
+def output_paths(path, job: FileJob) -> list[Path]:
+    """The files :func:`predict_file` writes for the image at ``path``.
+
+    Examples
+    --------
+    >>> [p.name for p in output_paths("in/cells.tif", FileJob(Path("out"), ("mask", "csv")))]
+    ['cells_mask.png', 'cells_nuclei.csv']
+    """
+    stem = Path(path).stem
+    return [Path(job.out) / f"{stem}{export.FORMATS[name][0]}" for name in job.formats]
+
+
+def is_finished(path, job: FileJob) -> bool:
+    """Whether every output of ``path`` is in the output folder and not empty.
+
+    Outputs are written atomically, so one that exists is complete; an image cut
+    off half way lacks some of them.  The settings are not compared: resume a run
+    with the options it started with.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> job = FileJob(Path(tempfile.mkdtemp()), ("mask", "csv"))
+    >>> _ = (job.out / "cells_mask.png").write_bytes(b"png")
+    >>> is_finished("cells.png", job)
+    False
+    >>> _ = (job.out / "cells_nuclei.csv").write_bytes(b"label\\n")
+    >>> is_finished("cells.png", job)
+    True
+    """
+    for output in output_paths(path, job):
+        try:
+            if output.stat().st_size == 0:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def split_finished(files: Iterable, job: FileJob) -> tuple[list[Path], list[Path]]:
+    """``(to_do, finished)``: the files still to segment, and those :func:`is_finished`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> job = FileJob(Path(tempfile.mkdtemp()), ("csv",))
+    >>> _ = (job.out / "a_nuclei.csv").write_bytes(b"label\\n")
+    >>> split_finished(["a.png", "b.png"], job)
+    ([PosixPath('b.png')], [PosixPath('a.png')])
+    """
+    to_do, finished = [], []
+    for path in map(Path, files):
+        (finished if is_finished(path, job) else to_do).append(path)
+    return to_do, finished
+
+
+def _reading_notes(stack, path, channel, plane) -> list[str]:
+    """What reading ``path`` fixed or guessed, and which default channel/plane it used, one
+    line per note (the defaults joined to the last note)."""
+    hints = []
+    if stack.n_planes > 1 and plane is None:
+        hints.append(f"{stack.n_planes} planes, using plane 0 (choose with --plane)")
+    if stack.is_multichannel and channel is None:
+        hints.append(f"{stack.n_channels} channels, using channel 0 (choose with --channel)")
+    notes = list(stack.notes)
+    if hints:
+        if notes:
+            notes[-1] = f"{notes[-1]}; {'; '.join(hints)}"
+        else:
+            notes.append(f"{path}: {'; '.join(hints)}")
+    return notes
+
+
+def predict_file(model, path, job: FileJob) -> FileResult:
+    """Segment the image at ``path`` and write its outputs into ``job.out``, each atomically.
+
+    Parameters
+    ----------
+    model : keras.Model or runtime.OpenVinoModel
+        The segmentation network.
+    path : str or Path
+        A PNG, JPEG or TIFF file.
+    job : FileJob
+        Output folder and formats, segmentation options, channel and plane.
+
+    Returns
+    -------
+    FileResult
+        ``ok`` with the count and seconds, or ``failed`` with a one-line message
+        naming the file (a file that cannot be read, segmented or written).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from nuclei_core.model import ModelConfig, build_unet
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "cells.png").write_bytes(export.encode_png(np.zeros((32, 32), np.uint8)))
+    >>> model = build_unet(ModelConfig(depth=2, base_filters=4))
+    >>> result = predict_file(model, folder / "cells.png", FileJob(folder / "out"))
+    >>> result.status, sorted(p.name for p in (folder / "out").iterdir())
+    ('ok', ['cells_labels.png', 'cells_mask.png', 'cells_nuclei.csv'])
+    >>> predict_file(model, folder / "gone.png", FileJob(folder / "out")).status
+    'failed'
+    """
+    from nuclei_core import channels
+    from nuclei_core.segment import segment_image
+    from nuclei_core.storage import atomic_write_bytes, ensure_dir
+
+    path = Path(path)
+    started = time.perf_counter()
+    notes: list[str] = []
+    try:
+        stack = channels.read_stack(path)
+        notes = _reading_notes(stack, path, job.channel, job.plane)
+        image = channels.select_image(stack, job.channel, job.plane)
+        pixel_size = job.pixel_size or stack.pixel_size.um
+        every = channels.channel_images(stack, job.plane) if job.channel_intensities else None
+        found = segment_image(
+            model, image, job.options, pixel_size=pixel_size, channel_images=every
+        )
+        encoded = export.encode_outputs(found.labels, found.table, job.formats, pixel_size)
+        out = ensure_dir(job.out)
+        for output, name in zip(output_paths(path, job), job.formats, strict=True):
+            atomic_write_bytes(out / output.name, encoded[name])
+    except NucleiError as error:
+        seconds = time.perf_counter() - started
+        return FileResult(path, "failed", seconds=seconds, message=str(error), notes=notes)
+    seconds = time.perf_counter() - started
+    return FileResult(path, "ok", found.count, found.kind, pixel_size, seconds, notes=notes)
+
+
+def predict_files(model, files: Iterable, job: FileJob) -> Iterator[FileResult]:
+    """:func:`predict_file` for every file in turn, in this process (one model, one image at a
+    time): the local engine of ``predict``; :mod:`nuclei_core.distributed` is the other.
+
+    Examples
+    --------
+    >>> from nuclei_core.model import ModelConfig, build_unet
+    >>> import tempfile
+    >>> model = build_unet(ModelConfig(depth=2, base_filters=4))
+    >>> job = FileJob(Path(tempfile.mkdtemp()))
+    >>> [result.status for result in predict_files(model, ["missing.png"], job)]
+    ['failed']
+    """
+    for path in files:
+        yield predict_file(model, path, job)
+
+
+def summary_frame(results: Iterable[FileResult]) -> pd.DataFrame:
+    """One row per image (:data:`SUMMARY_COLUMNS`), sorted by image path.
+
+    Examples
+    --------
+    >>> results = [FileResult(Path("b.png"), count=2), FileResult(Path("a.png"), "skipped")]
+    >>> frame = summary_frame(results)
+    >>> frame["image"].tolist(), frame["status"].tolist(), frame["count"].tolist()
+    (['a.png', 'b.png'], ['skipped', 'ok'], [<NA>, 2])
+    """
+    rows = sorted((result.row() for result in results), key=lambda row: row["image"])
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)).astype({"count": "Int64"})
+
+
+def write_summary(path: str | os.PathLike, results: Iterable[FileResult]) -> Path:
+    """Write :func:`summary_frame` as CSV atomically; the path written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "summary.csv"
+    >>> written = write_summary(target, [FileResult(Path("a.png"))])
+    >>> written.read_text().splitlines()[0]
+    'image,status,count,kind,pixel_size_um,seconds,message'
+    """
+    from nuclei_core.storage import atomic_write_bytes
+
+    atomic_write_bytes(path, export.table_csv(summary_frame(results)))
+    return Path(path)

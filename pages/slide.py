@@ -1,0 +1,68 @@
+"""Segment a whole slide: a large TIFF the server reads, segmented tile by tile.
+
+A slide of many gigabytes is not uploaded: the page takes the path of a TIFF, OME-TIFF or
+BigTIFF on the server and runs :func:`nuclei_core.slides.segment_slide` with the
+session's model (bounded memory, whatever the size); the outputs go to
+``<data folder>/slides/<file name>/`` (label image as OME-Zarr, CSV, overview PNG).
+Then: the count, a downsampled overview with the nuclei drawn, and the table.
+Session-state key: ``slide_result`` (the last :class:`~nuclei_core.slides.SlideResult`).
+"""
+
+import time
+
+import streamlit as st
+
+from nuclei_core.segment import SegmentOptions
+from nuclei_core.slides import segment_slide, slide_output_folder
+from ui import labels, messages, navigation, pictures, state
+
+navigation.ensure_app_shell(__file__)
+st.title("Segment a whole slide")
+registry = state.registry()
+run, model, model_key = state.require_model(registry)
+if model is None:
+    st.stop()
+
+path_text = st.text_input(
+    "Slide file on the server",
+    key="slide_path",
+    help="A TIFF, OME-TIFF or BigTIFF (grey or RGB; level 0 of a pyramid) the server can read. "
+    "Relative paths start at the project folder.",
+)
+left, right = st.columns(2)
+threshold = left.slider("Mask threshold", 0.05, 0.95, 0.5, 0.05, key="slide_threshold")
+min_size = right.number_input(
+    "Minimum nucleus size (pixels)", 0, 100_000, 15, 5, key="slide_min_size"
+)
+
+if st.button("Segment the slide", type="primary", disabled=not path_text.strip(), key="slide_go"):
+    bar, started = st.progress(0.0, text="Reading the slide"), time.monotonic()
+
+    def show_progress(done, total):
+        left_s = (time.monotonic() - started) / done * (total - done)
+        bar.progress(
+            done / total, text=f"{done} of {total} tiles, {labels.format_eta(left_s)} left"
+        )
+
+    path = path_text.strip()
+    options = SegmentOptions(threshold=threshold, min_size=int(min_size))
+    with messages.engine_errors():
+        st.session_state["slide_result"] = segment_slide(
+            model, path, slide_output_folder(path), options, progress=show_progress
+        )
+    bar.empty()
+
+result = st.session_state.get("slide_result")
+if result is None:
+    st.caption("Name a slide file on the server, then segment it tile by tile.")
+    st.stop()
+
+height, width = result.shape
+st.metric("Nuclei", f"{result.count:,}")
+st.caption(
+    f"{result.path.name}: {height:,} x {width:,} pixels in {result.tiles} tiles, "
+    f"{result.seconds['total']:.0f} s. Outputs in `{result.outputs['labels'].parent}`."
+)
+st.image(pictures.display_size(result.overview), caption="Overview with the nuclei outlined")
+table = result.table()
+st.dataframe(table, hide_index=True, column_config=labels.column_config(table.columns))

@@ -1,0 +1,88 @@
+"""Tests of the "Segment a whole slide" page (`pages/slide.py`) with AppTest.
+
+Every test gets a fresh data folder and no bundled default model; the slide is a
+generated tiled BigTIFF, segmented by the session's trained tiny model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from conftest import make_nuclei
+from support import APP, app_page, fresh_app_environment
+
+from nuclei_core.registry import Registry
+from nuclei_core.slides import slide_output_folder
+
+TIMEOUT = 120  # seconds per script run: TensorFlow import and a slide on a loaded machine
+PAGE = app_page("slide")
+
+
+@pytest.fixture(autouse=True)
+def fresh_environment(tmp_path, monkeypatch):
+    yield from fresh_app_environment(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def active_model(fresh_environment, trained_run):
+    registry = Registry(fresh_environment / "data" / "registry.sqlite3")
+    card = {"name": "discs", "architecture": "unet", "final_metrics": {"val_dice": 0.9}}
+    run = registry.register_model_card(card, trained_run.result.model_path, None)
+    registry.set_active_model(run.id)
+    return run
+
+
+def start():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(elements) -> str:
+    return " | ".join(str(element.value) for element in elements)
+
+
+def test_page_without_a_model_says_so():
+    at = start()
+    assert "No model is available" in texts(at.info)
+
+
+def test_a_slide_on_the_server_gives_count_overview_and_table(active_model, tmp_path):
+    image, _ = make_nuclei((700, 900), n_nuclei=250, radius=(6, 10), seed=11)
+    source = tmp_path / "scan.tif"
+    tifffile.imwrite(source, image, bigtiff=True, tile=(256, 256))
+    at = start()
+    assert at.button(key="slide_go").disabled
+    at.text_input(key="slide_path").input(str(source)).run()
+    at.button(key="slide_go").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    result = at.session_state["slide_result"]
+    assert result.count > 200 and result.shape == (700, 900)
+    assert at.metric[0].value == f"{result.count:,}"
+    table = at.dataframe[0].value
+    assert len(table) == result.count
+    assert "700 x 900 pixels" in texts(at.caption)
+    outputs = slide_output_folder(source)
+    assert sorted(path.name for path in outputs.iterdir()) == [
+        "scan.csv",
+        "scan_labels.ome.zarr",
+        "scan_overview.png",
+    ]
+    assert np.asarray(result.overview).shape == (700, 900, 3)
+
+
+def test_a_file_that_is_not_a_tiff_is_named_in_the_error(active_model, tmp_path):
+    source = tmp_path / "notes.txt"
+    source.write_text("not an image")
+    at = start()
+    at.text_input(key="slide_path").input(str(source)).run()
+    at.button(key="slide_go").click().run()
+    assert not at.exception, at.exception
+    assert "notes.txt: not a TIFF file" in texts(at.error)
+    assert "slide_result" not in at.session_state

@@ -1,0 +1,59 @@
+"""The expected-diameter widget of ``ui/diameter.py``, with a stand-in for Streamlit."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from nuclei_core.rescale import DEFAULT_MODEL_DIAMETER_PX
+from nuclei_core.segment import SegmentOptions
+from ui.diameter import LABEL, checked_diameter, diameter_input, diameter_options
+
+
+class Container:
+    """Records what the widget asked of Streamlit; the number input returns ``typed``."""
+
+    def __init__(self, typed: float):
+        self.typed, self.inputs, self.warnings = typed, [], []
+
+    def number_input(self, label, **options):
+        self.inputs.append((label, options))
+        return self.typed
+
+    def warning(self, text):
+        self.warnings.append(text)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected", "warned"),
+    [(0.0, None, False), (12.5, 12.5, False), (4.0, None, True), (80.0, 80.0, False)],
+)
+def test_the_input_returns_the_diameter_or_none(typed, expected, warned):
+    where = Container(typed)
+    assert diameter_input(20.0, where) == expected
+    ((label, options),) = where.inputs
+    assert label == LABEL == "Expected nucleus diameter (px, 0 = as trained)"
+    assert options["min_value"] == 0.0 and options["max_value"] == 80.0
+    assert options["value"] == 0.0 and "5 to 80 px" in options["help"]
+    assert bool(where.warnings) == warned
+
+
+def test_every_accepted_diameter_makes_valid_options():
+    for typed in (5.0, 20.0, 80.0, 4.99, 80.01):
+        diameter, warning = checked_diameter(typed, 20.0)
+        assert (diameter is None) == (warning is not None)
+        SegmentOptions(diameter=diameter, model_diameter=20.0)  # never refused
+
+
+def test_options_use_the_training_diameter_of_the_model_card(tmp_path):
+    (tmp_path / "model.json").write_text(json.dumps({"nucleus_diameter_px": 30.0}))
+    run = SimpleNamespace(model_path=str(tmp_path / "model.keras"))
+    where = Container(60.0)
+    assert diameter_options(run, where) == {"diameter": 60.0, "model_diameter": 30.0}
+    assert where.inputs[0][1]["max_value"] == 120.0
+    assert diameter_options(None, Container(0.0)) == {
+        "diameter": None,
+        "model_diameter": DEFAULT_MODEL_DIAMETER_PX,
+    }
