@@ -79,6 +79,28 @@ def app_page(name: str) -> str:
     return found[0] if found else f"pages/{name}.py"
 
 
+def start_app(page: str | None = None, timeout: float = 60):
+    """Run ``app.py`` in AppTest, then switch to ``page``; fail on an exception in either.
+
+    ``timeout`` is the seconds each script run may take (importing TensorFlow is slow on a
+    loaded machine).
+    """
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.run()
+    assert not at.exception, at.exception
+    if page:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+    return at
+
+
+def texts(elements) -> str:
+    """The values of AppTest elements joined by `` | `` (for ``in`` checks)."""
+    return " | ".join(str(element.value) for element in elements)
+
+
 def record(case: str, seen: str, channel: str = "core", kept: int = 0) -> None:
     """Note what the user saw for a catalogued case (see ``tests/reliability_report.py``).
 

@@ -20,14 +20,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import fresh_app_environment, png_bytes
+from support import fresh_app_environment, png_bytes, start_app, texts
 
 from nuclei_core import runtime
 from nuclei_core.registry import Registry
 from ui import labels
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 60  # seconds per script run; importing TensorFlow is slow on a loaded machine
+
+
+def start(page: str | None = None) -> object:
+    return start_app(page, TIMEOUT)
 
 
 @pytest.fixture(autouse=True)
@@ -54,22 +57,6 @@ def active_model(registry, tiny_model_file):
 def samples(fresh_environment, flat_dataset_factory):
     """Four generated 64 x 64 sample images (flat layout) in ``NUCLEI_SAMPLES_DIR``."""
     return flat_dataset_factory(fresh_environment / "samples", n_images=4)
-
-
-def start(page: str | None = None) -> object:
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    if page:
-        at.switch_page(page).run()
-        assert not at.exception, at.exception
-    return at
-
-
-def texts(elements) -> str:
-    return " | ".join(str(element.value) for element in elements)
 
 
 def labels_of(metrics) -> list[str]:

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from support import APP, app_page, fresh_app_environment, png_bytes
+from support import app_page, fresh_app_environment, png_bytes, start_app, texts
 
 from nuclei_core.batch import BatchProgress
 from nuclei_core.registry import Registry
@@ -23,6 +23,10 @@ from ui.batch import BatchJob, outcome_text
 TIMEOUT = 60  # seconds per script run; importing TensorFlow is slow on a loaded machine
 BATCH_WAIT = 180.0  # seconds for a small batch on a busy 2-core machine
 PAGE = app_page("batch")
+
+
+def start() -> object:
+    return start_app(PAGE, TIMEOUT)
 
 
 @pytest.fixture(autouse=True)
@@ -38,20 +42,6 @@ def active_model(fresh_environment, tiny_model_file):
     run = registry.register_model_card(card, tiny_model_file, None)
     registry.set_active_model(run.id)
     return run
-
-
-def start():
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(elements) -> str:
-    return " | ".join(str(element.value) for element in elements)
 
 
 def run_batch(at):

@@ -10,13 +10,17 @@ import numpy as np
 import pytest
 import tifffile
 from conftest import make_nuclei
-from support import APP, app_page, fresh_app_environment
+from support import app_page, fresh_app_environment, start_app, texts
 
 from nuclei_core.registry import Registry
 from nuclei_core.slides import slide_output_folder
 
 TIMEOUT = 120  # seconds per script run: TensorFlow import and a slide on a loaded machine
 PAGE = app_page("slide")
+
+
+def start() -> object:
+    return start_app(PAGE, TIMEOUT)
 
 
 @pytest.fixture(autouse=True)
@@ -31,20 +35,6 @@ def active_model(fresh_environment, trained_run):
     run = registry.register_model_card(card, trained_run.result.model_path, None)
     registry.set_active_model(run.id)
     return run
-
-
-def start():
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(elements) -> str:
-    return " | ".join(str(element.value) for element in elements)
 
 
 def test_page_without_a_model_says_so():

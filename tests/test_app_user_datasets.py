@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 from conftest import make_nuclei
-from support import APP, app_page, fresh_app_environment
+from support import app_page, fresh_app_environment, start_app, texts
 
 from nuclei_core import jobs
 from nuclei_core.cards import write_card
@@ -23,6 +23,10 @@ from nuclei_core.user_datasets import dataset_images, remove_training_image, sav
 
 TIMEOUT = 60  # seconds per script run; importing TensorFlow is slow on a loaded machine
 PAGE = app_page("train")
+
+
+def start() -> object:
+    return start_app(PAGE, TIMEOUT)
 
 
 @pytest.fixture(autouse=True)
@@ -63,20 +67,6 @@ def started(monkeypatch):
 
     monkeypatch.setattr(jobs, "start_training", record)
     return sent
-
-
-def start():
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(elements) -> str:
-    return " | ".join(str(element.value) for element in elements)
 
 
 def captions(at) -> list[str]:
