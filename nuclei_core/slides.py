@@ -29,7 +29,7 @@ import pandas as pd
 import tifffile
 
 from nuclei_core.checks import check_int, check_positive
-from nuclei_core.errors import ImageReadError
+from nuclei_core.errors import ConfigError, ImageReadError
 from nuclei_core.imread import fill_non_finite, image_size, is_tiff
 from nuclei_core.measure import measure_nuclei
 from nuclei_core.metadata import tiff_pixel_size
@@ -510,6 +510,9 @@ def segment_slide(
     ------
     ImageReadError
         The file cannot be read as a slide (the message names it).
+    ConfigError
+        ``options`` asks for an expected nucleus diameter, which the tiled path does
+        not apply (its tiles would need rescaling and stitching at another scale).
 
     Examples
     --------
@@ -526,6 +529,11 @@ def segment_slide(
     from nuclei_core.storage import atomic_path, atomic_write_bytes, ensure_dir
 
     options = SegmentOptions() if options is None else options
+    if options.diameter is not None or options.diameter_um is not None:
+        raise ConfigError(
+            f"{path}: an expected nucleus diameter is not applied to slides segmented tile by "
+            "tile; leave it out for this file"
+        )
     if pixel_size is not None:
         pixel_size = check_positive(pixel_size, "pixel_size")
     started = time.perf_counter()

@@ -310,3 +310,15 @@ def test_cli_names_a_bad_tile_size(tiny_model_file, tmp_path, monkeypatch, capsy
     )
     assert code == 1
     assert "multiples of 32" in capsys.readouterr().err
+
+
+def test_an_expected_diameter_is_refused_on_the_tiled_path(tmp_path):
+    from nuclei_core.errors import ConfigError
+    from nuclei_core.model import ModelConfig, build_unet
+
+    tifffile.imwrite(tmp_path / "scan.tif", np.zeros((100, 150), np.uint8), tile=(64, 64))
+    model = build_unet(ModelConfig(depth=2, base_filters=4))
+    options = SegmentOptions(tile_size=64, diameter=12.0)
+    with pytest.raises(ConfigError, match="scan.tif: an expected nucleus diameter is not applied"):
+        segment_slide(model, tmp_path / "scan.tif", tmp_path / "out", options, margin=32)
+    assert not (tmp_path / "out").exists()
