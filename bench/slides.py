@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.markdown import number, table  # noqa: E402
+from bench.markdown import number, replace_section, table  # noqa: E402
 from bench.paths import BENCH, relative  # noqa: E402
 
 SIZES = (8192, 16384, 32768)
@@ -222,26 +222,6 @@ def render_slides(slides: dict | None = None) -> list[str]:
         "and TensorFlow start-up and the model load. Peak memory: the child's `ru_maxrss`.",
         "",
     ]
-
-
-def replace_section(markdown: str, section: list[str]) -> str:
-    """``markdown`` with its Whole slides section replaced (or put before the Notes).
-
-    Examples
-    --------
-    >>> text = "# R\\n\\n## Speed\\n\\nx\\n\\n## Notes\\n\\ny\\n"
-    >>> replace_section(text, ["## Whole slides", "", "z", ""]).split("\\n")[4:9]
-    ['x', '', '## Whole slides', '', 'z']
-    """
-    lines = markdown.split("\n")
-    if HEADING in lines:
-        start = lines.index(HEADING)
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-    else:
-        start = end = lines.index("## Notes") if "## Notes" in lines else len(lines)
-    return "\n".join(lines[:start] + section + lines[end:])
 
 
 def build_parser() -> argparse.ArgumentParser:
