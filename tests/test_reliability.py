@@ -141,17 +141,17 @@ REFUSED_IMAGES = {
         "truncated or corrupt image",
     ),
     "image-truncated-jpeg": (
-        "cut.jpg",
+        "cut_jpeg.jpg",
         lambda: jpeg_bytes(Image.fromarray(nuclei_image()))[:400],
         "truncated or corrupt image",
     ),
     "image-truncated-tiff": (
-        "cut.tif",
+        "cut_tiff.tif",
         lambda: tiff_bytes(nuclei_image())[:300],
         "truncated or corrupt TIFF",
     ),
     "image-bomb": ("bomb.png", lambda: png_claiming(60000, 60000), "over the limit"),
-    "image-bomb-tiff": ("bomb.tif", lambda: tiff_header_claiming(60000, 60000), "over the limit"),
+    "image-bomb-tiff": ("bomb2.tif", lambda: tiff_header_claiming(60000, 60000), "over the limit"),
     "image-all-nan": (
         "all_nan.tif",
         lambda: tiff_bytes(np.full((16, 16), np.nan, np.float32)),
@@ -321,6 +321,11 @@ def _quiet_env() -> dict:
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
 
 
+CLI_PROBLEMS = {"image-bomb-tiff": "cannot read rows 0-"}
+"""Where the CLI words a problem otherwise: a TIFF over 4096 x 4096 goes to the tiled
+slide reader, for which a header claiming 60000 x 60000 pixels is a file too short."""
+
+
 def test_cli_predict_finishes_good_files_and_names_each_bad_one(tiny_model_file, tmp_path):
     folder, out = tmp_path / "images", tmp_path / "out"
     folder.mkdir()
@@ -356,7 +361,7 @@ def test_cli_predict_finishes_good_files_and_names_each_bad_one(tiny_model_file,
     assert len(error_lines) == len(REFUSED_IMAGES), stderr
     for case, (file_name, _make, problem) in REFUSED_IMAGES.items():
         line = next(line for line in error_lines if f"{folder / file_name}: " in line)
-        assert problem in line
+        assert CLI_PROBLEMS.get(case, problem) in line
         record(case, line.replace(str(folder) + os.sep, ""), channel="cli")
     summary = f"{len(REFUSED_IMAGES)} of {len(good) + len(REFUSED_IMAGES)} inputs failed:"
     assert summary in stderr
