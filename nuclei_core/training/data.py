@@ -12,6 +12,7 @@ TensorFlow is imported by the two pipeline functions only.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -125,13 +126,26 @@ def rehearsal_samples(folder, count: int, val_fraction: float = 0.1) -> list:
     return train[::step][:count]
 
 
-def _check_crop_fits(samples, crop: int) -> None:
-    largest = 0
+def shorter_sides(samples) -> Iterator[int]:
+    """The shorter side of each sample's image, read from its header; unreadable ones skipped.
+
+    Examples
+    --------
+    >>> from nuclei_core.locations import sample_folder
+    >>> list(shorter_sides(discover_dataset(sample_folder()).samples[:2]))
+    [1024, 256]
+    """
     for sample in samples:
         try:
-            largest = max(largest, min(image_size(sample.image_path)))
+            yield min(image_size(sample.image_path))
         except NucleiError:
             continue
+
+
+def _check_crop_fits(samples, crop: int) -> None:
+    largest = 0
+    for side in shorter_sides(samples):
+        largest = max(largest, side)
         if largest >= crop:
             return
     raise ConfigError(f"crop {crop} is larger than every training image (largest side {largest})")

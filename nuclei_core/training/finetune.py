@@ -28,10 +28,10 @@ from pathlib import Path
 
 from nuclei_core.cards import read_card
 from nuclei_core.datasets import discover_dataset
-from nuclei_core.errors import ConfigError, ModelLoadError, NucleiError
-from nuclei_core.imread import image_size
+from nuclei_core.errors import ConfigError, ModelLoadError
 from nuclei_core.runtime import file_sha256
 from nuclei_core.training.config import TrainConfig
+from nuclei_core.training.data import shorter_sides
 
 LEARNING_RATE = 1e-3
 """Peak learning rate of a fine-tuning run (half of training's)."""
@@ -148,12 +148,7 @@ def _base_architecture(path: Path) -> dict:
 
 def _crop_for(data, multiple: int) -> int:
     """The largest training crop (at most :data:`MAX_CROP`) that the largest image holds."""
-    largest = 0
-    for sample in discover_dataset(data).samples:
-        try:
-            largest = max(largest, min(image_size(sample.image_path)))
-        except NucleiError:
-            continue
+    largest = max(shorter_sides(discover_dataset(data).samples), default=0)
     crop = min(MAX_CROP, largest // multiple * multiple)
     if crop < multiple:
         raise ConfigError(
