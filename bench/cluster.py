@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import shlex
 import shutil
@@ -36,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.markdown import number, replace_section, table  # noqa: E402
-from bench.paths import BENCH, relative  # noqa: E402
+from bench.paths import BENCH, relative, saved_figures  # noqa: E402
 
 CLUSTER_JSON = BENCH / "cluster.json"
 """Where :func:`render_cluster` finds the figures when it is given none."""
@@ -153,10 +152,9 @@ def cluster_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 def render_cluster(cluster: dict | None = None) -> list[str]:
     """The "Batch prediction on Dask" section; from ``bench/cluster.json`` when None."""
-    if cluster is None:
-        if not CLUSTER_JSON.is_file():
-            return []
-        cluster = json.loads(CLUSTER_JSON.read_text())
+    cluster = saved_figures(CLUSTER_JSON) if cluster is None else cluster
+    if not cluster:
+        return []
     lines = [HEADING, ""] + table(*cluster_table(cluster["rows"])) + [""]
     return lines + [
         f"Measured {cluster['started_utc']} UTC with `{cluster['command']}` on "

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import machine  # noqa: E402
 from bench.markdown import replace_section, table  # noqa: E402
-from bench.paths import BENCH, DEFAULT_DATA, dataset_name, relative  # noqa: E402
+from bench.paths import BENCH, DEFAULT_DATA, dataset_name, relative, saved_figures  # noqa: E402
 from bench.progress import log  # noqa: E402
 from nuclei_core.datasets import discover_dataset, select_split  # noqa: E402
 from nuclei_core.storage import atomic_write_text  # noqa: E402
@@ -144,17 +144,12 @@ def score_cells(scores: dict, before: dict) -> list[str]:
     return [f"{scores[key]:.3f} ({scores[key] - before[key]:+.3f})" for key in SCORES]
 
 
-def load_section(path: Path = FINETUNE_JSON) -> dict:
-    """The section a previous run wrote (``{}`` when there is none)."""
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def render_finetune(section: dict | None = None) -> list[str]:
     """The fine-tuning section of ``RESULTS.md``; from ``bench/finetune.json`` when None.
 
     Nothing when it was not measured.
     """
-    section = load_section() if section is None else section
+    section = saved_figures(FINETUNE_JSON) if section is None else section
     if not section:
         return []
     before = section["before"]
@@ -219,7 +214,7 @@ def main(argv=None) -> int:
     from nuclei_core.model import load_model
 
     out_dir = Path(args.out_dir)
-    previous = load_section(out_dir / "finetune.json") if args.resume else {}
+    previous = saved_figures(out_dir / "finetune.json") if args.resume else {}
     pool, rest = pool_and_rest(args.data, max(args.k))
     base_test = select_split(discover_dataset(args.base_data), "test")
     log(f"pool {len(pool)} images, rest {len(rest)}, base test {len(base_test)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from nuclei_core.locations import PROJECT_ROOT
@@ -41,3 +42,15 @@ def dataset_name(folder) -> str:
     """
     parts = Path(folder).expanduser().resolve().parts
     return "/".join(parts[-2:])
+
+
+def saved_figures(path) -> dict:
+    """The figures a benchmark script saved in the JSON file ``path``; ``{}`` when there is none.
+
+    Examples
+    --------
+    >>> saved_figures(BENCH / "no_such_figures.json")
+    {}
+    """
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else {}

@@ -37,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.markdown import number, replace_section, table  # noqa: E402
-from bench.paths import BENCH, relative  # noqa: E402
+from bench.paths import BENCH, relative, saved_figures  # noqa: E402
 
 SIZES = (8192, 16384, 32768)
 """Sides of the mosaics the issue asks for."""
@@ -204,12 +204,9 @@ def slides_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 def render_slides(slides: dict | None = None) -> list[str]:
     """The "Whole slides" section; from ``bench/slides.json`` when ``slides`` is None."""
-    if slides is None:
-        if not SLIDES_JSON.is_file():
-            return []
-        import json
-
-        slides = json.loads(SLIDES_JSON.read_text())
+    slides = saved_figures(SLIDES_JSON) if slides is None else slides
+    if not slides:
+        return []
     lines = [HEADING, ""] + table(*slides_table(slides["rows"])) + [""]
     return lines + [
         f"Measured {slides['started_utc']} UTC with `{slides['command']}` (load average at the "
