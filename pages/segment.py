@@ -1,6 +1,6 @@
 """Segment page: find, count and measure the nuclei of one uploaded or sample image.
 
-Threshold and minimum size only re-run the cheap part (instances from the cached
+Threshold and minimum size rerun only a fragment, the cheap part (instances from the cached
 probabilities, ``st.session_state["segment_probabilities"]``); a new image, model
 or the test-time-flips switch runs the network again.  A multi-channel or multi-page
 image gets a channel and a plane (or maximum projection) picker; the pixel size
@@ -11,6 +11,7 @@ scores and an error overlay.  "Correct the nuclei" swaps the overlay for the ann
 which can be saved into a user dataset; without a model one annotates from scratch.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,17 @@ from nuclei_core.measure import measure_nuclei
 from nuclei_core.preprocess import image_kind, to_display_rgb
 from nuclei_core.segment import SegmentOptions, nuclei_from_probabilities
 from nuclei_core.uploads import image_digest, read_ground_truth
-from ui import annotator, diameter, images, messages, navigation, pictures, state, uploads
+from ui import (
+    annotator,
+    diameter,
+    downloads,
+    images,
+    messages,
+    navigation,
+    pictures,
+    state,
+    uploads,
+)
 from ui.labels import score_items
 from ui.threshold import threshold_note
 
@@ -35,7 +46,9 @@ DOWNLOAD_LABELS = {
     "roi": "Fiji ROI set (zip)",
     "geojson": "QuPath detections (GeoJSON)",
     "tiff": "Labels (TIFF)",
+    "overlay": "Overlay (PNG)",
 }
+DOWNLOAD_FORMATS = {**export.FORMATS, "overlay": ("_overlay.png", "image/png")}
 
 navigation.ensure_app_shell(__file__)
 st.title("Segment an image")
@@ -66,28 +79,10 @@ else:
     data, name = chosen.read_bytes(), chosen.name
     sample_truth = flat_mask(chosen)
 
-threshold, min_size, tta, sizes = 0.5, 15, False, {}
+tta, sizes = False, {}
 if model is not None:
-    left, middle, right = st.columns(3)
-    threshold = left.slider(
-        "Mask threshold",
-        0.05,
-        0.95,
-        0.5,
-        0.05,
-        key="segment_threshold",
-        help="A pixel belongs to a nucleus when its probability is above this.",
-    )
-    min_size = middle.number_input(
-        "Minimum nucleus size (pixels)",
-        0,
-        100_000,
-        15,
-        5,
-        key="segment_min_size",
-        help="Smaller objects are dropped.",
-    )
-    tta = right.checkbox(
+    left, right = st.columns(2)
+    tta = left.checkbox(
         "Test-time flips",
         key="segment_tta",
         help="Average the prediction over 4 flipped copies: slower, slightly more accurate.",
@@ -98,23 +93,42 @@ if data is None:
     st.caption("Upload an image, or pick one of the bundled samples, to find its nuclei.")
     st.stop()
 
-with messages.engine_errors():
-    stack = read_stack(data, name=name)
-    messages.show_warnings(stack.notes)
-    digest = image_digest(data)
-    channel, plane, every_channel = images.channel_and_plane(stack)
-    pixel_size = images.pixel_size_input(stack, digest, where=st.columns(3)[0])
-    image = select_image(stack, channel, plane)
-    measures = {"pixel_size": pixel_size, "channel_images": None}
-    if every_channel:
-        measures["channel_images"] = channel_images(stack, plane)
-    options = SegmentOptions(threshold=threshold, min_size=int(min_size), tta=tta, **sizes)
+
+@st.fragment
+def nuclei_view(image, probabilities, measures, options):
+    """Everything the threshold and minimum size change, rerun alone when they move."""
+    threshold, min_size = 0.5, 15
+    if model is not None:
+        left, middle = st.columns(2)
+        threshold = left.slider(
+            "Mask threshold",
+            0.05,
+            0.95,
+            0.5,
+            0.05,
+            key="segment_threshold",
+            help="A pixel belongs to a nucleus when its probability is above this.",
+        )
+        min_size = middle.number_input(
+            "Minimum nucleus size (pixels)",
+            0,
+            100_000,
+            15,
+            5,
+            key="segment_min_size",
+            help="Smaller objects are dropped.",
+        )
+        left.caption(threshold_note(probabilities))
+    options = replace(options, threshold=threshold, min_size=int(min_size))
+    with messages.engine_errors():
+        show_nuclei(image, probabilities, measures, options)
+
+
+def show_nuclei(image, probabilities, measures, options):
+    """Count, pictures or annotator, measurements, downloads and the ground-truth comparison."""
     rgb = to_display_rgb(image)
     if model is not None:
-        key = (digest, channel, plane, model_key, tta, options.diameter)
-        probabilities = state.probabilities(key, model, image, options)
         labels, table = nuclei_from_probabilities(probabilities, image, options, **measures)
-        left.caption(threshold_note(probabilities))
     correcting = st.toggle(
         "Correct the nuclei",
         value=model is None,
@@ -122,13 +136,11 @@ with messages.engine_errors():
         help="Delete, add, split, merge or paint nuclei; save the result for fine-tuning.",
     )
     if model is None and not correcting:
-        st.stop()
+        return
     if correcting:
-        made_by = (
-            None if model is None else (model_key, tta, threshold, int(min_size), options.diameter)
-        )
+        made_by = None if model is None else (model_key, options)
         start = labels if model is not None else np.zeros(image.shape[:2], np.int32)
-        correction = annotator.correction_for((digest, channel, plane), start, rgb, made_by)
+        correction = annotator.correction_for(image_key, start, rgb, made_by)
         labels = correction.labels
         table = measure_nuclei(labels, intensity_image=image, **measures)
     count = int(labels.max())
@@ -140,7 +152,7 @@ with messages.engine_errors():
         + (f"model {run.name}" if run is not None else "no model")
     )
     if correcting:
-        annotator.annotator((digest, channel, plane), correction)
+        annotator.annotator(image_key, correction)
         annotator.restart_buttons(correction, start, made_by)
         annotator.save_form(
             name, image, labels, image_kind(image), None if run is None else run.name
@@ -161,24 +173,17 @@ with messages.engine_errors():
     st.subheader("Measurements")
     st.dataframe(table, hide_index=True)
 
-    # Downloads carry their bytes (not a callable): a deferred download racing a rerun
-    # after a slider move fails in Streamlit, a file already sent stays valid.
     stem = Path(name).stem
-    files = export.encode_outputs(labels, table, export.FORMATS, pixel_size)
-    downloads = [(DOWNLOAD_LABELS[kind], content, kind) for kind, content in files.items()]
-    downloads.append(("Overlay (PNG)", export.encode_png(drawn), "overlay"))
-    for index, (label, content, kind) in enumerate(downloads):
-        if index % 4 == 0:
-            row = st.columns(4)
-        suffix, mime = export.FORMATS.get(kind, ("_overlay.png", "image/png"))
-        row[index % 4].download_button(
-            label,
-            content,
-            file_name=f"{stem}{suffix}",
-            mime=mime,
-            on_click="ignore",
-            key=f"segment_download_{kind}",
-        )
+    files = export.encode_outputs(labels, table, export.FORMATS, measures["pixel_size"])
+    files["overlay"] = export.encode_png(drawn)
+    downloads.download_buttons(
+        [
+            downloads.DownloadFile(DOWNLOAD_LABELS[kind], f"{stem}{suffix}", mime, files[kind])
+            for kind, (suffix, mime) in DOWNLOAD_FORMATS.items()
+            if kind in files
+        ],
+        key="segment_downloads",
+    )
 
     st.subheader("Compare with ground truth (optional)")
     truth_data = truth_name = None
@@ -195,37 +200,56 @@ with messages.engine_errors():
         if truth is not None:
             truth_data, truth_name = truth.getvalue(), truth.name
     if truth_data is not None:
-        with messages.engine_errors():
-            true_labels, notes = read_ground_truth(truth_data, truth_name, image.shape)
-            messages.show_warnings(notes)
-            scores, errors = compare_labels(true_labels, labels)
-            for column, (label, text) in zip(st.columns(6), score_items(scores), strict=True):
-                column.metric(label, text)
-            st.caption(
-                f"{scores.n_true} true nuclei, {scores.n_pred} found; F1 and DSB match nuclei "
-                "at IoU > 0.5 (DSB averages IoU thresholds 0.5 to 0.95)."
-            )
-            truth_rgb = render.overlay(rgb, true_labels)
-            error_rgb = render.error_overlay(rgb, errors)
-            view = st.radio(
-                "View", ["Side by side", "Slider"], horizontal=True, key="segment_compare_view"
-            )
-            if view == "Side by side":
-                pictures.show_pictures(
-                    [(truth_rgb, "Ground truth"), (drawn, "Prediction"), (error_rgb, "Errors")]
-                )
-            else:
-                split = st.slider(
-                    "Ground truth ◀ ▶ prediction", 0.0, 1.0, 0.5, 0.01, key="segment_split"
-                )
-                pictures.show_pictures(
-                    [
-                        (
-                            render.split_view(truth_rgb, drawn, split),
-                            "Left of the line: ground truth; right: prediction",
-                        ),
-                        (error_rgb, "Errors"),
-                    ],
-                    widths=[2, 1],
-                )
-            pictures.show_error_legend()
+        compare_with_truth(truth_data, truth_name, image, rgb, labels, drawn)
+
+
+def compare_with_truth(truth_data, truth_name, image, rgb, labels, drawn):
+    """Scores against the ground truth and the truth / prediction / error pictures."""
+    true_labels, notes = read_ground_truth(truth_data, truth_name, image.shape)
+    messages.show_warnings(notes)
+    scores, errors = compare_labels(true_labels, labels)
+    for column, (label, text) in zip(st.columns(6), score_items(scores), strict=True):
+        column.metric(label, text)
+    st.caption(
+        f"{scores.n_true} true nuclei, {scores.n_pred} found; F1 and DSB match nuclei "
+        "at IoU > 0.5 (DSB averages IoU thresholds 0.5 to 0.95)."
+    )
+    truth_rgb = render.overlay(rgb, true_labels)
+    error_rgb = render.error_overlay(rgb, errors)
+    view = st.radio("View", ["Side by side", "Slider"], horizontal=True, key="segment_compare_view")
+    if view == "Side by side":
+        pictures.show_pictures(
+            [(truth_rgb, "Ground truth"), (drawn, "Prediction"), (error_rgb, "Errors")]
+        )
+    else:
+        split = st.slider("Ground truth ◀ ▶ prediction", 0.0, 1.0, 0.5, 0.01, key="segment_split")
+        pictures.show_pictures(
+            [
+                (
+                    render.split_view(truth_rgb, drawn, split),
+                    "Left of the line: ground truth; right: prediction",
+                ),
+                (error_rgb, "Errors"),
+            ],
+            widths=[2, 1],
+        )
+    pictures.show_error_legend()
+
+
+with messages.engine_errors():
+    stack = read_stack(data, name=name)
+    messages.show_warnings(stack.notes)
+    digest = image_digest(data)
+    channel, plane, every_channel = images.channel_and_plane(stack)
+    pixel_size = images.pixel_size_input(stack, digest, where=st.columns(3)[0])
+    image = select_image(stack, channel, plane)
+    measures = {"pixel_size": pixel_size, "channel_images": None}
+    if every_channel:
+        measures["channel_images"] = channel_images(stack, plane)
+    options = SegmentOptions(tta=tta, **sizes)
+    probabilities = None
+    if model is not None:
+        key = (digest, channel, plane, model_key, tta, options.diameter)
+        probabilities = state.probabilities(key, model, image, options)
+    image_key = (digest, channel, plane)
+    nuclei_view(image, probabilities, measures, options)

@@ -5,6 +5,7 @@ waiting for a training process, hashes.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io as stdio
 import json
@@ -99,6 +100,16 @@ def start_app(page: str | None = None, timeout: float = 60):
 def texts(elements) -> str:
     """The values of AppTest elements joined by `` | `` (for ``in`` checks)."""
     return " | ".join(str(element.value) for element in elements)
+
+
+def downloads_of(at) -> dict[str, tuple[str, bytes]]:
+    """``{button label: (file name, bytes)}`` of the page's download buttons (``ui.downloads``)."""
+    found = {}
+    for element in at.get("bidi_component"):
+        if "nuclei_downloads" in element.proto.component_name:
+            for file in json.loads(element.proto.json)["files"]:
+                found[file["label"]] = (file["name"], base64.b64decode(file["base64"]))
+    return found
 
 
 def record(case: str, seen: str, channel: str = "core", kept: int = 0) -> None:

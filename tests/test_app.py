@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import fresh_app_environment, png_bytes, start_app, texts
+from support import downloads_of, fresh_app_environment, png_bytes, start_app, texts
 
 from nuclei_core import runtime
 from nuclei_core.registry import Registry
@@ -132,7 +132,7 @@ def test_segment_upload_gives_a_count_a_table_and_downloads(active_model, make_s
     assert {"label", "area_px", "centroid_x_px", "mean_intensity"} <= set(table.columns)
     assert len(table) == int(count.value)
     assert len(at.get("image")) >= 1
-    names = {button.label for button in at.get("download_button")}
+    names = set(downloads_of(at))
     assert {"Mask (PNG)", "Labels (16-bit PNG)", "Labels (TIFF)", "Measurements (CSV)"} <= names
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import png_bytes
+from support import downloads_of, png_bytes
 from test_app import active_model, fresh_environment, registry, start, texts  # noqa: F401
 
 from nuclei_core.locations import user_datasets_folder
@@ -38,7 +38,11 @@ def the_correction(at):
 
 
 def annotators(at) -> list:
-    return at.get("bidi_component")
+    return [
+        element
+        for element in at.get("bidi_component")
+        if "nuclei_annotator" in element.proto.component_name
+    ]
 
 
 @pytest.mark.usefixtures("active_model")
@@ -62,6 +66,8 @@ def test_correct_mode_shows_the_annotator_and_an_edit_changes_the_count(make_sam
     assert not at.exception and not at.error, texts(at.error)
     assert metric(at, "Nuclei corrected") == before + 1 == correction.history.count
     assert len(at.dataframe[0].value) == before + 1  # measurements of the corrected labels
+    csv = downloads_of(at)["Measurements (CSV)"][1].decode()
+    assert csv.count("\n") == before + 2  # the download too: header + one row per nucleus
     correction.handle({"tool": "merge", "points": [[7, 7]], "seq": 3})
     at.run()
     assert texts(at.warning) == "merge: select two or more nuclei first"

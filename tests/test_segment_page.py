@@ -10,7 +10,7 @@ import io
 import numpy as np
 import pytest
 import tifffile
-from support import png_bytes
+from support import downloads_of, png_bytes
 from test_app import active_model, fresh_environment, registry, start, texts  # noqa: F401
 
 
@@ -75,8 +75,8 @@ def test_plain_image_has_no_pickers_and_every_download_format(make_sample):
     assert not keys & {"segment_channel", "segment_plane"}
     assert at.number_input(key="segment_pixel_size").value == 0.0
     assert "The file records no pixel size" in captions(at)
-    names = [button.label for button in at.get("download_button")]
-    assert names == [
+    files = downloads_of(at)
+    assert list(files) == [
         "Mask (PNG)",
         "Labels (16-bit PNG)",
         "Measurements (CSV)",
@@ -85,3 +85,8 @@ def test_plain_image_has_no_pickers_and_every_download_format(make_sample):
         "Labels (TIFF)",
         "Overlay (PNG)",
     ]
+    assert files["Measurements (CSV)"][0] == "cells_nuclei.csv"
+    assert files["Fiji ROI set (zip)"][0] == "cells_rois.zip"
+    assert files["Mask (PNG)"][1].startswith(b"\x89PNG")
+    table = at.dataframe[0].value
+    assert files["Measurements (CSV)"][1].decode().count("\n") == len(table) + 1
