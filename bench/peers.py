@@ -4,8 +4,10 @@
 * the original project's recipe (MobileNetV2 U-Net, 128 x 128 crops, batch 10):
   found as ``runs/mobilenetv2/model.keras``, or the one command that retrains it on
   the default model's data with its time budget;
-* StarDist 2D: neither installed nor trained here, its pretrained weights cannot
-  be downloaded here;
+* StarDist 2D, the tool a user would pick instead: its pretrained weights cannot be
+  downloaded here, so it is trained here on the default model's data with its time
+  budget (``bench/stardist_peer.py``), committed in ``models/peers/stardist``, and run
+  in a child process of its own (:class:`StarDistProcess`; it needs Keras 2);
 * two classical methods without learning: Otsu + watershed, and the hematoxylin
   channel + Otsu + watershed for H&E (Otsu on greyscale images).
 """
@@ -13,13 +15,20 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shlex
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from bench.paths import relative
 from nuclei_core.cards import read_card
 from nuclei_core.classical import hematoxylin_labels, otsu_labels
 from nuclei_core.errors import NucleiError
+from nuclei_core.locations import PROJECT_ROOT
 from nuclei_core.preprocess import is_colour, to_model_input
 
 MODEL_LABELS = {
@@ -29,6 +38,7 @@ MODEL_LABELS = {
     "default_bfloat16": "default model, OpenVINO bfloat16",
     "candidate": "candidate model",
     "mobilenetv2": "original recipe (MobileNetV2, 128 px crops)",
+    "stardist": "StarDist 2D (trained here, same data and budget)",
 }
 """How each model's rows read in the report."""
 
@@ -42,6 +52,9 @@ MOBILENETV2_COMMAND = (
 RECIPE_DATA = ("../shared/data/dsb2018/stage1_train",)
 RECIPE_MINUTES = 85.0
 """Data and time budget of the recipe when the default model's card does not say its own."""
+
+STARDIST_MODEL = PROJECT_ROOT / "models" / "peers" / "stardist"
+"""Where the trained StarDist model is kept (``python -m bench.train_peers`` puts it there)."""
 
 ENCODER_STARTS = {"imagenet": "ImageNet weights", "random": "random weights"}
 """How a model card's ``encoder_weights`` reads in the Models table."""
@@ -213,24 +226,95 @@ def mobilenetv2_peer(model_path, default_card: dict) -> dict:
     return {**peer, "found": True, "status": f"found at `{shown}`", "how": how}
 
 
-def stardist_peer() -> dict:
-    """StarDist 2D, the tool a user would pick instead: not trained here, so it has no row."""
-    installed = importlib.util.find_spec("stardist") is not None
-    status = (
-        f"{'installed' if installed else 'not installed'} and not trained here, so no row; "
-        "its pretrained weights cannot be downloaded here (no network)"
-    )
-    how = (
-        "`pip install stardist`, then train StarDist 2D from scratch on the default model's "
-        "training images with its time budget"
-    )
+def stardist_missing(model_dir=STARDIST_MODEL) -> str | None:
+    """Why the StarDist row cannot run here (None when it can).
+
+    Examples
+    --------
+    >>> "not found" in stardist_missing("/nowhere/stardist")
+    True
+    """
+    if not (Path(model_dir) / "weights_best.h5").is_file():
+        return f"{relative(model_dir)}/weights_best.h5 not found"
+    for package in ("stardist", "tf_keras"):
+        if importlib.util.find_spec(package) is None:
+            return f"{package} is not installed (pip install -r bench/requirements-peers.txt)"
+    return None
+
+
+def stardist_peer(model_dir=STARDIST_MODEL) -> dict:
+    """StarDist 2D: whether it can run here, and the command that trained it.
+
+    Examples
+    --------
+    >>> peer = stardist_peer("/nowhere/stardist")
+    >>> peer["found"], "cannot be downloaded" in peer["status"]
+    (False, True)
+    """
+    card_path = Path(model_dir) / "card.json"
+    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    how = f"`{card.get('command', 'python -m bench.train_peers')}`"
+    if card:
+        how += (
+            f" ({card['epochs_run']} epochs of {card['steps_per_epoch']} batches of "
+            f"{card['batch_size']} in "
+            f"{card['train_seconds'] / 60:.0f} min; thresholds optimised on the validation "
+            f"images: probability {card['thresholds']['prob']:.2f}, overlap "
+            f"{card['thresholds']['nms']:.2f})"
+        )
+    missing = stardist_missing(model_dir)
+    status = "its pretrained weights cannot be downloaded here (no network); "
+    status += f"trained here, found at `{relative(model_dir)}`" if not missing else missing
     return {
         "name": "stardist",
-        "label": "StarDist 2D",
-        "found": False,
+        "label": MODEL_LABELS["stardist"],
+        "found": missing is None,
         "status": status,
         "how": how,
     }
+
+
+class StarDistProcess:
+    """StarDist 2D as a function ``image -> labels``, run by ``bench.stardist_peer serve``.
+
+    StarDist needs Keras 2 (``tf-keras``) where this process runs Keras 3, so the
+    model lives in a child process; each image goes there and back as a ``.npy``
+    file. The child warms up before the first image, so a call's time is the
+    model input, StarDist's network and non-maximum suppression, and two small
+    file round trips.
+    """
+
+    def __init__(self, model_dir=STARDIST_MODEL):
+        self.folder = tempfile.TemporaryDirectory(prefix="stardist-")
+        self.child = subprocess.Popen(
+            [sys.executable, "-m", "bench.stardist_peer", "serve", "--model", str(model_dir)],
+            cwd=PROJECT_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._answer("ready")
+
+    def _answer(self, expected: str) -> None:
+        for line in self.child.stdout:
+            if line.rstrip("\n") == expected:
+                return
+        raise RuntimeError(f"StarDist's child process ended (exit code {self.child.wait()})")
+
+    def __call__(self, image):
+        source = Path(self.folder.name) / "image.npy"
+        target = Path(self.folder.name) / "labels.npy"
+        np.save(source, image)
+        self.child.stdin.write(f"{source}\t{target}\n")
+        self.child.stdin.flush()
+        self._answer(f"done {target}")
+        return np.load(target)
+
+    def close(self) -> None:
+        """End the child process and remove its files."""
+        self.child.stdin.close()
+        self.child.wait(timeout=60)
+        self.folder.cleanup()
 
 
 def find_peers(mobilenetv2_path, default_card: dict) -> list[dict]:

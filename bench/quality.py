@@ -17,7 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.paths import dataset_name, relative
-from bench.peers import CLASSICAL_METHODS, MODEL_LABELS
+from bench.peers import (
+    CLASSICAL_METHODS,
+    MODEL_LABELS,
+    STARDIST_MODEL,
+    StarDistProcess,
+    stardist_missing,
+)
 from bench.progress import log
 from nuclei_core.datasets import Dataset, discover_dataset, select_split
 from nuclei_core.errors import DatasetError
@@ -122,6 +128,18 @@ def model_methods(models: dict, missing: dict, tta: bool = True) -> list[Method]
     for name, (path, reason) in missing.items():
         methods.append(Method(name, MODEL_LABELS[name], None, None, relative(path), reason))
     return methods
+
+
+def stardist_methods() -> list[Method]:
+    """The StarDist row (:class:`bench.peers.StarDistProcess`), or why it cannot run here.
+
+    Call :meth:`~bench.peers.StarDistProcess.close` on its segmenter when done.
+    """
+    source = relative(STARDIST_MODEL)
+    missing = stardist_missing()
+    if missing:
+        return [Method("stardist", MODEL_LABELS["stardist"], None, None, source, missing)]
+    return [Method("stardist", MODEL_LABELS["stardist"], StarDistProcess(), None, source)]
 
 
 def classical_methods() -> list[Method]:

@@ -118,12 +118,17 @@ def start_meta(args, argv) -> dict:
 
 def run_quality(report: dict, bench_sets, models: dict, missing: dict, tta: bool) -> None:
     """Score every method on every set into ``report["quality"]`` and ``report["leads"]``."""
-    methods = quality.model_methods(models, missing, tta) + quality.classical_methods()
+    stardist = quality.stardist_methods()
+    methods = quality.model_methods(models, missing, tta) + stardist + quality.classical_methods()
     report["quality"], report["leads"] = [], []
-    for bench_set in bench_sets:
-        rows, leads = quality.score_set(bench_set, methods)
-        report["quality"] += rows
-        report["leads"] += leads
+    try:
+        for bench_set in bench_sets:
+            rows, leads = quality.score_set(bench_set, methods)
+            report["quality"] += rows
+            report["leads"] += leads
+    finally:
+        if stardist[0].segmenter is not None:
+            stardist[0].segmenter.close()
     note = quality.tta_note(quality.rows_of_set(report["quality"], bench_sets[0].name))
     report["notes"] += [note] if note else []
 

@@ -213,9 +213,54 @@ def test_peers_without_a_mobilenetv2_model_give_the_command_that_retrains_it(tmp
     assert recipe["how"].startswith("`python -m nuclei_core train --data ../shared/a ../shared/b")
     assert "--arch mobilenetv2 --crop 128 --batch-size 10" in recipe["how"]
     assert "--time-budget 120 --out runs/mobilenetv2" in recipe["how"]
-    assert not found["stardist"]["found"]
     assert "pretrained weights cannot be downloaded here" in found["stardist"]["status"]
     assert found["classical_he"]["found"] and "greyscale" in found["classical_he"]["how"]
+
+
+STARDIST_CARD = {
+    "command": "python -m bench.stardist_peer train --minutes 120 --out runs/stardist",
+    "epochs_run": 151,
+    "steps_per_epoch": 100,
+    "batch_size": 4,
+    "train_seconds": 7201.0,
+    "thresholds": {"prob": 0.47, "nms": 0.3},
+}
+
+
+def test_stardist_peer_says_what_is_missing_and_how_it_was_trained(tmp_path, monkeypatch):
+    missing = peers.stardist_peer(tmp_path / "stardist")
+    assert not missing["found"] and "weights_best.h5 not found" in missing["status"]
+    assert "python -m bench.train_peers" in missing["how"]
+    model_dir = tmp_path / "stardist"
+    model_dir.mkdir()
+    (model_dir / "weights_best.h5").write_bytes(b"weights")
+    (model_dir / "card.json").write_text(json.dumps(STARDIST_CARD))
+    monkeypatch.setattr(peers.importlib.util, "find_spec", lambda name: object())
+    found = peers.stardist_peer(model_dir)
+    assert found["found"] and "trained here, found at" in found["status"]
+    assert "151 epochs of 100 batches of 4 in 120 min" in found["how"]
+    assert "probability 0.47, overlap 0.30" in found["how"]
+    monkeypatch.setattr(peers.importlib.util, "find_spec", lambda name: None)
+    without = peers.stardist_peer(model_dir)
+    assert not without["found"] and "requirements-peers.txt" in without["status"]
+
+
+def test_stardist_process_labels_an_image_in_its_child_process(tmp_path):
+    pytest.importorskip("stardist")
+    pytest.importorskip("tf_keras")
+    if peers.stardist_missing():
+        pytest.skip(peers.stardist_missing())
+    image = np.zeros((256, 256), np.uint8)
+    for row, col in [(60, 60), (60, 180), (180, 120)]:
+        image[row - 12 : row + 12, col - 12 : col + 12] = 200
+    process = peers.StarDistProcess()
+    try:
+        labels = process(image)
+        again = process(image)
+    finally:
+        process.close()
+    assert labels.shape == image.shape and labels.dtype == np.int32
+    assert labels.max() == 3 and np.array_equal(labels, again)
 
 
 def test_peers_with_a_mobilenetv2_model_say_how_its_card_says_it_was_made(tmp_path):
@@ -268,7 +313,15 @@ def test_a_tiny_run_writes_a_report_with_every_set_and_the_candidate(
     auto = runtime.resolve_precision("auto", "openvino")
     other = "float32" if auto == "bfloat16" else "bfloat16"
     backends = ["default_tensorflow", f"default_{other}"] if runtime.openvino_available() else []
-    expected = ["default", "candidate", *backends, "mobilenetv2", "classical", "classical_he"]
+    expected = [
+        "default",
+        "candidate",
+        *backends,
+        "mobilenetv2",
+        "stardist",
+        "classical",
+        "classical_he",
+    ]
     assert names[: len(expected)] == [("first/set", name) for name in expected]
     assert len(names) == 2 * len(expected)
     runtimes = {name: model["runtime"] for name, model in results["models"].items()}

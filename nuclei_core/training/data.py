@@ -211,12 +211,12 @@ def load_training_data(
         model_input = _pad_to(to_model_input(image), crop, crop)
         targets = _pad_to(make_targets(labels), crop, crop)
         kind = image_kind(image)
-        count = _crops_per_image(*labels.shape, crop)
+        count = crops_per_image(*labels.shape, crop)
         arrays.append(TrainingArray(model_input, targets, count, kind == "stained"))
         kinds.append(f"{group}/{kind}" if group else kind)
         if listener and (index % 25 == 0 or index == len(samples)):
             listener.on_status(f"loaded {index}/{len(samples)} images")
-    weights = kind_weights(kinds, cap=_weight_cap(groups))
+    weights = kind_weights(kinds, cap=weight_cap(groups))
     arrays = [
         array._replace(count=int(round(array.count * weights[kind])))
         for array, kind in zip(arrays, kinds, strict=True)
@@ -231,12 +231,18 @@ def _pad_to(array: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.pad(array, ((0, pad_h), (0, pad_w), (0, 0)))
 
 
-def _crops_per_image(height: int, width: int, crop: int) -> int:
-    """Large images give several random crops per epoch (at most 4)."""
+def crops_per_image(height: int, width: int, crop: int) -> int:
+    """Large images give several random crops per epoch (at most 4).
+
+    Examples
+    --------
+    >>> crops_per_image(256, 256, 256), crops_per_image(1000, 1000, 256)
+    (1, 4)
+    """
     return int(np.clip(round(height * width / crop**2), 1, 4))
 
 
-def _weight_cap(groups) -> float:
+def weight_cap(groups) -> float:
     """3 within one dataset; with several, a small dataset may be drawn up to 8 times as often."""
     return 8.0 if len(set(groups)) > 1 else 3.0
 
