@@ -11,6 +11,7 @@ import streamlit as st
 from nuclei_core.batch import folder_images, summary_frame
 from nuclei_core.segment import SegmentOptions
 from ui import batch, messages, navigation, state, uploads
+from ui.threshold import instance_inputs
 
 navigation.ensure_app_shell(__file__)
 st.title("Segment a folder")
@@ -43,24 +44,7 @@ else:
             sources = folder_images(folder_text)
 
 left, middle, scale, right = st.columns(4)
-threshold = left.slider(
-    "Mask threshold",
-    0.05,
-    0.95,
-    0.5,
-    0.05,
-    key="batch_threshold",
-    help="A pixel belongs to a nucleus when its probability is above this.",
-)
-min_size = middle.number_input(
-    "Minimum nucleus size (pixels)",
-    0,
-    100_000,
-    15,
-    5,
-    key="batch_min_size",
-    help="Smaller objects are dropped.",
-)
+threshold, min_size = instance_inputs("batch", left, middle)
 pixel_size = scale.number_input(
     "Pixel size (µm per pixel)",
     min_value=0.0001,
@@ -86,7 +70,7 @@ if st.button(
     disabled=not sources or busy,
     key="batch_start",
 ):
-    options = SegmentOptions(threshold=threshold, min_size=int(min_size), tta=tta)
+    options = SegmentOptions(threshold=threshold, min_size=min_size, tta=tta)
     job = batch.start_job(model, sources, options, run.name, pixel_size)
 if job is None:
     st.caption("Upload images or name a folder, then segment them all at once.")

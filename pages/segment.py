@@ -37,7 +37,7 @@ from ui import (
     uploads,
 )
 from ui.labels import score_items
-from ui.threshold import threshold_note
+from ui.threshold import instance_inputs, threshold_note
 
 DOWNLOAD_LABELS = {
     "mask": "Mask (PNG)",
@@ -100,26 +100,9 @@ def nuclei_view(image, probabilities, measures, options):
     threshold, min_size = 0.5, 15
     if model is not None:
         left, middle = st.columns(2)
-        threshold = left.slider(
-            "Mask threshold",
-            0.05,
-            0.95,
-            0.5,
-            0.05,
-            key="segment_threshold",
-            help="A pixel belongs to a nucleus when its probability is above this.",
-        )
-        min_size = middle.number_input(
-            "Minimum nucleus size (pixels)",
-            0,
-            100_000,
-            15,
-            5,
-            key="segment_min_size",
-            help="Smaller objects are dropped.",
-        )
+        threshold, min_size = instance_inputs("segment", left, middle)
         left.caption(threshold_note(probabilities))
-    options = replace(options, threshold=threshold, min_size=int(min_size))
+    options = replace(options, threshold=threshold, min_size=min_size)
     with messages.engine_errors():
         show_nuclei(image, probabilities, measures, options)
 

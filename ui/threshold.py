@@ -1,8 +1,9 @@
-"""Why the threshold slider may not change the count: how sure the network is of each pixel.
+"""The threshold and minimum-size inputs, and why the slider may not change the count.
 
 A pixel changes side only when the threshold crosses its probability; on an image
 whose probabilities are all near 0 or 1 the nuclei stay as they are whatever the
-slider says. The Segment page shows :func:`threshold_note` under the slider.
+slider says. The Segment page shows :func:`threshold_note` under the slider;
+:func:`instance_inputs` draws the slider and the minimum-size input of a page.
 """
 
 from __future__ import annotations
@@ -67,3 +68,30 @@ def threshold_note(probabilities, band: tuple[float, float] = THRESHOLD_BAND) ->
         f"{100 * share:.1f} % of the pixels have a probability between {low:g} and {high:g}; "
         "moving the threshold across it grows or shrinks nuclei there."
     )
+
+
+def instance_inputs(prefix: str, threshold_column, size_column) -> tuple[float, int]:
+    """The mask threshold slider and the minimum nucleus size input of a page.
+
+    Their keys are ``{prefix}_threshold`` and ``{prefix}_min_size``; each goes in
+    its column (or any Streamlit container).
+    """
+    threshold = threshold_column.slider(
+        "Mask threshold",
+        0.05,
+        0.95,
+        0.5,
+        0.05,
+        key=f"{prefix}_threshold",
+        help="A pixel belongs to a nucleus when its probability is above this.",
+    )
+    min_size = size_column.number_input(
+        "Minimum nucleus size (pixels)",
+        0,
+        100_000,
+        15,
+        5,
+        key=f"{prefix}_min_size",
+        help="Smaller objects are dropped.",
+    )
+    return threshold, int(min_size)
