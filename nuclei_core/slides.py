@@ -106,6 +106,8 @@ class SlideReader:
             self._offset = series.levels[0].dataoffset if page.is_memmappable else None
             self._file_dtype = np.dtype(self._tiff.byteorder + series.dtype.char)
             self._file_shape = tuple(series.levels[0].shape)
+            if self._offset is not None:
+                self._check_length()
             if self._offset is None and int(np.prod(page.chunks[:2])) > LARGEST_CHUNK:
                 raise ImageReadError(
                     f"{self.path}: stored in strips of {page.chunks[0]} x {page.chunks[1]} pixels, "
@@ -142,6 +144,17 @@ class SlideReader:
         if region.dtype == bool:
             region = region.astype(np.uint8) * 255
         return region[..., :3] if self.colour else region
+
+    def _check_length(self) -> None:
+        """Refuse a file shorter than its header says (truncated, or a forged header)."""
+        needed = self._offset + int(np.prod(self._file_shape)) * self._file_dtype.itemsize
+        size = self.path.stat().st_size
+        if size < needed:
+            raise ImageReadError(
+                f"{self.path}: the file is shorter than its header says ({size} bytes, "
+                f"{self.shape[1]} x {self.shape[0]} pixels need {needed}): truncated, or "
+                "a header that claims more pixels than it holds"
+            )
 
     def _mapped(self, top: int, left: int, bottom: int, right: int) -> np.ndarray:
         """A region of uncompressed, contiguous pixels: mapped, copied, unmapped (so the pages

@@ -231,6 +231,15 @@ def test_a_file_that_is_not_a_readable_tiff_is_named_in_the_error(tmp_path, cont
         open_slide(source)
 
 
+def test_an_uncompressed_file_shorter_than_its_header_is_refused_on_opening(tmp_path):
+    source = tmp_path / "cut.tif"
+    tifffile.imwrite(source, np.zeros((512, 512), np.uint8))  # one uncompressed strip
+    data = source.read_bytes()
+    source.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageReadError, match=r"cut\.tif: the file is shorter than its header"):
+        open_slide(source)
+
+
 def test_a_damaged_tile_is_named_with_the_file_and_the_region(tmp_path):
     image = (np.random.default_rng(0).random((512, 512)) * 255).astype(np.uint8)
     source = _write_tiled(tmp_path / "damaged.tif", image, compression="zlib")
