@@ -213,9 +213,12 @@ def test_large_nuclei_are_found_at_the_model_scale(trained_model, trained_diamet
         assert f1 >= 0.9 and iou >= 0.85 and count_error <= 1
 
 
-def test_trained_cards_say_the_model_diameter(trained_run):
+def test_trained_cards_say_the_median_diameter_of_their_training_nuclei(
+    trained_run, trained_diameter
+):
     card = json.loads(trained_run.result.card_path.read_text())
-    assert card["nucleus_diameter_px"] == DEFAULT_MODEL_DIAMETER_PX
+    assert card["nucleus_diameter_px"] == pytest.approx(trained_diameter, abs=1.0)
+    assert abs(card["nucleus_diameter_px"] - DEFAULT_MODEL_DIAMETER_PX) > 5
 
 
 # ============================================================================ CLI

@@ -175,6 +175,7 @@ class TrainingArray(NamedTuple):
     targets: np.ndarray  # float32 (H, W, 2)
     count: int  # random crops drawn from it per epoch
     colour: bool  # stained/colour image: gets stain augmentation
+    diameters: np.ndarray = np.zeros(0, np.float32)  # equivalent diameter of each nucleus, px
 
 
 def load_training_data(
@@ -212,7 +213,8 @@ def load_training_data(
         targets = _pad_to(make_targets(labels), crop, crop)
         kind = image_kind(image)
         count = crops_per_image(*labels.shape, crop)
-        arrays.append(TrainingArray(model_input, targets, count, kind == "stained"))
+        diameters = equivalent_diameters(labels)
+        arrays.append(TrainingArray(model_input, targets, count, kind == "stained", diameters))
         kinds.append(f"{group}/{kind}" if group else kind)
         if listener and (index % 25 == 0 or index == len(samples)):
             listener.on_status(f"loaded {index}/{len(samples)} images")
@@ -222,6 +224,32 @@ def load_training_data(
         for array, kind in zip(arrays, kinds, strict=True)
     ]
     return arrays, problems
+
+
+def equivalent_diameters(labels: np.ndarray) -> np.ndarray:
+    """The diameter of the disc of each nucleus's area, in pixels (float32, one per label).
+
+    Examples
+    --------
+    >>> labels = np.zeros((20, 20), np.int32)
+    >>> labels[2:12, 2:12], labels[15:17, 15:17] = 1, 3
+    >>> equivalent_diameters(labels).round(2)
+    array([11.28,  2.26], dtype=float32)
+    """
+    areas = np.bincount(labels.ravel())[1:]
+    return np.sqrt(4.0 * areas[areas > 0] / np.pi).astype(np.float32)
+
+
+def median_diameter(arrays) -> float | None:
+    """Median equivalent diameter over every nucleus of ``arrays``, each counted once.
+
+    None when the images hold no nucleus. The model card records it as
+    ``nucleus_diameter_px``, the size :mod:`nuclei_core.rescale` scales images to.
+    """
+    diameters = [array.diameters for array in arrays if array.diameters.size]
+    if not diameters:
+        return None
+    return round(float(np.median(np.concatenate(diameters))), 1)
 
 
 def _pad_to(array: np.ndarray, height: int, width: int) -> np.ndarray:

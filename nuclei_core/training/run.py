@@ -25,6 +25,7 @@ from nuclei_core.training.data import (
     TrainingSplit,
     check_dataset,
     load_training_data,
+    median_diameter,
     training_dataset,
     validation_dataset,
 )
@@ -87,6 +88,7 @@ class TrainingInputs:
     n_val: int
     n_test: int  # kept out of training and model selection
     problems: list[str]  # one line per skipped file
+    nucleus_diameter_px: float | None = None  # median over the training images' nuclei
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,14 @@ def _read_inputs(
     multiple = config.model_config().size_multiple
     val_data = validation_dataset(val_arrays, multiple, replicas) if val_arrays else None
     return TrainingInputs(
-        train_data, val_data, steps, len(train_arrays), len(val_arrays), split.n_test, problems
+        train_data,
+        val_data,
+        steps,
+        len(train_arrays),
+        len(val_arrays),
+        split.n_test,
+        problems,
+        median_diameter(train_arrays),
     )
 
 
@@ -377,14 +386,14 @@ def model_card(
     >>> card["name"], card["status"], card["split"]["n_test"], card["final_metrics"]
     ('first', 'finished', 3, {'loss': 0.4, 'val_loss': 0.5})
     """
-    # The diameter the model sees nuclei at best (nuclei_core.rescale): the default
-    # model's, as the training data's own median is not measured here.
+    # The diameter the model sees nuclei at best (nuclei_core.rescale): the median of
+    # its training nuclei, else the default model's.
     from nuclei_core.rescale import DEFAULT_MODEL_DIAMETER_PX
 
     return {
         "name": config.name or Path(config.out).name,
         "architecture": config.architecture,
-        "nucleus_diameter_px": DEFAULT_MODEL_DIAMETER_PX,
+        "nucleus_diameter_px": inputs.nucleus_diameter_px or DEFAULT_MODEL_DIAMETER_PX,
         "params": asdict(config),
         "model": config.model_config().as_dict(),
         "n_parameters": n_parameters,
