@@ -177,43 +177,17 @@ def _plane(text: str | None):
         raise InputError(f"--plane must be a plane index or 'max', got {text!r}") from None
 
 
-def _predict_slide(model, path, out, options, args):
-    """Segment a large TIFF tile by tile (:mod:`nuclei_core.slides`) with a progress bar."""
-    from dataclasses import replace
-
+def _tile_bar(path):
+    """A progress bar over a whole slide's tiles (shown when stderr is a terminal)."""
     from tqdm import tqdm
 
-    from nuclei_core.collection import FileResult
-    from nuclei_core.slides import segment_slide
-
-    with tqdm(unit="tile", desc=path.name, disable=not sys.stderr.isatty()) as bar:
-
-        def progress(done, total):
-            bar.total = total
-            bar.update(done - bar.n)
-
-        result = segment_slide(
-            model,
-            path,
-            out,
-            replace(options, tile_size=args.tile_size),
-            pixel_size=args.pixel_size,
-            progress=progress,
-        )
-    unit = f", {result.pixel_size:g} µm/pixel" if result.pixel_size else ""
-    line = (
-        f"{path.name}: {result.count} nuclei ({result.shape[0]} x {result.shape[1]} in "
-        f"{result.tiles} tiles{unit}, {result.seconds['total']:.2f} s; labels in "
-        f"{result.outputs['labels'].name})"
-    )
-    return FileResult(
-        path, "ok", result.count, "slide", result.pixel_size, result.seconds["total"],
-        description=line,
-    )  # fmt: skip
+    return tqdm(unit="tile", desc=path.name, disable=not sys.stderr.isatty())
 
 
 def _file_job(args):
     """The :class:`~nuclei_core.collection.FileJob` of ``predict``'s options (checked)."""
+    from dataclasses import replace
+
     from nuclei_core import export
     from nuclei_core.checks import check_positive
     from nuclei_core.collection import FileJob
@@ -223,7 +197,7 @@ def _file_job(args):
     plane = _plane(args.plane)
     if args.pixel_size is not None:
         check_positive(args.pixel_size, "--pixel-size")
-    options = _with_diameter(_options(args), args)
+    options = replace(_with_diameter(_options(args), args), tile_size=args.tile_size)
     return FileJob(
         ensure_dir(args.out),
         formats,
@@ -232,6 +206,7 @@ def _file_job(args):
         plane,
         args.pixel_size,
         args.channel_intensities,
+        args.tiled,
     )
 
 
@@ -256,21 +231,20 @@ def _files_to_predict(args, job, shard) -> tuple[list[Path], list[Path]]:
 
 def _local_results(args, files, job):
     """This process's engine: one model, one image after another (large TIFFs in tiles)."""
-    from nuclei_core.collection import FileResult, predict_file
-    from nuclei_core.slides import is_large_image
+    from nuclei_core.collection import is_slide, predict_file
 
     model = _model(args)
     for path in files:
-        if not (args.tiled or is_large_image(path)):
+        if not is_slide(path, job):
             yield predict_file(model, path, job)
             continue
-        started = time.perf_counter()
-        try:
-            yield _predict_slide(model, path, job.out, job.options, args)
-        except NucleiError as error:
-            yield FileResult(
-                path, "failed", seconds=time.perf_counter() - started, message=str(error)
-            )
+        with _tile_bar(path) as bar:
+
+            def progress(done, total, bar=bar):
+                bar.total = total
+                bar.update(done - bar.n)
+
+            yield predict_file(model, path, job, progress)
 
 
 def _dask_results(args, files, job):

@@ -40,10 +40,12 @@ __all__ = [
     "Shard",
     "check_distinct_names",
     "is_finished",
+    "is_slide",
     "output_paths",
     "parse_shard",
     "predict_file",
     "predict_files",
+    "predict_slide",
     "select_shard",
     "split_finished",
     "summary_frame",
@@ -154,6 +156,9 @@ class FileJob:
     ``out`` is the output folder (shared by all workers), ``formats`` the
     :data:`nuclei_core.export.FORMATS` to write; ``channel``, ``plane`` pick the image
     of a multi-channel or multi-plane file; ``pixel_size`` (µm) overrides the file's.
+    ``tiled`` segments every image tile by tile as a whole slide (:mod:`nuclei_core.slides`;
+    TIFFs over :data:`~nuclei_core.slides.LARGE_IMAGE_PIXELS` always are), in cores of
+    ``options.tile_size`` pixels.
     """
 
     out: Path
@@ -163,6 +168,7 @@ class FileJob:
     plane: int | str | None = None
     pixel_size: float | None = None
     channel_intensities: bool = False
+    tiled: bool = False
 
 
 @dataclass
@@ -279,8 +285,54 @@ def _reading_notes(stack, path, channel, plane) -> list[str]:
     return notes
 
 
-def predict_file(model, path, job: FileJob) -> FileResult:
+def is_slide(path, job: FileJob) -> bool:
+    """Whether :func:`predict_file` segments ``path`` tile by tile, as a whole slide.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> job = FileJob(Path(tempfile.mkdtemp()))
+    >>> is_slide("small.png", job), is_slide("small.png", FileJob(job.out, tiled=True))
+    (False, True)
+    """
+    from nuclei_core.slides import is_large_image
+
+    return job.tiled or is_large_image(path)
+
+
+def predict_slide(model, path, job: FileJob, progress=None) -> FileResult:
+    """Segment a whole slide tile by tile (:func:`nuclei_core.slides.segment_slide`).
+
+    Its outputs are the slide's (labels as OME-Zarr, ``<stem>.csv``, an overview), not
+    ``job.formats``; ``progress(done, total)`` hears of each tile. A slide that cannot
+    be read or segmented gives a ``failed`` result naming the file.
+    """
+    from nuclei_core.slides import segment_slide
+
+    path, started = Path(path), time.perf_counter()
+    try:
+        result = segment_slide(
+            model, path, job.out, job.options, pixel_size=job.pixel_size, progress=progress
+        )
+    except NucleiError as error:
+        seconds = time.perf_counter() - started
+        return FileResult(path, "failed", seconds=seconds, message=str(error))
+    unit = f", {result.pixel_size:g} µm/pixel" if result.pixel_size else ""
+    line = (
+        f"{path.name}: {result.count} nuclei ({result.shape[0]} x {result.shape[1]} in "
+        f"{result.tiles} tiles{unit}, {result.seconds['total']:.2f} s; labels in "
+        f"{result.outputs['labels'].name})"
+    )
+    seconds = result.seconds["total"]
+    return FileResult(
+        path, "ok", result.count, "slide", result.pixel_size, seconds, description=line
+    )
+
+
+def predict_file(model, path, job: FileJob, progress=None) -> FileResult:
     """Segment the image at ``path`` and write its outputs into ``job.out``, each atomically.
+
+    A whole slide (:func:`is_slide`) goes to :func:`predict_slide`, with ``progress``.
 
     Parameters
     ----------
@@ -316,6 +368,8 @@ def predict_file(model, path, job: FileJob) -> FileResult:
     from nuclei_core.storage import atomic_write_bytes, ensure_dir
 
     path = Path(path)
+    if is_slide(path, job):
+        return predict_slide(model, path, job, progress)
     started = time.perf_counter()
     notes: list[str] = []
     try:

@@ -15,11 +15,13 @@ import subprocess
 import sys
 
 import pytest
+import tifffile
 from PIL import Image
 
 from nuclei_core import cli, distributed
 from nuclei_core.collection import FileJob, predict_files
 from nuclei_core.errors import NucleiError
+from nuclei_core.segment import SegmentOptions
 
 N_IMAGES = 6
 
@@ -146,3 +148,25 @@ def test_predict_dask_on_the_command_line(tmp_path, images, trained_run, capsys)
     assert cli.main([*common, "--out", str(tmp_path / "alone")]) == 0
     for path in (tmp_path / "alone").iterdir():
         assert (tmp_path / "dask" / path.name).read_bytes() == path.read_bytes()
+
+
+def test_dask_segments_a_tiled_input_as_a_whole_slide_like_one_process(
+    tmp_path, make_sample, client, trained_run
+):
+    image, _ = make_sample((256, 320), n_nuclei=20, n_touching_pairs=2, seed=77)
+    source_file = tmp_path / "slide.tif"
+    tifffile.imwrite(source_file, image, tile=(128, 128))
+    source = distributed.ModelSource(str(trained_run.result.model_path), "tensorflow", "float32")
+    job = FileJob(tmp_path / "dask", tiled=True, options=SegmentOptions(tile_size=128))
+    (spread,) = distributed.predict_files(client, source, [source_file], job)
+    alone_job = FileJob(tmp_path / "alone", tiled=True, options=SegmentOptions(tile_size=128))
+    (alone,) = predict_files(source.load(), [source_file], alone_job)
+
+    assert spread.status == alone.status == "ok" and spread.kind == "slide"
+    assert spread.count == alone.count >= 10
+    assert "in 6 tiles" in spread.line() and "slide_labels.ome.zarr" in spread.line()
+    written = sorted(path.name for path in (tmp_path / "dask").iterdir())
+    assert "slide.csv" in written and "slide_labels.ome.zarr" in written
+    assert (tmp_path / "dask" / "slide.csv").read_bytes() == (
+        tmp_path / "alone" / "slide.csv"
+    ).read_bytes()
