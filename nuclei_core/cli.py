@@ -197,6 +197,8 @@ def _file_job(args):
     plane = _plane(args.plane)
     if args.pixel_size is not None:
         check_positive(args.pixel_size, "--pixel-size")
+    if args.tile_size < 64 or args.tile_size % 32:
+        raise InputError(f"--tile-size must be a multiple of 32, at least 64; got {args.tile_size}")
     options = replace(_with_diameter(_options(args), args), tile_size=args.tile_size)
     return FileJob(
         ensure_dir(args.out),
@@ -499,8 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1024,
         help=(
-            "TIFFs over 4096 x 4096 pixels are segmented tile by tile in bounded memory "
-            "(labels as OME-Zarr): the tile side, a multiple of 32 (default 1024)"
+            "side of the tiles an image larger than it is predicted in; TIFFs over 4096 x 4096 "
+            "pixels are segmented tile by tile in bounded memory (labels as OME-Zarr); a "
+            "multiple of 32 (default 1024)"
         ),
     )
     predict.add_argument(

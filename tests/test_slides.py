@@ -317,8 +317,10 @@ def test_cli_names_a_bad_tile_size(tiny_model_file, tmp_path, monkeypatch, capsy
             "100",
         ]
     )
-    assert code == 1
-    assert "multiples of 32" in capsys.readouterr().err
+    assert code == 2  # a bad argument, as for every option
+    error = capsys.readouterr().err
+    assert "--tile-size must be a multiple of 32, at least 64; got 100" in error
+    assert not (tmp_path / "out" / "large.csv").exists()  # refused before any image
 
 
 def test_an_expected_diameter_is_refused_on_the_tiled_path(tmp_path):
