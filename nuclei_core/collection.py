@@ -303,7 +303,7 @@ def is_slide(path, job: FileJob) -> bool:
 def predict_slide(model, path, job: FileJob, progress=None) -> FileResult:
     """Segment a whole slide tile by tile (:func:`nuclei_core.slides.segment_slide`).
 
-    Its outputs are the slide's (labels as OME-Zarr, ``<stem>.csv``, an overview), not
+    Its outputs are the slide's (labels as OME-Zarr, ``<stem>_nuclei.csv``, an overview), not
     ``job.formats``; ``progress(done, total)`` hears of each tile. A slide that cannot
     be read or segmented gives a ``failed`` result naming the file.
     """

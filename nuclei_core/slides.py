@@ -361,7 +361,7 @@ def slide_outputs(out: str | os.PathLike, stem: str) -> dict[str, Path]:
     folder = Path(out)
     return {
         "labels": folder / f"{stem}_labels.ome.zarr",
-        "csv": folder / f"{stem}.csv",
+        "csv": folder / f"{stem}_nuclei.csv",
         "overview": folder / f"{stem}_overview.png",
     }
 
@@ -503,7 +503,7 @@ def segment_slide(
         A TIFF, OME-TIFF or BigTIFF, grey or RGB; level 0 of a pyramid is segmented.
     out : str or path-like
         Folder of the outputs (:func:`slide_outputs`): ``<stem>_labels.ome.zarr``
-        (int32 labels, OME-Zarr), ``<stem>.csv`` (one row per nucleus, written as the
+        (int32 labels, OME-Zarr), ``<stem>_nuclei.csv`` (one row per nucleus, written as the
         tiles finish, in place once all are done) and ``<stem>_overview.png``.
     options : SegmentOptions, optional
         Threshold, smallest nucleus, flips, and the core size (``tile_size``, a
@@ -537,7 +537,7 @@ def segment_slide(
     >>> found = segment_slide(model, folder / "scan.tif", folder, SegmentOptions(tile_size=64),
     ...                       margin=32)
     >>> found.tiles, found.count, sorted(p.name for p in folder.iterdir())
-    (6, 0, ['scan.csv', 'scan.tif', 'scan_labels.ome.zarr', 'scan_overview.png'])
+    (6, 0, ['scan.tif', 'scan_labels.ome.zarr', 'scan_nuclei.csv', 'scan_overview.png'])
     """
     from nuclei_core.storage import atomic_path, atomic_write_bytes, ensure_dir
 

@@ -60,8 +60,8 @@ def test_a_slide_on_the_server_gives_count_overview_and_table(active_model, tmp_
     assert "700 x 900 pixels" in texts(at.caption)
     outputs = slide_output_folder(source)
     assert sorted(path.name for path in outputs.iterdir()) == [
-        "scan.csv",
         "scan_labels.ome.zarr",
+        "scan_nuclei.csv",
         "scan_overview.png",
     ]
     assert np.asarray(result.overview).shape == (700, 900, 3)

@@ -166,7 +166,7 @@ def test_dask_segments_a_tiled_input_as_a_whole_slide_like_one_process(
     assert spread.count == alone.count >= 10
     assert "in 6 tiles" in spread.line() and "slide_labels.ome.zarr" in spread.line()
     written = sorted(path.name for path in (tmp_path / "dask").iterdir())
-    assert "slide.csv" in written and "slide_labels.ome.zarr" in written
-    assert (tmp_path / "dask" / "slide.csv").read_bytes() == (
-        tmp_path / "alone" / "slide.csv"
+    assert "slide_nuclei.csv" in written and "slide_labels.ome.zarr" in written
+    assert (tmp_path / "dask" / "slide_nuclei.csv").read_bytes() == (
+        tmp_path / "alone" / "slide_nuclei.csv"
     ).read_bytes()

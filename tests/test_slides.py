@@ -297,7 +297,7 @@ def test_cli_segments_large_tiffs_as_slides(tiny_model_file, tmp_path, monkeypat
     assert code == 0
     assert "large.tif: 0 nuclei (300 x 500 in 12 tiles" in printed
     names = sorted(path.name for path in (tmp_path / "out").iterdir())
-    assert "large_labels.ome.zarr" in names and "large.csv" in names
+    assert "large_labels.ome.zarr" in names and "large_nuclei.csv" in names
     assert "small_labels.png" in names  # the small one takes the whole-image path
     assert open_labels(tmp_path / "out" / "large_labels.ome.zarr").shape == (300, 500)
 
@@ -320,7 +320,7 @@ def test_cli_names_a_bad_tile_size(tiny_model_file, tmp_path, monkeypatch, capsy
     assert code == 2  # a bad argument, as for every option
     error = capsys.readouterr().err
     assert "--tile-size must be a multiple of 32, at least 64; got 100" in error
-    assert not (tmp_path / "out" / "large.csv").exists()  # refused before any image
+    assert not (tmp_path / "out" / "large_nuclei.csv").exists()  # refused before any image
 
 
 def test_an_expected_diameter_is_refused_on_the_tiled_path(tmp_path):
