@@ -215,12 +215,21 @@ class FileResult:
 def output_paths(path, job: FileJob) -> list[Path]:
     """The files :func:`predict_file` writes for the image at ``path``.
 
+    A whole slide's are those of :func:`nuclei_core.slides.slide_outputs`, the
+    overview last: it is written once the labels and the table are complete.
+
     Examples
     --------
     >>> [p.name for p in output_paths("in/cells.tif", FileJob(Path("out"), ("mask", "csv")))]
     ['cells_mask.png', 'cells_nuclei.csv']
+    >>> [p.name for p in output_paths("in/scan.tif", FileJob(Path("out"), tiled=True))]
+    ['scan_labels.ome.zarr', 'scan_nuclei.csv', 'scan_overview.png']
     """
+    from nuclei_core.slides import slide_outputs
+
     stem = Path(path).stem
+    if is_slide(path, job):
+        return list(slide_outputs(job.out, stem).values())
     return [Path(job.out) / f"{stem}{export.FORMATS[name][0]}" for name in job.formats]
 
 
@@ -228,8 +237,9 @@ def is_finished(path, job: FileJob) -> bool:
     """Whether every output of ``path`` is in the output folder and not empty.
 
     Outputs are written atomically, so one that exists is complete; an image cut
-    off half way lacks some of them.  The settings are not compared: resume a run
-    with the options it started with.
+    off half way lacks some of them (a whole slide its overview, which a new run
+    removes before it starts).  The settings are not compared: resume a run with
+    the options it started with.
 
     Examples
     --------

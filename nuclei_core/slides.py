@@ -555,6 +555,8 @@ def segment_slide(
         pixel_size = pixel_size or slide.pixel_size
         tiles = tile_grid(*slide.shape, tile=options.tile_size, margin=margin)
         outputs = slide_outputs(ensure_dir(out), slide.path.stem)
+        # The overview is written last: without it the other outputs are not complete.
+        outputs["overview"].unlink(missing_ok=True)
         normalisation = slide_normalisation(slide)
         overview = _Overview(slide.shape, slide.colour, slide.dtype)
         blank = np.zeros((1, 1), np.int32)

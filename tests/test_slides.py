@@ -333,3 +333,28 @@ def test_an_expected_diameter_is_refused_on_the_tiled_path(tmp_path):
     with pytest.raises(ConfigError, match="scan.tif: an expected nucleus diameter is not applied"):
         segment_slide(model, tmp_path / "scan.tif", tmp_path / "out", options, margin=32)
     assert not (tmp_path / "out").exists()
+
+
+def test_resume_skips_a_finished_slide_and_redoes_one_cut_off(
+    tiny_model, tiny_model_file, tmp_path, capsys
+):
+    (tmp_path / "in").mkdir()
+    source = _write_tiled(tmp_path / "in" / "scan.tif", np.zeros((300, 500), np.uint8))
+    out = tmp_path / "out"
+    command = ["predict", str(source), "--out", str(out), "--model", str(tiny_model_file)]
+    command += ["--tiled", "--tile-size", "128", "--backend", "tensorflow", "--resume"]
+    assert main(command) == 0
+    assert "resume: 0 images finished before, 1 to do" in capsys.readouterr().out
+    assert main(command) == 0
+    assert "resume: 1 images finished before, 0 to do" in capsys.readouterr().out
+
+    def cut_off(done, total):
+        if done == 3:
+            raise KeyboardInterrupt  # the job killed half way through the slide
+
+    with pytest.raises(KeyboardInterrupt):
+        segment_slide(tiny_model, source, out, SegmentOptions(tile_size=128), progress=cut_off)
+    assert not (out / "scan_overview.png").exists()
+    assert main(command) == 0
+    assert "resume: 0 images finished before, 1 to do" in capsys.readouterr().out
+    assert (out / "scan_overview.png").is_file()
