@@ -233,10 +233,19 @@ def add_nuclei(
     return updated, np.asarray(added, np.int64)
 
 
-def _ome_attributes(name: str, pixel_size: float | None) -> dict:
-    """NGFF 0.4 ``multiscales`` (one level, axes y and x) and ``image-label`` metadata."""
+def _ome_attributes(name: str, pixel_size: float | None, levels: int = 1) -> dict:
+    """NGFF 0.4 ``multiscales`` (``levels`` levels, each half the last; axes y and x) and
+    ``image-label`` metadata."""
     unit = {"unit": "micrometer"} if pixel_size else {}
-    scale = [pixel_size or 1.0, pixel_size or 1.0]
+    datasets = [
+        {
+            "path": str(level),
+            "coordinateTransformations": [
+                {"type": "scale", "scale": [(pixel_size or 1.0) * 2**level] * 2}
+            ],
+        }
+        for level in range(levels)
+    ]
     return {
         "multiscales": [
             {
@@ -246,9 +255,7 @@ def _ome_attributes(name: str, pixel_size: float | None) -> dict:
                     {"name": "y", "type": "space", **unit},
                     {"name": "x", "type": "space", **unit},
                 ],
-                "datasets": [
-                    {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}
-                ],
+                "datasets": datasets,
             }
         ],
         "image-label": {"version": "0.4"},
@@ -268,8 +275,10 @@ def label_store(
     The store is written in a temporary folder beside ``path`` and moved there when the
     block succeeds (an older store of that name is replaced then); if the block raises,
     the temporary folder is removed.  The array (``"0"`` in the folder) is ``int32``,
-    in ``chunk``-pixel chunks compressed with Zstandard; NGFF 0.4 metadata gives the
-    pixel size in micrometres where known.
+    in ``chunk``-pixel chunks compressed with Zstandard; on success halved copies
+    (``"1"``, ``"2"``, ... every second pixel) follow until one fits in a chunk, for
+    viewers that zoom out. NGFF 0.4 metadata lists the levels and gives the pixel size
+    in micrometres where known.
 
     Examples
     --------
@@ -304,12 +313,45 @@ def label_store(
         raise StorageError(f"{target}: cannot create the label store ({error})") from None
     try:
         yield array
+        levels = _add_levels(group, array, chunk)
+        group.attrs.update(_ome_attributes(target.name, pixel_size, levels))
         if target.exists():
             shutil.rmtree(target)
         os.replace(temporary, target)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+
+
+def _add_levels(group, array, chunk: int) -> int:
+    """Add halved copies of ``array`` (``"1"``, ``"2"``, ...) until one fits in a chunk.
+
+    Viewers (napari, QuPath) show a large slide from the level that suits the zoom.
+    Labels are halved by keeping every second pixel, so every id stays an id; a
+    level is made from the last one, a block of ``2 * chunk`` pixels at a time.
+    Returns the number of levels, the full-size one included.
+    """
+    level, source = 1, array
+    while max(source.shape) > chunk:
+        shape = tuple((side + 1) // 2 for side in source.shape)
+        target = group.create_array(
+            str(level),
+            shape=shape,
+            chunks=source.chunks,
+            dtype=source.dtype,
+            fill_value=0,
+            compressors=source.compressors,
+            chunk_key_encoding={"name": "v2", "separator": "/"},
+        )
+        block = 2 * chunk
+        for top in range(0, source.shape[0], block):
+            for left in range(0, source.shape[1], block):
+                halved = source[top : top + block : 2, left : left + block : 2]
+                target[
+                    top // 2 : top // 2 + halved.shape[0], left // 2 : left // 2 + halved.shape[1]
+                ] = halved
+        level, source = level + 1, target
+    return level
 
 
 def open_labels(path: str | os.PathLike):

@@ -104,6 +104,23 @@ def test_the_label_store_is_ome_zarr_that_zarr_reads_back(tmp_path):
     assert not list(tmp_path.glob(".*partial"))
 
 
+def test_the_label_store_has_halved_levels_down_to_one_chunk(tmp_path):
+    target = tmp_path / "scan_labels.ome.zarr"
+    labels = np.random.default_rng(5).integers(0, 50, (301, 517)).astype(np.int32)
+    with label_store(target, labels.shape, chunk=64, pixel_size=0.5) as store:
+        store[:] = labels
+    group = zarr.open_group(str(target), mode="r")
+    datasets = json.loads((target / ".zattrs").read_text())["multiscales"][0]["datasets"]
+    assert [dataset["path"] for dataset in datasets] == ["0", "1", "2", "3", "4"]
+    scales = [dataset["coordinateTransformations"][0]["scale"] for dataset in datasets]
+    assert scales == [[0.5, 0.5], [1.0, 1.0], [2.0, 2.0], [4.0, 4.0], [8.0, 8.0]]
+    expected = labels
+    for level in range(1, 5):
+        expected = expected[::2, ::2]
+        np.testing.assert_array_equal(np.asarray(group[str(level)]), expected)
+    assert max(group["4"].shape) <= 64 < max(group["3"].shape)
+
+
 def test_a_failed_store_leaves_no_folder_behind(tmp_path):
     target = tmp_path / "scan_labels.ome.zarr"
     with pytest.raises(RuntimeError), label_store(target, (64, 64)):
