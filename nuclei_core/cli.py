@@ -473,7 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="mask,labels,csv",
         help=(
             "comma list of outputs: mask, labels, csv, roi (Fiji ROI set), geojson (QuPath), "
-            "tiff (label TIFF with the pixel size); default mask,labels,csv"
+            "tiff (label TIFF with the pixel size); default mask,labels,csv. A whole slide "
+            "always gets its OME-Zarr labels, CSV and overview, and the GeoJSON if asked"
         ),
     )
     predict.add_argument(

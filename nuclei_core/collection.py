@@ -229,7 +229,7 @@ def output_paths(path, job: FileJob) -> list[Path]:
 
     stem = Path(path).stem
     if is_slide(path, job):
-        return list(slide_outputs(job.out, stem).values())
+        return list(slide_outputs(job.out, stem, "geojson" in job.formats).values())
     return [Path(job.out) / f"{stem}{export.FORMATS[name][0]}" for name in job.formats]
 
 
@@ -313,8 +313,9 @@ def is_slide(path, job: FileJob) -> bool:
 def predict_slide(model, path, job: FileJob, progress=None) -> FileResult:
     """Segment a whole slide tile by tile (:func:`nuclei_core.slides.segment_slide`).
 
-    Its outputs are the slide's (labels as OME-Zarr, ``<stem>_nuclei.csv``, an overview), not
-    ``job.formats``; ``progress(done, total)`` hears of each tile. A slide that cannot
+    Its outputs are the slide's (labels as OME-Zarr, ``<stem>_nuclei.csv``, an overview, and
+    QuPath's GeoJSON when ``job.formats`` has ``geojson``; the other formats are for whole
+    images); ``progress(done, total)`` hears of each tile. A slide that cannot
     be read or segmented gives a ``failed`` result naming the file.
     """
     from nuclei_core.slides import segment_slide
@@ -322,7 +323,13 @@ def predict_slide(model, path, job: FileJob, progress=None) -> FileResult:
     path, started = Path(path), time.perf_counter()
     try:
         result = segment_slide(
-            model, path, job.out, job.options, pixel_size=job.pixel_size, progress=progress
+            model,
+            path,
+            job.out,
+            job.options,
+            pixel_size=job.pixel_size,
+            progress=progress,
+            geojson="geojson" in job.formats,
         )
     except NucleiError as error:
         seconds = time.perf_counter() - started

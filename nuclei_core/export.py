@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_FORMATS",
     "FORMATS",
     "encode_outputs",
+    "geojson_features",
     "encode_png",
     "labels_png16",
     "labels_tiff",
@@ -216,20 +217,19 @@ def _number(value):
     return value
 
 
-def nuclei_geojson(labels: np.ndarray, table=None) -> bytes:
-    """QuPath detections: a GeoJSON FeatureCollection, one Polygon feature per nucleus.
+def geojson_features(labels: np.ndarray, table=None, offset=(0, 0)) -> list[dict]:
+    """One QuPath detection (a GeoJSON Polygon feature) per nucleus of ``labels``.
 
-    Each feature has ``"objectType": "detection"`` and ``"name"`` (the label) in its
-    properties, as QuPath writes them, and the nucleus's row of ``table`` (a
-    :func:`nuclei_core.measure.measure_nuclei` table, matched by ``label``) as
-    ``"measurements"``.  Coordinates are pixels, ``(0, 0)`` the image's top-left corner.
+    ``table`` (a :func:`nuclei_core.measure.measure_nuclei` table, matched by
+    ``label``) gives each feature its ``"measurements"``; ``offset`` ``(x, y)`` moves
+    the outlines, e.g. from a tile to its slide.
 
     Examples
     --------
     >>> labels = np.zeros((8, 8), np.int32); labels[2:5, 2:6] = 1
-    >>> feature = json.loads(nuclei_geojson(labels))["features"][0]
-    >>> feature["geometry"]["type"], feature["properties"]["objectType"]
-    ('Polygon', 'detection')
+    >>> feature = geojson_features(labels, offset=(100, 0))[0]
+    >>> feature["properties"]["name"], min(x for x, _ in feature["geometry"]["coordinates"][0])
+    ('1', 102.0)
     """
     labels = check_label_image(labels)
     rows = {}
@@ -243,14 +243,34 @@ def nuclei_geojson(labels: np.ndarray, table=None) -> bytes:
         properties = {"objectType": "detection", "name": str(label), "label": label}
         if label in rows:
             properties["measurements"] = rows[label]
+        coordinates = (outline + np.asarray(offset, dtype=float)).round(3).tolist()
         features.append(
             {
                 "type": "Feature",
-                "geometry": {"type": "Polygon", "coordinates": [outline.round(3).tolist()]},
+                "geometry": {"type": "Polygon", "coordinates": [coordinates]},
                 "properties": properties,
             }
         )
-    collection = {"type": "FeatureCollection", "features": features}
+    return features
+
+
+def nuclei_geojson(labels: np.ndarray, table=None) -> bytes:
+    """QuPath detections: a GeoJSON FeatureCollection, one Polygon feature per nucleus.
+
+    Each feature has ``"objectType": "detection"`` and ``"name"`` (the label) in its
+    properties, as QuPath writes them, and the nucleus's row of ``table`` (a
+    :func:`nuclei_core.measure.measure_nuclei` table, matched by ``label``) as
+    ``"measurements"`` (:func:`geojson_features`).  Coordinates are pixels, ``(0, 0)``
+    the image's top-left corner.
+
+    Examples
+    --------
+    >>> labels = np.zeros((8, 8), np.int32); labels[2:5, 2:6] = 1
+    >>> feature = json.loads(nuclei_geojson(labels))["features"][0]
+    >>> feature["geometry"]["type"], feature["properties"]["objectType"]
+    ('Polygon', 'detection')
+    """
+    collection = {"type": "FeatureCollection", "features": geojson_features(labels, table)}
     return json.dumps(collection, separators=(",", ":")).encode("utf-8")
 
 

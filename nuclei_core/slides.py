@@ -16,8 +16,10 @@ window at a time, whatever the size of the slide.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import json
 import os
 import time
 from collections.abc import Callable
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 import tifffile
 
+from nuclei_core import export
 from nuclei_core.checks import check_int, check_positive
 from nuclei_core.errors import ConfigError, ImageReadError
 from nuclei_core.imread import fill_non_finite, image_size, is_tiff
@@ -348,22 +351,51 @@ def slide_output_folder(path: str | os.PathLike) -> Path:
     return data_folder() / "slides" / Path(path).stem
 
 
-def slide_outputs(out: str | os.PathLike, stem: str) -> dict[str, Path]:
+def slide_outputs(out: str | os.PathLike, stem: str, geojson: bool = False) -> dict[str, Path]:
     """The files :func:`segment_slide` writes for an image named ``stem`` into ``out``.
+
+    The overview comes last: it is written once every other output is complete.
 
     Examples
     --------
-    >>> sorted(name for name in slide_outputs("out", "scan"))
-    ['csv', 'labels', 'overview']
+    >>> list(slide_outputs("out", "scan", geojson=True))
+    ['labels', 'csv', 'geojson', 'overview']
     >>> slide_outputs("out", "scan")["labels"].as_posix()
     'out/scan_labels.ome.zarr'
     """
     folder = Path(out)
-    return {
+    outputs = {
         "labels": folder / f"{stem}_labels.ome.zarr",
         "csv": folder / f"{stem}_nuclei.csv",
+        "geojson": folder / f"{stem}_nuclei.geojson",
         "overview": folder / f"{stem}_overview.png",
     }
+    if not geojson:
+        del outputs["geojson"]
+    return outputs
+
+
+@contextlib.contextmanager
+def _feature_stream(path: Path | None):
+    """Yield ``write(features)``, which appends GeoJSON features to a FeatureCollection
+    at ``path``, written atomically when the block ends well; None writes nothing."""
+    from nuclei_core.storage import atomic_path
+
+    if path is None:
+        yield lambda features: None
+        return
+    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
+        handle.write('{"type":"FeatureCollection","features":[')
+        written = 0
+
+        def write(features):
+            nonlocal written
+            for feature in features:
+                handle.write(("," if written else "") + json.dumps(feature, separators=(",", ":")))
+                written += 1
+
+        yield write
+        handle.write("]}")
 
 
 @dataclass
@@ -486,6 +518,7 @@ def segment_slide(
     margin: int = DEFAULT_MARGIN,
     pixel_size: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    geojson: bool = False,
 ) -> SlideResult:
     """Find, count and measure the nuclei of a slide of any size, one tile at a time.
 
@@ -504,7 +537,9 @@ def segment_slide(
     out : str or path-like
         Folder of the outputs (:func:`slide_outputs`): ``<stem>_labels.ome.zarr``
         (int32 labels, OME-Zarr), ``<stem>_nuclei.csv`` (one row per nucleus, written as the
-        tiles finish, in place once all are done) and ``<stem>_overview.png``.
+        tiles finish, in place once all are done), ``<stem>_nuclei.geojson`` with
+        ``geojson`` (QuPath detections with their measurements, streamed the same way)
+        and ``<stem>_overview.png``.
     options : SegmentOptions, optional
         Threshold, smallest nucleus, flips, and the core size (``tile_size``, a
         multiple of 32); the defaults of :class:`~nuclei_core.segment.SegmentOptions`.
@@ -554,7 +589,7 @@ def segment_slide(
     with open_slide(path) as slide:
         pixel_size = pixel_size or slide.pixel_size
         tiles = tile_grid(*slide.shape, tile=options.tile_size, margin=margin)
-        outputs = slide_outputs(ensure_dir(out), slide.path.stem)
+        outputs = slide_outputs(ensure_dir(out), slide.path.stem, geojson)
         # The overview is written last: without it the other outputs are not complete.
         outputs["overview"].unlink(missing_ok=True)
         normalisation = slide_normalisation(slide)
@@ -566,6 +601,7 @@ def segment_slide(
             label_store(outputs["labels"], slide.shape, pixel_size=pixel_size) as labels_out,
             atomic_path(outputs["csv"]) as csv_path,
             open(csv_path, "w", newline="") as handle,
+            _feature_stream(outputs.get("geojson")) as write_features,
         ):
             writer = csv.writer(handle)
             writer.writerow(columns)
@@ -586,6 +622,8 @@ def segment_slide(
                     table = measure_nuclei(new, intensity_image=region, pixel_size=pixel_size)
                     _write_rows(writer, table, top, left, pixel_size)
                     handle.flush()
+                    if geojson:
+                        write_features(export.geojson_features(new, table, offset=(left, top)))
                     count += len(table)
                 overview.add(region, updated, top, left)
                 seconds["read"] += read - moment

@@ -3,7 +3,8 @@
 A slide of many gigabytes is not uploaded: the page takes the path of a TIFF, OME-TIFF or
 BigTIFF on the server and runs :func:`nuclei_core.slides.segment_slide` with the
 session's model (bounded memory, whatever the size); the outputs go to
-``<data folder>/slides/<file name>/`` (label image as OME-Zarr, CSV, overview PNG).
+``<data folder>/slides/<file name>/`` (label image as OME-Zarr, CSV, overview PNG, and
+QuPath's GeoJSON when asked).
 Then: the count, a downsampled overview with the nuclei drawn, and the table.
 Session-state key: ``slide_result`` (the last :class:`~nuclei_core.slides.SlideResult`).
 """
@@ -15,6 +16,7 @@ import streamlit as st
 from nuclei_core.segment import SegmentOptions
 from nuclei_core.slides import segment_slide, slide_output_folder
 from ui import labels, messages, navigation, pictures, state
+from ui.threshold import instance_inputs
 
 navigation.ensure_app_shell(__file__)
 st.title("Segment a whole slide")
@@ -29,10 +31,12 @@ path_text = st.text_input(
     help="A TIFF, OME-TIFF or BigTIFF (grey or RGB; level 0 of a pyramid) the server can read. "
     "Relative paths start at the project folder.",
 )
-left, right = st.columns(2)
-threshold = left.slider("Mask threshold", 0.05, 0.95, 0.5, 0.05, key="slide_threshold")
-min_size = right.number_input(
-    "Minimum nucleus size (pixels)", 0, 100_000, 15, 5, key="slide_min_size"
+left, middle, right = st.columns(3)
+threshold, min_size = instance_inputs("slide", left, middle)
+geojson = right.checkbox(
+    "Also write QuPath detections (GeoJSON)",
+    key="slide_geojson",
+    help="Every nucleus as a detection with its measurements, for QuPath's File > Import objects.",
 )
 
 if st.button("Segment the slide", type="primary", disabled=not path_text.strip(), key="slide_go"):
@@ -45,10 +49,15 @@ if st.button("Segment the slide", type="primary", disabled=not path_text.strip()
         )
 
     path = path_text.strip()
-    options = SegmentOptions(threshold=threshold, min_size=int(min_size))
+    options = SegmentOptions(threshold=threshold, min_size=min_size)
     with messages.engine_errors():
         st.session_state["slide_result"] = segment_slide(
-            model, path, slide_output_folder(path), options, progress=show_progress
+            model,
+            path,
+            slide_output_folder(path),
+            options,
+            progress=show_progress,
+            geojson=geojson,
         )
     bar.empty()
 

@@ -6,6 +6,8 @@ generated tiled BigTIFF, segmented by the session's trained tiny model.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import tifffile
@@ -65,6 +67,12 @@ def test_a_slide_on_the_server_gives_count_overview_and_table(active_model, tmp_
         "scan_overview.png",
     ]
     assert np.asarray(result.overview).shape == (700, 900, 3)
+
+    at.checkbox(key="slide_geojson").check().run()
+    at.button(key="slide_go").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    detections = json.loads((outputs / "scan_nuclei.geojson").read_text())["features"]
+    assert len(detections) == at.session_state["slide_result"].count
 
 
 def test_a_file_that_is_not_a_tiff_is_named_in_the_error(active_model, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -343,8 +345,10 @@ def test_resume_skips_a_finished_slide_and_redoes_one_cut_off(
     out = tmp_path / "out"
     command = ["predict", str(source), "--out", str(out), "--model", str(tiny_model_file)]
     command += ["--tiled", "--tile-size", "128", "--backend", "tensorflow", "--resume"]
+    command += ["--formats", "csv,geojson"]
     assert main(command) == 0
     assert "resume: 0 images finished before, 1 to do" in capsys.readouterr().out
+    assert (out / "scan_nuclei.geojson").is_file()
     assert main(command) == 0
     assert "resume: 1 images finished before, 0 to do" in capsys.readouterr().out
 
@@ -358,3 +362,35 @@ def test_resume_skips_a_finished_slide_and_redoes_one_cut_off(
     assert main(command) == 0
     assert "resume: 0 images finished before, 1 to do" in capsys.readouterr().out
     assert (out / "scan_overview.png").is_file()
+
+
+def test_a_slide_streams_qupath_detections_that_match_its_labels_and_table(
+    trained_model, make_sample, tmp_path
+):
+    from shapely.geometry import shape as geometry
+
+    image, _ = make_sample((300, 400), n_nuclei=30, n_touching_pairs=3, seed=91)
+    source = _write_tiled(tmp_path / "scan.tif", image)
+    found = segment_slide(
+        trained_model, source, tmp_path / "out", SegmentOptions(tile_size=128), geojson=True
+    )
+    assert list(found.outputs) == ["labels", "csv", "geojson", "overview"]
+    collection = json.loads(found.outputs["geojson"].read_text())
+    features = collection["features"]
+    assert collection["type"] == "FeatureCollection" and len(features) == found.count >= 20
+    table = pd.read_csv(found.outputs["csv"]).set_index("label")
+    labels = np.asarray(open_labels(found.outputs["labels"]))
+    for feature in features:
+        label = feature["properties"]["label"]
+        polygon = geometry(feature["geometry"])
+        assert polygon.is_valid and feature["properties"]["objectType"] == "detection"
+        measured = feature["properties"]["measurements"]
+        assert measured["centroid_x_px"] == pytest.approx(table.loc[label, "centroid_x_px"])
+        rows, cols = np.nonzero(labels == label)  # the outline is around the slide's pixels
+        assert polygon.centroid.x == pytest.approx(cols.mean() + 0.5, abs=1.0)
+        assert polygon.centroid.y == pytest.approx(rows.mean() + 0.5, abs=1.0)
+        assert polygon.area == pytest.approx(rows.size, rel=0.25)
+    options = SegmentOptions(tile_size=128)
+    without = segment_slide(trained_model, source, tmp_path / "plain", options)
+    assert "geojson" not in without.outputs
+    assert not list((tmp_path / "plain").glob("*.geojson"))
