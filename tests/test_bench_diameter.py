@@ -24,7 +24,9 @@ def test_a_tiny_run_writes_the_scores_and_the_table(tmp_path, trained_run, flat_
     assert diameter.main(argv) == 0
 
     report = json.loads((out / "diameter.json").read_text())
-    assert report["model_diameter"] == 20.6  # the trained card's
+    card = json.loads(trained_run.result.card_path.read_text())
+    trained = card["nucleus_diameter_px"]  # the median of its training nuclei
+    assert report["model_diameter"] == trained
     assert [(row["id"], row["magnification"]) for row in report["images"]] == [
         ("test/img00", 0.5),
         ("test/img00", 1.0),
@@ -33,7 +35,7 @@ def test_a_tiny_run_writes_the_scores_and_the_table(tmp_path, trained_run, flat_
     ]
     for row in report["images"]:
         assert row["shape"] == ([32, 32] if row["magnification"] == 0.5 else [64, 64])
-        assert row["scale"] == pytest.approx(20.6 / row["diameter"], abs=2e-3)
+        assert row["scale"] == pytest.approx(trained / row["diameter"], abs=2e-3)
         for mode in ("without", "with"):
             assert set(row[mode]) == {*diameter.SCORES, "seconds"}
             assert 0.0 <= row[mode]["f1"] <= 1.0
