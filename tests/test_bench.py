@@ -22,6 +22,7 @@ from bench import (
     report,
     report_speed,
     speed,
+    stardist_peer,
     targets,
 )
 from nuclei_core import classical, runtime
@@ -333,3 +334,27 @@ def test_a_tiny_run_writes_a_report_with_every_set_and_the_candidate(
     text = (out / "RESULTS.md").read_text()
     assert "### first/set (all split, 3 images" in text and "### second/set (all split" in text
     assert "| original recipe (MobileNetV2, 128 px crops) | no |" in text
+
+
+def test_stardist_training_lists_each_image_as_often_as_the_default_sampler_draws_it():
+    small, large = np.zeros((256, 256), np.int32), np.zeros((1000, 1000), np.int32)
+    labels = [small] * 8 + [small, large]
+    inputs = [np.zeros((*label.shape, 3), np.float32) for label in labels]
+    groups = ["dsb"] * 8 + ["he", "he"]
+    kinds = ["dsb/fluorescence"] * 8 + ["he/stained"] * 2
+    repeated, repeated_labels = stardist_peer.repeat_by_weight(inputs, labels, kinds, groups)
+    # H&E: weight sqrt(8 / 2) = 2; the 1000 x 1000 tile gives 4 crops an epoch, so 8 entries
+    assert len(repeated) == len(repeated_labels) == 8 + 2 + 8
+    assert sum(entry is inputs[-1] for entry in repeated) == 8
+
+
+def test_stardist_augmentation_keeps_image_and_labels_aligned():
+    np.random.seed(3)
+    labels = np.zeros((40, 60), np.int32)
+    labels[5:15, 10:30], labels[20:35, 40:45] = 1, 2
+    image = np.repeat((labels > 0)[..., None], 3, axis=-1).astype(np.float32)
+    for _ in range(8):
+        turned, turned_labels = stardist_peer.augment(image, labels)
+        assert turned.dtype == np.float32 and turned.shape[:2] == turned_labels.shape
+        assert np.array_equal(turned[..., 0] > turned.min(), turned_labels > 0)
+        assert sorted(np.unique(turned_labels)) == [0, 1, 2]
