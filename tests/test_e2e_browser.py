@@ -197,7 +197,8 @@ class TestBrowsePage:
                 errors.wait_for(state="visible", timeout=60_000)
                 assert in_viewport(page, errors)
                 assert in_viewport(page, dialog.get_by_text("Ground truth").first)
-                assert dialog.get_by_text("missed nucleus (false negative)").is_visible()
+                legend = dialog.get_by_text("missed nucleus (false negative)")
+                legend.wait_for(state="visible", timeout=30_000)  # drawn after the pictures
                 page.screenshot(path=str(tmp_path / "browse_dialog.png"))
             finally:
                 browser.close()

@@ -100,7 +100,8 @@ def test_small_images_are_padded_for_cropping(tmp_path, flat_dataset_factory):
         tmp_path / "small", n_images=2, size=(28, 40), n_nuclei=2, radius=(4, 6)
     )
     arrays, _ = load_training_data(discover_dataset(root).samples, crop=32)
-    for model_input, targets, count, _ in arrays:
-        assert model_input.shape[:2] == targets.shape[:2]
-        assert min(model_input.shape[:2]) >= 32
-        assert count == 1
+    for array in arrays:
+        assert array.model_input.shape[:2] == array.targets.shape[:2]
+        assert min(array.model_input.shape[:2]) >= 32
+        assert array.count == 1
+        assert array.diameters.size == 2 and (array.diameters > 6).all()  # radius 4-6 discs
