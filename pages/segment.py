@@ -80,14 +80,14 @@ else:
     sample_truth = flat_mask(chosen)
 
 tta, sizes = False, {}
+tta_column, diameter_column, pixel_column = st.columns(3)
 if model is not None:
-    left, right = st.columns(2)
-    tta = left.checkbox(
+    tta = tta_column.checkbox(
         "Test-time flips",
         key="segment_tta",
         help="Average the prediction over 4 flipped copies: slower, slightly more accurate.",
     )
-    sizes = diameter.diameter_options(run, where=right)
+    sizes = diameter.diameter_options(run, where=diameter_column)
 
 if data is None:
     st.caption("Upload an image, or pick one of the bundled samples, to find its nuclei.")
@@ -224,7 +224,7 @@ with messages.engine_errors():
     messages.show_warnings(stack.notes)
     digest = image_digest(data)
     channel, plane, every_channel = images.channel_and_plane(stack)
-    pixel_size = images.pixel_size_input(stack, digest, where=st.columns(3)[0])
+    pixel_size = images.pixel_size_input(stack, digest, where=pixel_column)
     image = select_image(stack, channel, plane)
     measures = {"pixel_size": pixel_size, "channel_images": None}
     if every_channel:
