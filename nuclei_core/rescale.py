@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_MODEL_DIAMETER_PX",
     "SCALE_RANGE",
     "diameter_in_pixels",
+    "equivalent_diameters",
     "labels_to_shape",
     "median_diameter",
     "model_diameter",
@@ -47,11 +48,29 @@ SCALE_RANGE = (0.25, 4.0)
 """Smallest and largest rescaling factor: a diameter further from the model's is refused."""
 
 
+def equivalent_diameters(labels) -> np.ndarray:
+    """The equivalent diameter (pixels) of each nucleus of a label image, in label order.
+
+    That is the diameter of the disc of the nucleus's area, ``sqrt(4 * area / pi)``;
+    absent labels are skipped.
+
+    Examples
+    --------
+    >>> labels = np.zeros((20, 20), np.int32)
+    >>> labels[2:12, 2:12], labels[15:17, 15:17] = 1, 3
+    >>> equivalent_diameters(labels).round(2)
+    array([11.28,  2.26])
+    """
+    labels = check_label_image(labels)
+    areas = np.bincount(labels.ravel().astype(np.int64))[1:]
+    return np.sqrt(4.0 * areas[areas > 0] / math.pi)
+
+
 def median_diameter(labels) -> float | None:
     """Median equivalent diameter (pixels) of the nuclei of a label image; None without any.
 
-    The equivalent diameter of a nucleus is that of the disc of the same area,
-    ``sqrt(4 * area / pi)``.
+    The equivalent diameter of a nucleus is that of the disc of the same area
+    (:func:`equivalent_diameters`).
 
     Examples
     --------
@@ -61,12 +80,10 @@ def median_diameter(labels) -> float | None:
     >>> median_diameter(np.zeros((4, 4), np.int32)) is None
     True
     """
-    labels = check_label_image(labels)
-    areas = np.bincount(labels.ravel().astype(np.int64))[1:]
-    areas = areas[areas > 0]
-    if not areas.size:
+    diameters = equivalent_diameters(labels)
+    if not diameters.size:
         return None
-    return float(np.median(np.sqrt(4.0 * areas / math.pi)))
+    return float(np.median(diameters))
 
 
 def model_diameter(card: Mapping) -> float:

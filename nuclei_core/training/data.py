@@ -23,6 +23,7 @@ from nuclei_core.datasets import discover_dataset, load_sample, select_split
 from nuclei_core.errors import ConfigError, NucleiError
 from nuclei_core.imread import image_size
 from nuclei_core.preprocess import image_kind, to_model_input
+from nuclei_core.rescale import equivalent_diameters
 from nuclei_core.training.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -213,7 +214,7 @@ def load_training_data(
         targets = _pad_to(make_targets(labels), crop, crop)
         kind = image_kind(image)
         count = crops_per_image(*labels.shape, crop)
-        diameters = equivalent_diameters(labels)
+        diameters = equivalent_diameters(labels).astype(np.float32)
         arrays.append(TrainingArray(model_input, targets, count, kind == "stained", diameters))
         kinds.append(f"{group}/{kind}" if group else kind)
         if listener and (index % 25 == 0 or index == len(samples)):
@@ -226,21 +227,7 @@ def load_training_data(
     return arrays, problems
 
 
-def equivalent_diameters(labels: np.ndarray) -> np.ndarray:
-    """The diameter of the disc of each nucleus's area, in pixels (float32, one per label).
-
-    Examples
-    --------
-    >>> labels = np.zeros((20, 20), np.int32)
-    >>> labels[2:12, 2:12], labels[15:17, 15:17] = 1, 3
-    >>> equivalent_diameters(labels).round(2)
-    array([11.28,  2.26], dtype=float32)
-    """
-    areas = np.bincount(labels.ravel())[1:]
-    return np.sqrt(4.0 * areas[areas > 0] / np.pi).astype(np.float32)
-
-
-def median_diameter(arrays) -> float | None:
+def training_diameter(arrays) -> float | None:
     """Median equivalent diameter over every nucleus of ``arrays``, each counted once.
 
     None when the images hold no nucleus. The model card records it as

@@ -25,8 +25,8 @@ from nuclei_core.training.data import (
     TrainingSplit,
     check_dataset,
     load_training_data,
-    median_diameter,
     training_dataset,
+    training_diameter,
     validation_dataset,
 )
 from nuclei_core.training.finetune import base_model_summary, start_from
@@ -242,7 +242,7 @@ def _read_inputs(
         len(val_arrays),
         split.n_test,
         problems,
-        median_diameter(train_arrays),
+        training_diameter(train_arrays),
     )
 
 
