@@ -3,6 +3,7 @@
 Usage::
 
     nice -n 10 python bench/diameter.py            # the whole test splits
+    python bench/diameter.py --split val           # the validation splits
     python bench/diameter.py --limit 5             # a quick try: 5 images of each set
 
 Every test image of the DSB 2018 stage1_train set (the hash split's ``test``,
@@ -10,9 +11,11 @@ Every test image of the DSB 2018 stage1_train set (the hash split's ``test``,
 split) is rescaled by each ``--magnifications`` factor (default 0.5, 1 and 2; the
 image by area or linear interpolation, its labels by nearest neighbour,
 :mod:`nuclei_core.rescale`) to stand for another microscope magnification, and
-segmented by the default model twice: without a diameter, and with the true one
-(the median equivalent diameter of the rescaled labels, kept within the range the
-model accepts, :data:`nuclei_core.rescale.SCALE_RANGE`). Each is scored with
+segmented by the default model three times: without a diameter, with the diameter
+estimated from the image (``diameter="auto"``, what the app and the CLI do,
+:func:`nuclei_core.segment.estimate_diameter`), and with the true one (the median
+equivalent diameter of the rescaled labels, kept within the range the model accepts,
+:data:`nuclei_core.rescale.SCALE_RANGE`). Each is scored with
 :func:`nuclei_core.metrics.evaluate_labels`. ``bench/diameter.json`` gets every
 image's scores and the means; ``bench/diameter.md`` the table. Both are rewritten
 after every image, so a stopped run keeps what it measured.
@@ -39,6 +42,8 @@ from nuclei_core.locations import DEFAULT_MODEL, PROJECT_ROOT  # noqa: E402
 MONUSEG_DATA = PROJECT_ROOT.parent / "shared" / "data" / "monuseg2018_train" / "train"
 SCORES = ("dsb_score", "f1", "foreground_iou", "abs_count_error")
 SCORE_TITLES = ("DSB score", "F1 @ 0.5", "foreground IoU", "count error")
+MODES = ("without", "estimated", "with")
+"""Each image is segmented without a diameter, with the estimated one, with the true one."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--magnifications", type=float, nargs="+", default=[0.5, 1.0, 2.0], help="factors"
     )
-    parser.add_argument("--limit", type=int, default=None, help="first N test images of each set")
+    parser.add_argument("--split", default="test", choices=["val", "test"], help="split scored")
+    parser.add_argument("--limit", type=int, default=None, help="first N images of each set")
     parser.add_argument("--out-dir", default=str(BENCH), help="where the JSON and table go")
     return parser
 
@@ -90,7 +96,7 @@ def image_rows(model, model_diameter: float, sample, magnifications) -> list[dic
     from nuclei_core.datasets import load_sample
     from nuclei_core.preprocess import image_kind
     from nuclei_core.rescale import labels_to_shape, resize_image
-    from nuclei_core.segment import SegmentOptions
+    from nuclei_core.segment import AUTO, SegmentOptions
 
     image, labels = load_sample(sample)
     rows = []
@@ -99,6 +105,7 @@ def image_rows(model, model_diameter: float, sample, magnifications) -> list[dic
         truth = labels_to_shape(labels, shown.shape)
         measured, used = true_diameter(truth, model_diameter)
         options = SegmentOptions(diameter=used, model_diameter=model_diameter)
+        estimated = SegmentOptions(diameter=AUTO, model_diameter=model_diameter)
         rows.append(
             {
                 "id": sample.id,
@@ -109,6 +116,7 @@ def image_rows(model, model_diameter: float, sample, magnifications) -> list[dic
                 "diameter": round(used, 2),
                 "scale": round(options.scale, 3),
                 "without": score_image(model, shown, truth, SegmentOptions()),
+                "estimated": score_image(model, shown, truth, estimated),
                 "with": score_image(model, shown, truth, options),
             }
         )
@@ -116,7 +124,7 @@ def image_rows(model, model_diameter: float, sample, magnifications) -> list[dic
 
 
 def summary(rows) -> list[dict]:
-    """Mean scores per (data set, magnification), without and with the diameter."""
+    """Mean scores per (data set, magnification) of every mode (:data:`MODES`)."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["data"], row["magnification"]), []).append(row)
@@ -124,7 +132,7 @@ def summary(rows) -> list[dict]:
     for (data, magnification), chosen in sorted(groups.items()):
         entry = {"data": data, "magnification": magnification, "n_images": len(chosen)}
         entry["clamped"] = sum(row["diameter"] != row["true_diameter"] for row in chosen)
-        for mode in ("without", "with"):
+        for mode in MODES:
             values = {key: [row[mode][key] for row in chosen] for key in SCORES}
             entry[mode] = {key: float(np.mean(value)) for key, value in values.items()}
         means.append(entry)
@@ -132,13 +140,11 @@ def summary(rows) -> list[dict]:
 
 
 def markdown(report: dict) -> str:
-    """The table of ``bench/diameter.md``: each score without → with the diameter."""
+    """The table of ``bench/diameter.md``: each score without → estimated → true diameter."""
     header = ["data", "magnification", "images", *SCORE_TITLES]
     lines = []
     for entry in report["summary"]:
-        cells = [
-            f"{number(entry['without'][key])} → {number(entry['with'][key])}" for key in SCORES
-        ]
+        cells = [" → ".join(number(entry[mode][key]) for mode in MODES) for key in SCORES]
         clamped = f" ({entry['clamped']} clamped)" if entry["clamped"] else ""
         lines.append(
             [entry["data"], f"{entry['magnification']:g}x", f"{entry['n_images']}{clamped}", *cells]
@@ -147,8 +153,9 @@ def markdown(report: dict) -> str:
         "# Expected nucleus diameter",
         "",
         f"Model `{report['model']}` (trained at a nucleus diameter of "
-        f"{report['model_diameter']:g} px). Each cell: mean over the test images without "
-        "a diameter → with the true one (the median diameter of the rescaled labels; "
+        f"{report['model_diameter']:g} px). Each cell: mean over the {report['split']} "
+        "images without a diameter → with the diameter estimated from the image (the app's "
+        "and the CLI's default) → with the true one (the median diameter of the rescaled labels; "
         "'clamped' images had one outside the range the model accepts, and got the nearest "
         "allowed). Count error: mean absolute difference in nuclei per image.",
         "",
@@ -182,10 +189,11 @@ def main(argv=None) -> int:
         "backend": describe(model),
         "model_diameter": diameter,
         "command": " ".join(["python bench/diameter.py", *(argv or sys.argv[1:])]),
+        "split": args.split,
         "images": [],
     }
     for folder in args.data:
-        samples = select_split(discover_dataset(folder), "test")[: args.limit]
+        samples = select_split(discover_dataset(folder), args.split)[: args.limit]
         for index, sample in enumerate(samples, start=1):
             rows = image_rows(model, diameter, sample, args.magnifications)
             report["images"] += [{"data": dataset_name(folder)} | row for row in rows]

@@ -33,6 +33,7 @@ from nuclei_core.preprocess import is_colour, to_model_input
 
 MODEL_LABELS = {
     "default": "default model (default settings)",
+    "default_as_is": "default model, images as they are (no diameter estimate)",
     "default_tensorflow": "default model, TensorFlow float32",
     "default_float32": "default model, OpenVINO float32",
     "default_bfloat16": "default model, OpenVINO bfloat16",

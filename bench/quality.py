@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -25,12 +25,14 @@ from bench.peers import (
     stardist_missing,
 )
 from bench.progress import log
+from nuclei_core.cards import read_card
 from nuclei_core.datasets import Dataset, discover_dataset, select_split
 from nuclei_core.errors import DatasetError
 from nuclei_core.evaluate import evaluate_samples, summarize_by_kind
 from nuclei_core.imread import read_image
 from nuclei_core.preprocess import image_kind
-from nuclei_core.segment import SegmentOptions, segment_image
+from nuclei_core.rescale import model_diameter
+from nuclei_core.segment import AUTO, SegmentOptions, segment_image
 
 GROUPS = ("all", "fluorescence", "brightfield+stained", "stained", "brightfield")
 """The image groups of a row's summary, in the order the report shows them."""
@@ -115,16 +117,25 @@ class Method:
 def model_methods(models: dict, missing: dict, tta: bool = True) -> list[Method]:
     """The rows of every model: ``models`` maps a name to ``(model, path)``.
 
-    ``missing`` maps a model's name to why it is not here; the default model gets a
-    second row with test-time flips unless ``tta`` is False.
+    Every model runs as the app and the CLI run it: the nucleus diameter estimated from
+    each image against the diameter of the model's card (``diameter="auto"``). The
+    default model gets a row without the estimate (images as they are) and one with
+    test-time flips unless ``tta`` is False.
+    ``missing`` maps a model's name to why it is not here.
     """
     methods = []
     for name, (model, path) in models.items():
         label, source = MODEL_LABELS[name], relative(path)
-        methods.append(Method(name, label, model, SegmentOptions(), source))
-        if name == "default" and tta:
+        options = SegmentOptions(diameter=AUTO, model_diameter=model_diameter(read_card(path)))
+        methods.append(Method(name, label, model, options, source))
+        if name != "default":
+            continue
+        as_it_is = replace(options, diameter=None)
+        as_it_is_label = MODEL_LABELS["default_as_is"]
+        methods.append(Method("default_as_is", as_it_is_label, model, as_it_is, source))
+        if tta:
             label += " + test-time flips"
-            methods.append(Method("default_tta", label, model, SegmentOptions(tta=True), source))
+            methods.append(Method("default_tta", label, model, replace(options, tta=True), source))
     for name, (path, reason) in missing.items():
         methods.append(Method(name, MODEL_LABELS[name], None, None, relative(path), reason))
     return methods

@@ -183,9 +183,15 @@ def options_text(rows) -> str:
     if row is None:
         return "-"
     options = row["options"]
+    diameter = options.get("diameter")
+    sizes = f"nucleus diameter {diameter} px"
+    if diameter == "auto":
+        sizes = "nucleus diameter estimated from each image"
+    elif diameter is None:
+        sizes = "images as they are"
     return (
         f"foreground threshold {options['threshold']}, smallest nucleus {options['min_size']} "
-        f"px, tiles of {options['tile_size']} px"
+        f"px, tiles of {options['tile_size']} px, {sizes}"
     )
 
 

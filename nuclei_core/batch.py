@@ -64,11 +64,14 @@ SUMMARY_COLUMNS = (
     "mean_intensity",
     "kind",
     "pixel_size_um",
+    "diameter_px",
     "seconds",
     "message",
 )
 """Columns of :func:`summary_frame`: ``area_unit`` is ``px`` or ``µm²`` (``pixel_size_um``
-known), ``message`` a failure's reason or the warnings of reading the file."""
+known), ``diameter_px`` the expected nucleus diameter used (given or estimated; empty: the
+image was segmented as it is), ``message`` a failure's reason or the warnings of reading
+the file."""
 COMBINED_CSV = "nuclei.csv"
 SUMMARY_CSV = "summary.csv"
 PER_IMAGE_FOLDER = "per_image"
@@ -89,6 +92,7 @@ class BatchItem:
     kind: str = ""
     count: int = 0
     pixel_size: float | None = None  # micrometres per pixel, when known
+    diameter: float | None = None  # expected nucleus diameter used (pixels), given or estimated
     table: pd.DataFrame | None = None  # one row per nucleus (measure.measure_nuclei)
     files: dict = field(default_factory=dict)  # file name -> PNG bytes (mask, labels)
     thumbnail: np.ndarray | None = None  # uint8 (h, w, 3) overlay with outlines
@@ -116,6 +120,7 @@ class BatchItem:
             "mean_intensity": self.mean("mean_intensity"),
             "kind": self.kind,
             "pixel_size_um": self.pixel_size,
+            "diameter_px": None if self.diameter is None else round(self.diameter, 2),
             "seconds": round(self.seconds, 3),
             "message": self.message,
         }
@@ -237,6 +242,7 @@ def _segment_one(model, source, item: BatchItem, options, pixel_size, thumbnail_
     item.pixel_size = pixel_size
     item.kind = found.kind
     item.count = found.count
+    item.diameter = found.diameter
     item.table = found.table
     item.message = " ".join(dict.fromkeys(notes))
     label_name, label_data = _label_file(item.stem, found.labels)

@@ -149,20 +149,37 @@ def _with_diameter(options, args):
 
     from nuclei_core import cards, rescale
     from nuclei_core.checks import check_positive
+    from nuclei_core.segment import AUTO
 
-    if args.diameter is None and args.diameter_um is None:
+    diameter_um = getattr(args, "diameter_um", None)
+    if args.diameter is None and diameter_um is None:
         return options
     model_diameter = rescale.model_diameter(cards.read_card(_model_path(args)))
-    if args.diameter is not None:
+    if diameter_um is not None:
+        check_positive(diameter_um, "--diameter-um")
+    elif args.diameter != AUTO:
         rescale.scale_factor(args.diameter, model_diameter, "--diameter")
-    else:
-        check_positive(args.diameter_um, "--diameter-um")
     return replace(
         options,
-        diameter=args.diameter,
-        diameter_um=args.diameter_um,
+        diameter=None if diameter_um is not None else args.diameter,
+        diameter_um=diameter_um,
         model_diameter=model_diameter,
     )
+
+
+def _diameter(text: str):
+    """``--diameter``: pixels, ``auto`` (estimated from each image) or ``none`` (as it is)."""
+    from nuclei_core.segment import AUTO
+
+    word = text.strip().lower()
+    if word in (AUTO, "none"):
+        return AUTO if word == AUTO else None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a diameter in pixels, 'auto' or 'none', got {text!r}"
+        ) from None
 
 
 def _plane(text: str | None):
@@ -324,7 +341,7 @@ def _evaluate(args) -> int:
     from nuclei_core.runtime import describe
     from nuclei_core.storage import atomic_write_json
 
-    model, options = _model(args), _options(args)
+    model, options = _model(args), _with_diameter(_options(args), args)
     dataset = datasets.discover_dataset(args.data)
     samples = datasets.select_split(dataset, args.split)
     if not samples:
@@ -394,6 +411,19 @@ def _add_segment_options(parser) -> None:
     )
     parser.add_argument("--min-size", type=int, default=15, help="smallest nucleus kept (pixels)")
     parser.add_argument("--tta", action="store_true", help="average over flips (4x slower)")
+
+
+def _add_diameter(parser) -> None:
+    parser.add_argument(
+        "--diameter",
+        type=_diameter,
+        default="auto",
+        help=(
+            "expected nucleus diameter in pixels: the image is rescaled to the model's size; "
+            "'auto' (default) estimates it from each image (a second network pass where it "
+            "differs from the model's by more than 10 %%); 'none' segments images as they are"
+        ),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -542,12 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--summary", default=None, help="write one CSV row per image (count, seconds) here"
     )
     diameter = predict.add_mutually_exclusive_group()
-    diameter.add_argument(
-        "--diameter",
-        type=float,
-        default=None,
-        help="expected nucleus diameter in pixels: the image is rescaled to the model's size",
-    )
+    _add_diameter(diameter)
     diameter.add_argument(
         "--diameter-um",
         type=float,
@@ -567,6 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--update-card", action="store_true", help="store the results in the model card"
     )
     _add_segment_options(evaluate)
+    _add_diameter(evaluate)
     evaluate.set_defaults(handler=_evaluate)
     return parser
 

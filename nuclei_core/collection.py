@@ -52,8 +52,19 @@ __all__ = [
     "write_summary",
 ]
 
-SUMMARY_COLUMNS = ("image", "status", "count", "kind", "pixel_size_um", "seconds", "message")
-"""Columns of :func:`summary_frame`; ``status`` is ``ok``, ``failed`` or ``skipped`` (resumed)."""
+SUMMARY_COLUMNS = (
+    "image",
+    "status",
+    "count",
+    "kind",
+    "pixel_size_um",
+    "diameter_px",
+    "seconds",
+    "message",
+)
+"""Columns of :func:`summary_frame`; ``status`` is ``ok``, ``failed`` or ``skipped`` (resumed);
+``diameter_px`` the expected nucleus diameter used (given or estimated; empty: the image
+was segmented as it is)."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +195,7 @@ class FileResult:
     message: str = ""
     notes: list[str] = field(default_factory=list)  # what reading the file fixed or guessed
     description: str = ""  # the CLI's line when not the usual one (a whole slide's)
+    diameter: float | None = None  # expected nucleus diameter used (pixels), given or estimated
 
     def line(self) -> str:
         """The line the CLI prints for an image that was segmented.
@@ -207,6 +219,7 @@ class FileResult:
             "count": self.count if segmented else None,
             "kind": self.kind,
             "pixel_size_um": self.pixel_size,
+            "diameter_px": None if self.diameter is None else round(self.diameter, 2),
             "seconds": round(self.seconds, 3),
             "message": self.message,
         }
@@ -406,7 +419,16 @@ def predict_file(model, path, job: FileJob, progress=None) -> FileResult:
         seconds = time.perf_counter() - started
         return FileResult(path, "failed", seconds=seconds, message=str(error), notes=notes)
     seconds = time.perf_counter() - started
-    return FileResult(path, "ok", found.count, found.kind, pixel_size, seconds, notes=notes)
+    return FileResult(
+        path,
+        "ok",
+        found.count,
+        found.kind,
+        pixel_size,
+        seconds,
+        notes=notes,
+        diameter=found.diameter,
+    )
 
 
 def predict_files(model, files: Iterable, job: FileJob) -> Iterator[FileResult]:
@@ -449,7 +471,7 @@ def write_summary(path: str | os.PathLike, results: Iterable[FileResult]) -> Pat
     >>> target = Path(tempfile.mkdtemp()) / "summary.csv"
     >>> written = write_summary(target, [FileResult(Path("a.png"))])
     >>> written.read_text().splitlines()[0]
-    'image,status,count,kind,pixel_size_um,seconds,message'
+    'image,status,count,kind,pixel_size_um,diameter_px,seconds,message'
     """
     from nuclei_core.storage import atomic_write_bytes
 

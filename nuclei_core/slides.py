@@ -23,7 +23,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,7 @@ from nuclei_core.measure import measure_nuclei
 from nuclei_core.metadata import tiff_pixel_size
 from nuclei_core.postprocess import labels_from_probabilities
 from nuclei_core.preprocess import COLOUR_INVERT_MEDIAN, grey, is_colour
-from nuclei_core.segment import SegmentOptions
+from nuclei_core.segment import AUTO, SegmentOptions
 from nuclei_core.stitch import Tile, add_nuclei, centred_nuclei, label_store, tile_grid
 
 __all__ = [
@@ -559,8 +559,9 @@ def segment_slide(
     ImageReadError
         The file cannot be read as a slide (the message names it).
     ConfigError
-        ``options`` asks for an expected nucleus diameter, which the tiled path does
-        not apply (its tiles would need rescaling and stitching at another scale).
+        ``options`` gives an expected nucleus diameter, which the tiled path does not
+        apply (its tiles would need rescaling and stitching at another scale);
+        ``diameter="auto"`` segments the slide as it is.
 
     Examples
     --------
@@ -577,6 +578,8 @@ def segment_slide(
     from nuclei_core.storage import atomic_path, atomic_write_bytes, ensure_dir
 
     options = SegmentOptions() if options is None else options
+    if options.diameter == AUTO:  # one scale for the whole slide: as it is
+        options = replace(options, diameter=None)
     if options.diameter is not None or options.diameter_um is not None:
         raise ConfigError(
             f"{path}: an expected nucleus diameter is not applied to slides segmented tile by "

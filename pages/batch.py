@@ -10,7 +10,7 @@ import streamlit as st
 
 from nuclei_core.batch import folder_images, summary_frame
 from nuclei_core.segment import SegmentOptions
-from ui import batch, messages, navigation, state, uploads
+from ui import batch, diameter, messages, navigation, state, uploads
 from ui.threshold import instance_inputs
 
 navigation.ensure_app_shell(__file__)
@@ -43,8 +43,9 @@ else:
         with messages.engine_errors():
             sources = folder_images(folder_text)
 
-left, middle, scale, right = st.columns(4)
+left, middle, size, scale, right = st.columns(5)
 threshold, min_size = instance_inputs("batch", left, middle)
+sizes = diameter.diameter_options(run, where=size, key="batch_diameter")
 pixel_size = scale.number_input(
     "Pixel size (µm per pixel)",
     min_value=0.0001,
@@ -70,7 +71,7 @@ if st.button(
     disabled=not sources or busy,
     key="batch_start",
 ):
-    options = SegmentOptions(threshold=threshold, min_size=min_size, tta=tta)
+    options = SegmentOptions(threshold=threshold, min_size=min_size, tta=tta, **sizes)
     job = batch.start_job(model, sources, options, run.name, pixel_size)
 if job is None:
     st.caption("Upload images or name a folder, then segment them all at once.")

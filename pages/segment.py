@@ -134,6 +134,10 @@ def show_nuclei(image, probabilities, measures, options):
         f"{name}: {image.shape[1]} x {image.shape[0]} pixels, {image_kind(image)} image, "
         + (f"model {run.name}" if run is not None else "no model")
     )
+    if model is not None:
+        st.caption(
+            diameter.diameter_caption(sizes["diameter"], options.diameter, sizes["model_diameter"])
+        )
     if correcting:
         annotator.annotator(image_key, correction)
         annotator.restart_buttons(correction, start, made_by)
@@ -233,6 +237,6 @@ with messages.engine_errors():
     probabilities = None
     if model is not None:
         key = (digest, channel, plane, model_key, tta, options.diameter)
-        probabilities = state.probabilities(key, model, image, options)
+        probabilities, options = state.probabilities(key, model, image, options)
     image_key = (digest, channel, plane)
     nuclei_view(image, probabilities, measures, options)

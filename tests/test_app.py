@@ -148,6 +148,27 @@ def test_threshold_change_reuses_the_network_output(active_model, make_sample):
     assert at.session_state["segment_probabilities"][0] != first[0]
 
 
+def diameter_captions(at) -> list[str]:
+    return [caption.value for caption in at.caption if "nucleus diameter" in caption.value.lower()]
+
+
+def test_the_nucleus_diameter_is_estimated_unless_given(registry, trained_run, make_sample):
+    card = json.loads(trained_run.result.card_path.read_text())  # its training diameter
+    run = registry.register_model_card(card, trained_run.result.model_path, None)
+    registry.set_active_model(run.id)
+    at = start("pages/segment.py")
+    image, _ = make_sample((96, 96), n_nuclei=12, radius=(3, 4), seed=7)  # small nuclei
+    at.file_uploader(key="segment_upload").upload("small.png", png_bytes(image), "image/png")
+    at.run()
+    assert not at.exception and not at.error, texts(at.error)
+    (estimated,) = diameter_captions(at)
+    assert estimated.startswith("Estimated nucleus diameter: ") and "enlarged" in estimated
+    at.number_input(key="segment_diameter").set_value(12.0).run()
+    assert not at.exception and not at.error
+    (given,) = diameter_captions(at)
+    assert given.startswith("Nucleus diameter 12 px (given); the image was enlarged")
+
+
 def test_sample_image_can_be_picked(active_model, samples):
     at = start("pages/segment.py")
     at.radio(key="segment_source").set_value("Use a sample image").run()

@@ -316,6 +316,7 @@ def test_a_tiny_run_writes_a_report_with_every_set_and_the_candidate(
     backends = ["default_tensorflow", f"default_{other}"] if runtime.openvino_available() else []
     expected = [
         "default",
+        "default_as_is",
         "candidate",
         *backends,
         "mobilenetv2",
@@ -325,6 +326,9 @@ def test_a_tiny_run_writes_a_report_with_every_set_and_the_candidate(
     ]
     assert names[: len(expected)] == [("first/set", name) for name in expected]
     assert len(names) == 2 * len(expected)
+    first_rows = {row["name"]: row for row in results["quality"] if row["dataset"] == "first/set"}
+    assert first_rows["default"]["options"]["diameter"] == "auto"  # as the app and CLI run
+    assert first_rows["default_as_is"]["options"]["diameter"] is None
     runtimes = {name: model["runtime"] for name, model in results["models"].items()}
     if backends:
         assert runtimes["default"] == f"OpenVINO, {auto}"

@@ -36,7 +36,7 @@ def test_a_tiny_run_writes_the_scores_and_the_table(tmp_path, trained_run, flat_
     for row in report["images"]:
         assert row["shape"] == ([32, 32] if row["magnification"] == 0.5 else [64, 64])
         assert row["scale"] == pytest.approx(trained / row["diameter"], abs=2e-3)
-        for mode in ("without", "with"):
+        for mode in ("without", "estimated", "with"):
             assert set(row[mode]) == {*diameter.SCORES, "seconds"}
             assert 0.0 <= row[mode]["f1"] <= 1.0
     assert [entry["magnification"] for entry in report["summary"]] == [0.5, 1.0]
@@ -44,4 +44,5 @@ def test_a_tiny_run_writes_the_scores_and_the_table(tmp_path, trained_run, flat_
     table = (out / "diameter.md").read_text()
     assert "| data | magnification | images | DSB score | F1 @ 0.5 |" in table
     rows = [line for line in table.splitlines() if line.startswith("| ") and " → " in line]
-    assert [row.count(" → ") for row in rows] == [4, 4]  # each score without → with
+    assert [row.count(" → ") for row in rows] == [8, 8]  # each: without → estimated → true
+    assert report["split"] == "test" and "mean over the test images" in table

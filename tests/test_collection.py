@@ -122,7 +122,9 @@ def test_predict_file_writes_the_outputs_and_reports_a_bad_file(tmp_path, tiny_m
 
 def test_summary_has_one_row_per_image_sorted(tmp_path):
     results = [
-        FileResult(Path("b.png"), count=4, kind="stained", pixel_size=0.5, seconds=1.23456),
+        FileResult(
+            Path("b.png"), count=4, kind="stained", pixel_size=0.5, seconds=1.23456, diameter=12.345
+        ),
         FileResult(Path("a.png"), "failed", message="a.png: file is empty"),
         FileResult(Path("c.png"), "skipped"),
     ]
@@ -137,6 +139,7 @@ def test_summary_has_one_row_per_image_sorted(tmp_path):
         "count": "4",
         "kind": "stained",
         "pixel_size_um": "0.5",
+        "diameter_px": "12.35",
         "seconds": "1.235",
         "message": "",
     }

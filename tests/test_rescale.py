@@ -31,7 +31,12 @@ from nuclei_core.rescale import (
     resize_to,
     scale_factor,
 )
-from nuclei_core.segment import SegmentOptions, labels_at_model_scale, segment_image
+from nuclei_core.segment import (
+    SegmentOptions,
+    estimate_diameter,
+    labels_at_model_scale,
+    segment_image,
+)
 
 TRAINED_RADIUS = (6, 10)  # conftest TRAINED_NUCLEI
 
@@ -213,6 +218,50 @@ def test_large_nuclei_are_found_at_the_model_scale(trained_model, trained_diamet
         assert f1 >= 0.9 and iou >= 0.85 and count_error <= 1
 
 
+def test_an_estimated_diameter_finds_small_nuclei_as_well_as_the_true_one(
+    trained_model, trained_diameter, make_sample
+):
+    auto = SegmentOptions(diameter="auto", model_diameter=trained_diameter)
+    for seed in (950, 951):
+        image, truth = magnified(make_sample, 0.5, seed)
+        true = SegmentOptions(diameter=median_diameter(truth), model_diameter=trained_diameter)
+        found = segment_image(trained_model, image, auto)
+        assert found.diameter == pytest.approx(median_diameter(truth), rel=0.25)
+        estimated_f1, estimated_iou, _ = scores(truth, found.labels)
+        true_f1, true_iou, _ = scores(truth, segment_image(trained_model, image, true).labels)
+        assert estimated_f1 >= true_f1 - 0.05 and estimated_iou >= true_iou - 0.03
+        assert found.labels.shape == image.shape
+
+
+def test_nuclei_of_the_model_size_are_segmented_as_they_are(
+    trained_model, trained_diameter, make_sample
+):
+    image, _ = magnified(make_sample, 1.0, 952)
+    auto = segment_image(
+        trained_model, image, SegmentOptions(diameter="auto", model_diameter=trained_diameter)
+    )
+    plain = segment_image(trained_model, image)
+    assert auto.diameter is None  # within 10 % of the model's: one network pass
+    np.testing.assert_array_equal(auto.labels, plain.labels)
+    # Too few nuclei to measure: as it is, too.
+    empty = np.zeros((64, 64), np.uint8)
+    assert segment_image(trained_model, empty, SegmentOptions(diameter="auto")).diameter is None
+
+
+def test_estimate_diameter_stays_within_the_sizes_the_model_takes():
+    probabilities = np.zeros((200, 200, 2), np.float32)
+    for top in range(2, 190, 8):
+        for left in range(2, 190, 8):
+            probabilities[top : top + 4, left : left + 4, 0] = 0.9  # 4.5 px nuclei
+    assert estimate_diameter(probabilities, 40.0) == 10.0  # 40 / 4, the smallest scale
+    assert estimate_diameter(probabilities, 4.8) is None  # within 10 %
+    assert estimate_diameter(probabilities[:10, :10], 40.0) is None  # one nucleus
+    with pytest.raises(ConfigError, match="diameter must be a number or 'auto', got 'big'"):
+        SegmentOptions(diameter="big")
+    with pytest.raises(ConfigError, match="estimated from an image"):
+        _ = SegmentOptions(diameter="auto").scale
+
+
 def test_trained_cards_say_the_median_diameter_of_their_training_nuclei(
     trained_run, trained_diameter
 ):
@@ -263,6 +312,43 @@ def test_predict_with_a_diameter_in_pixels_or_micrometres(
     expected = segment_image(load_model(model_with_diameter), image, options).labels
     assert match_labels(expected, by_pixels.astype(np.int32)).f1 == 1.0  # the card's diameter
     assert np.any(by_pixels != plain)
+
+
+def test_predict_and_evaluate_estimate_the_diameter_with_auto(
+    tmp_path, model_with_diameter, trained_diameter, make_sample, capsys
+):
+    image, truth = magnified(make_sample, 0.5, 960)
+    Image.fromarray(image).save(tmp_path / "small.png")
+    out = tmp_path / "out"
+    command = ["predict", "--model", str(model_with_diameter), str(tmp_path / "small.png")]
+    summary = tmp_path / "summary.csv"
+    assert (
+        cli.main([*command, "--out", str(out), "--diameter", "auto", "--summary", str(summary)])
+        == 0
+    )
+    from nuclei_core.model import load_model
+
+    options = SegmentOptions(diameter="auto", model_diameter=trained_diameter)
+    expected = segment_image(load_model(model_with_diameter), image, options)
+    written = imread.read_image(out / "small_labels.png").astype(np.int32)
+    assert match_labels(expected.labels, written).f1 == 1.0
+    row = summary.read_text().splitlines()[1].split(",")
+    header = summary.read_text().splitlines()[0].split(",")
+    assert float(row[header.index("diameter_px")]) == pytest.approx(expected.diameter, abs=0.01)
+    # evaluate takes it too, and says so in its report.
+    data = tmp_path / "data" / "images"
+    data.mkdir(parents=True)
+    Image.fromarray(image).save(data / "small.png")
+    masks = tmp_path / "data" / "masks"
+    masks.mkdir()
+    Image.fromarray(truth.astype(np.uint16)).save(masks / "small.png")
+    report = tmp_path / "report.json"
+    evaluate = ["evaluate", "--model", str(model_with_diameter), "--data", str(tmp_path / "data")]
+    assert cli.main([*evaluate, "--split", "all", "--diameter", "auto", "--json", str(report)]) == 0
+    assert json.loads(report.read_text())["options"]["diameter"] == "auto"
+    with pytest.raises(SystemExit):
+        cli.main([*command, "--out", str(out), "--diameter", "large"])
+    assert "expected a diameter in pixels or 'auto', got 'large'" in capsys.readouterr().err
 
 
 def test_predict_refuses_a_bad_diameter_in_one_line(

@@ -335,6 +335,10 @@ def test_an_expected_diameter_is_refused_on_the_tiled_path(tmp_path):
     with pytest.raises(ConfigError, match="scan.tif: an expected nucleus diameter is not applied"):
         segment_slide(model, tmp_path / "scan.tif", tmp_path / "out", options, margin=32)
     assert not (tmp_path / "out").exists()
+    # The CLI's default, an estimated diameter, segments a slide as it is.
+    auto = SegmentOptions(tile_size=64, diameter="auto")
+    found = segment_slide(model, tmp_path / "scan.tif", tmp_path / "auto", auto, margin=32)
+    assert found.tiles == 6 and (tmp_path / "auto" / "scan_nuclei.csv").is_file()
 
 
 def test_resume_skips_a_finished_slide_and_redoes_one_cut_off(

@@ -9,7 +9,13 @@ import pytest
 
 from nuclei_core.rescale import DEFAULT_MODEL_DIAMETER_PX
 from nuclei_core.segment import SegmentOptions
-from ui.diameter import LABEL, checked_diameter, diameter_input, diameter_options
+from ui.diameter import (
+    LABEL,
+    checked_diameter,
+    diameter_caption,
+    diameter_input,
+    diameter_options,
+)
 
 
 class Container:
@@ -28,13 +34,13 @@ class Container:
 
 @pytest.mark.parametrize(
     ("typed", "expected", "warned"),
-    [(0.0, None, False), (12.5, 12.5, False), (4.0, None, True), (80.0, 80.0, False)],
+    [(0.0, "auto", False), (12.5, 12.5, False), (4.0, "auto", True), (80.0, 80.0, False)],
 )
-def test_the_input_returns_the_diameter_or_none(typed, expected, warned):
+def test_the_input_returns_the_diameter_or_auto(typed, expected, warned):
     where = Container(typed)
     assert diameter_input(20.0, where) == expected
     ((label, options),) = where.inputs
-    assert label == LABEL == "Expected nucleus diameter (px, 0 = as trained)"
+    assert label == LABEL == "Expected nucleus diameter (px, 0 = estimate)"
     assert options["min_value"] == 0.0 and options["max_value"] == 80.0
     assert options["value"] == 0.0 and "5 to 80 px" in options["help"]
     assert bool(where.warnings) == warned
@@ -43,7 +49,7 @@ def test_the_input_returns_the_diameter_or_none(typed, expected, warned):
 def test_every_accepted_diameter_makes_valid_options():
     for typed in (5.0, 20.0, 80.0, 4.99, 80.01):
         diameter, warning = checked_diameter(typed, 20.0)
-        assert (diameter is None) == (warning is not None)
+        assert (diameter == "auto") == (warning is not None)
         SegmentOptions(diameter=diameter, model_diameter=20.0)  # never refused
 
 
@@ -54,6 +60,18 @@ def test_options_use_the_training_diameter_of_the_model_card(tmp_path):
     assert diameter_options(run, where) == {"diameter": 60.0, "model_diameter": 30.0}
     assert where.inputs[0][1]["max_value"] == 120.0
     assert diameter_options(None, Container(0.0)) == {
-        "diameter": None,
+        "diameter": "auto",
         "model_diameter": DEFAULT_MODEL_DIAMETER_PX,
     }
+
+
+@pytest.mark.parametrize(
+    ("asked", "used", "expected"),
+    [
+        ("auto", None, "Estimated nucleus diameter: close to the 20 px"),
+        ("auto", 13.0, "Estimated nucleus diameter: 13 px; the image was enlarged 1.54x"),
+        (30.0, 30.0, "Nucleus diameter 30 px (given); the image was shrunk 0.667x"),
+    ],
+)
+def test_the_caption_says_which_diameter_was_used(asked, used, expected):
+    assert diameter_caption(asked, used, 20.0).startswith(expected)

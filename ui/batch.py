@@ -162,6 +162,9 @@ def summary_column_config() -> dict:
         "area_unit": st.column_config.TextColumn("area unit"),
         "mean_intensity": st.column_config.NumberColumn("mean intensity", format="%.1f"),
         "pixel_size_um": st.column_config.NumberColumn("µm per pixel", format="%.4g"),
+        "diameter_px": st.column_config.NumberColumn(
+            "nucleus diameter (px)", format="%.3g", help="given or estimated; empty: as it is"
+        ),
         "seconds": st.column_config.NumberColumn("seconds", format="%.2f"),
         "message": st.column_config.TextColumn("reason or warning", width="large"),
     }

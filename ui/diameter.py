@@ -1,7 +1,9 @@
 """The expected nucleus diameter on the Segment page: a number input and its options.
 
-:func:`diameter_input` shows "Expected nucleus diameter (px, 0 = as trained)" and
-returns the diameter in pixels, or None to segment the image as it is;
+:func:`diameter_input` shows "Expected nucleus diameter (px, 0 = estimate)" and
+returns the diameter in pixels, or ``"auto"`` to estimate it from the image
+(:func:`nuclei_core.segment.estimate_diameter`); :func:`diameter_caption` says which
+diameter was used;
 :func:`diameter_options` adds the session model's own training diameter (its card),
 ready for :class:`nuclei_core.segment.SegmentOptions`.
 """
@@ -12,8 +14,9 @@ import streamlit as st
 
 from nuclei_core.cards import read_card
 from nuclei_core.rescale import DEFAULT_MODEL_DIAMETER_PX, SCALE_RANGE, model_diameter
+from nuclei_core.segment import AUTO
 
-LABEL = "Expected nucleus diameter (px, 0 = as trained)"
+LABEL = "Expected nucleus diameter (px, 0 = estimate)"
 
 
 def diameter_range(trained: float) -> tuple[float, float]:
@@ -27,36 +30,60 @@ def diameter_range(trained: float) -> tuple[float, float]:
     return trained / SCALE_RANGE[1], trained / SCALE_RANGE[0]
 
 
-def checked_diameter(value: float, trained: float) -> tuple[float | None, str | None]:
-    """``(diameter or None, warning or None)`` for the number a user typed.
+def checked_diameter(value: float, trained: float) -> tuple[float | str, str | None]:
+    """``(diameter or "auto", warning or None)`` for the number a user typed.
 
-    0 means "as trained"; a number outside :func:`diameter_range` is not used, and
-    the warning says why.
+    0 means "estimate it from the image"; a number outside :func:`diameter_range` is
+    not used (the diameter is estimated instead), and the warning says why.
 
     Examples
     --------
     >>> checked_diameter(0.0, 20.0)
-    (None, None)
+    ('auto', None)
     >>> checked_diameter(12.0, 20.0)
     (12.0, None)
     >>> checked_diameter(2.0, 20.0)[1]
-    '2 px is outside 5 to 80 px, the sizes this model takes: segmenting as trained.'
+    '2 px is outside 5 to 80 px, the sizes this model takes: estimating it from the image.'
     """
     if not value:
-        return None, None
+        return AUTO, None
     low, high = diameter_range(trained)
     if low <= value <= high:
         return float(value), None
-    return None, (
+    return AUTO, (
         f"{value:g} px is outside {low:.3g} to {high:.3g} px, the sizes this model takes: "
-        "segmenting as trained."
+        "estimating it from the image."
     )
+
+
+def diameter_caption(asked: float | str, used: float | None, trained: float) -> str:
+    """What the Segment page says under its results about the diameter used.
+
+    Examples
+    --------
+    >>> diameter_caption("auto", None, 20.0)
+    'Estimated nucleus diameter: close to the 20 px the model was trained on; image used as it is.'
+    >>> diameter_caption("auto", 10.0, 20.0)
+    'Estimated nucleus diameter: 10 px; the image was enlarged 2x for the model.'
+    >>> diameter_caption(40.0, 40.0, 20.0)
+    'Nucleus diameter 40 px (given); the image was shrunk 0.5x for the model.'
+    """
+    if used is None:
+        return (
+            f"Estimated nucleus diameter: close to the {trained:.3g} px the model was trained "
+            "on; image used as it is."
+        )
+    source = "Estimated nucleus diameter:" if asked == AUTO else "Nucleus diameter"
+    given = "" if asked == AUTO else " (given)"
+    factor = trained / used
+    change = "enlarged" if factor > 1 else "shrunk"
+    return f"{source} {used:.3g} px{given}; the image was {change} {factor:.3g}x for the model."
 
 
 def diameter_input(
     trained: float = DEFAULT_MODEL_DIAMETER_PX, where=None, key: str = "segment_diameter"
-) -> float | None:
-    """Show the number input; the expected diameter in pixels, or None (0 or out of range).
+) -> float | str:
+    """Show the number input; the expected diameter in pixels, or "auto" (0 or out of range).
 
     ``trained`` is the model's training diameter (pixels), ``where`` the Streamlit
     container (default: the page).
@@ -71,9 +98,10 @@ def diameter_input(
         step=1.0,
         key=key,
         help=(
-            f"The model saw nuclei about {trained:.3g} px across. Give the size of the nuclei in "
-            f"this image ({low:.3g} to {high:.3g} px) and the image is rescaled to match; "
-            "the results come back in the image's own pixels."
+            f"The model saw nuclei about {trained:.3g} px across. With 0 the size of the nuclei "
+            "in this image is estimated from a first pass (a second pass at the model's size "
+            f"when they differ by more than 10 %); or give it ({low:.3g} to {high:.3g} px). "
+            "The image is rescaled to match; the results come back in its own pixels."
         ),
     )
     diameter, warning = checked_diameter(value, trained)
@@ -82,12 +110,13 @@ def diameter_input(
     return diameter
 
 
-def diameter_options(run, where=None) -> dict:
+def diameter_options(run, where=None, key: str = "segment_diameter") -> dict:
     """``{"diameter": ..., "model_diameter": ...}`` for ``SegmentOptions`` of ``run``'s model.
 
-    Shows :func:`diameter_input` with the training diameter of the model's card.
+    Shows :func:`diameter_input` (widget ``key``) with the training diameter of the
+    model's card.
     """
     trained = DEFAULT_MODEL_DIAMETER_PX
     if run is not None and run.model_path:
         trained = model_diameter(read_card(run.model_path))
-    return {"diameter": diameter_input(trained, where), "model_diameter": trained}
+    return {"diameter": diameter_input(trained, where, key), "model_diameter": trained}

@@ -21,7 +21,7 @@ from nuclei_core.catalogue import bootstrap_registry, has_model_file, model_file
 from nuclei_core.errors import NucleiError
 from nuclei_core.locations import default_model_path
 from nuclei_core.registry import Registry, Run, default_registry_path
-from nuclei_core.segment import SegmentOptions, predict_image
+from nuclei_core.segment import SegmentOptions, predict_with_size
 from ui.messages import NO_MODEL_TEXT
 
 # --------------------------------------------------------------------------- registry
@@ -147,7 +147,9 @@ def require_model(registry: Registry):
 
 
 def probabilities(key: tuple, model, image, options: SegmentOptions):
-    """Network output for an image, computed once per (image, model, flips) with a progress bar.
+    """Network output for an image and the options it was made with (the diameter resolved,
+    :func:`nuclei_core.segment.predict_with_size`), computed once per (image, model, flips,
+    diameter) with a progress bar.
 
     Only the latest result is kept (a 4096 x 4096 image needs 128 MB).
     """
@@ -159,7 +161,7 @@ def probabilities(key: tuple, model, image, options: SegmentOptions):
     def progress(done: int, total: int) -> None:
         bar.progress(done / max(total, 1), text=f"Predicting tile {done} of {total}")
 
-    result = predict_image(model, image, options, progress=progress)
+    result = predict_with_size(model, image, options, progress=progress)
     bar.empty()
     st.session_state["segment_probabilities"] = (key, result)
     return result
