@@ -248,6 +248,33 @@ def test_nuclei_of_the_model_size_are_segmented_as_they_are(
     assert segment_image(trained_model, empty, SegmentOptions(diameter="auto")).diameter is None
 
 
+def squares(side: int, spacing: int, size: int = 120) -> np.ndarray:
+    """Probabilities with a grid of ``side`` x ``side`` square nuclei ``spacing`` apart."""
+    probabilities = np.zeros((size, size, 2), np.float32)
+    for top in range(2, size - side, spacing):
+        for left in range(2, size - side, spacing):
+            probabilities[top : top + side, left : left + side, 0] = 0.9
+    return probabilities
+
+
+def test_a_second_pass_that_multiplies_the_nuclei_is_not_used(monkeypatch):
+    from nuclei_core import segment
+
+    passes = {"first": squares(6, 24), "second": squares(6, 8)}  # 25 nuclei, then 196
+
+    def fake_predict(model, image, options, progress=None):
+        return passes["first" if options.diameter is None else "second"]
+
+    monkeypatch.setattr(segment, "predict_image", fake_predict)
+    image = np.zeros((120, 120), np.uint8)
+    options = SegmentOptions(diameter="auto", model_diameter=20.0)
+    probabilities, used = segment.predict_with_size(None, image, options)
+    assert probabilities is passes["first"] and used.diameter is None
+    passes["second"] = squares(6, 16)  # 49 nuclei: under 3 times as many, kept
+    probabilities, used = segment.predict_with_size(None, image, options)
+    assert probabilities is passes["second"] and used.diameter == pytest.approx(6.77, abs=0.01)
+
+
 def test_estimate_diameter_stays_within_the_sizes_the_model_takes():
     probabilities = np.zeros((200, 200, 2), np.float32)
     for top in range(2, 190, 8):
@@ -348,7 +375,13 @@ def test_predict_and_evaluate_estimate_the_diameter_with_auto(
     assert json.loads(report.read_text())["options"]["diameter"] == "auto"
     with pytest.raises(SystemExit):
         cli.main([*command, "--out", str(out), "--diameter", "large"])
-    assert "expected a diameter in pixels or 'auto', got 'large'" in capsys.readouterr().err
+    assert "expected a diameter in pixels, 'auto' or 'none', got 'large'" in capsys.readouterr().err
+    # 'none': the image as it is, as segment_image does by default.
+    plain = tmp_path / "plain"
+    assert cli.main([*command, "--out", str(plain), "--diameter", "none"]) == 0
+    as_it_is = segment_image(load_model(model_with_diameter), image).labels
+    written = imread.read_image(plain / "small_labels.png").astype(np.int32)
+    assert match_labels(as_it_is, written).f1 == 1.0
 
 
 def test_predict_refuses_a_bad_diameter_in_one_line(
