@@ -25,13 +25,15 @@ import numpy as np
 
 from bench.paths import BENCH
 from bench.progress import attempt, log
+from nuclei_core.cards import read_card
 from nuclei_core.datasets import select_split
 from nuclei_core.errors import NucleiError
 from nuclei_core.export import encode_png
 from nuclei_core.imread import image_size, read_image
 from nuclei_core.preprocess import to_display_rgb, to_model_input
+from nuclei_core.rescale import model_diameter
 from nuclei_core.runtime import backend_of
-from nuclei_core.segment import segment_image
+from nuclei_core.segment import AUTO, SegmentOptions, segment_image
 
 TRAINING_RECIPES = {"default": (256, 8), "mobilenetv2": (128, 10)}
 """``model name: (crop, batch size)`` of each model whose training speed is measured."""
@@ -199,14 +201,14 @@ def find_image_of_size(samples, dataset, height: int, width: int):
     return None, None
 
 
-def end_to_end(model, path, repeats: int = 5) -> dict:
+def end_to_end(model, path, options: SegmentOptions, repeats: int = 5) -> dict:
     """Seconds from a PNG on disk to measured nuclei (read, predict, instances, table)."""
 
     def once():
         started = time.perf_counter()
         image = read_image(path)
         read = time.perf_counter()
-        result = segment_image(model, image)
+        result = segment_image(model, image, options)
         return time.perf_counter() - started, read - started, result
 
     once()
@@ -332,13 +334,13 @@ def folder_run(segment, samples, folder) -> dict:
     }
 
 
-def folder_runs(model, samples) -> dict:
-    """:func:`folder_run` for the model (default settings) and for Otsu + watershed."""
+def folder_runs(model, samples, options: SegmentOptions) -> dict:
+    """:func:`folder_run` for the model (with ``options``) and for Otsu + watershed."""
     from nuclei_core.classical import otsu_labels
     from nuclei_core.measure import measure_nuclei
 
     def with_model(image):
-        result = segment_image(model, image)
+        result = segment_image(model, image, options)
         return result.labels, result.table
 
     def classical(image):
@@ -375,17 +377,19 @@ def measure_speed(models: dict, bench_set, speed_images: int = 64, train_steps: 
     peak = speed["matmul_peak"].get("gflops_per_s")
     speed["achieved"] = achieved_flops(flops, throughput, peak)
     model, model_path = models["default"]
+    # As the app and the CLI run it: the nucleus diameter estimated from each image.
+    options = SegmentOptions(diameter=AUTO, model_diameter=model_diameter(read_card(model_path)))
     sample, where = find_image_of_size(bench_set.samples, bench_set.dataset, 1024, 1024)
     if sample is None:
         notes.append("No 1024 x 1024 image in the dataset: end-to-end and 4096 rows skipped.")
     else:
-        e2e = attempt(speed, "end_to_end_1024", end_to_end, model, sample.image_path)
+        e2e = attempt(speed, "end_to_end_1024", end_to_end, model, sample.image_path, options)
         e2e["image"] = f"{sample.id[:12]}... ({where})"
         image = read_image(sample.image_path)
         large = attempt(speed, "large_4096", large_image, model_path, image)
         large["source_image"] = f"{sample.id[:12]}... tiled 4 x 4"
         del image
-    attempt(speed, "folder", folder_runs, model, bench_set.samples)
+    attempt(speed, "folder", folder_runs, model, bench_set.samples, options)
     training = speed["training"] = {}
     train_samples = select_split(bench_set.dataset, "train")[:8] or bench_set.samples[:8]
     for name, (crop, batch_size) in TRAINING_RECIPES.items():

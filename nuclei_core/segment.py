@@ -256,10 +256,10 @@ def estimate_diameter(probabilities, model_diameter: float) -> float | None:
     is": fewer than :data:`AUTO_MIN_NUCLEI` nuclei, or a diameter within about
     :data:`AUTO_TOLERANCE` (10 %) of the model's.
 
-    On the validation images of the default model's two sets, shown at 0.5x, 1x and
-    2x, segmenting at the estimated diameter raised the mean DSB score from 0.462,
-    0.566 and 0.494 to 0.498, 0.578 and 0.539 (DSB 2018), the true diameter giving
-    0.506, 0.579 and 0.551 (``bench/diameter.py``).
+    On the 89 DSB 2018 validation images of the default model, shown at 0.5x, 1x and 2x,
+    segmenting at the estimated diameter raised the mean DSB score from 0.463, 0.565 and
+    0.493 to 0.498, 0.577 and 0.540; the true diameter gives 0.505, 0.579 and 0.552
+    (``python bench/diameter.py --split val``).
 
     Examples
     --------

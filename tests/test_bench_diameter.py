@@ -37,12 +37,18 @@ def test_a_tiny_run_writes_the_scores_and_the_table(tmp_path, trained_run, flat_
         assert row["shape"] == ([32, 32] if row["magnification"] == 0.5 else [64, 64])
         assert row["scale"] == pytest.approx(trained / row["diameter"], abs=2e-3)
         for mode in ("without", "estimated", "with"):
-            assert set(row[mode]) == {*diameter.SCORES, "seconds"}
+            assert set(row[mode]) == {*diameter.SCORES, "seconds", "diameter"}
             assert 0.0 <= row[mode]["f1"] <= 1.0
     assert [entry["magnification"] for entry in report["summary"]] == [0.5, 1.0]
     assert all(entry["n_images"] == 2 for entry in report["summary"])
     table = (out / "diameter.md").read_text()
-    assert "| data | magnification | images | DSB score | F1 @ 0.5 |" in table
+    assert "| data | magnification | images | rescaled by the estimate | DSB score |" in table
+    for entry in report["summary"]:
+        shown = entry["magnification"]
+        rows = [row for row in report["images"] if row["magnification"] == shown]
+        expected = sum(row["estimated"]["diameter"] is not None for row in rows)
+        assert entry["second_pass"] == expected
+    assert all(row["with"]["diameter"] == row["diameter"] for row in report["images"])
     rows = [line for line in table.splitlines() if line.startswith("| ") and " → " in line]
     assert [row.count(" → ") for row in rows] == [8, 8]  # each: without → estimated → true
     assert report["split"] == "test" and "mean over the test images" in table
