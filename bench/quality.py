@@ -25,14 +25,12 @@ from bench.peers import (
     stardist_missing,
 )
 from bench.progress import log
-from nuclei_core.cards import read_card
 from nuclei_core.datasets import Dataset, discover_dataset, select_split
 from nuclei_core.errors import DatasetError
 from nuclei_core.evaluate import evaluate_samples, summarize_by_kind
 from nuclei_core.imread import read_image
 from nuclei_core.preprocess import image_kind
-from nuclei_core.rescale import model_diameter
-from nuclei_core.segment import AUTO, SegmentOptions, segment_image
+from nuclei_core.segment import SegmentOptions, segment_image
 
 GROUPS = ("all", "fluorescence", "brightfield+stained", "stained", "brightfield")
 """The image groups of a row's summary, in the order the report shows them."""
@@ -126,7 +124,7 @@ def model_methods(models: dict, missing: dict, tta: bool = True) -> list[Method]
     methods = []
     for name, (model, path) in models.items():
         label, source = MODEL_LABELS[name], relative(path)
-        options = SegmentOptions(diameter=AUTO, model_diameter=model_diameter(read_card(path)))
+        options = SegmentOptions.for_model(path)
         methods.append(Method(name, label, model, options, source))
         if name != "default":
             continue

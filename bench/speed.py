@@ -25,15 +25,13 @@ import numpy as np
 
 from bench.paths import BENCH
 from bench.progress import attempt, log
-from nuclei_core.cards import read_card
 from nuclei_core.datasets import select_split
 from nuclei_core.errors import NucleiError
 from nuclei_core.export import encode_png
 from nuclei_core.imread import image_size, read_image
 from nuclei_core.preprocess import to_display_rgb, to_model_input
-from nuclei_core.rescale import model_diameter
 from nuclei_core.runtime import backend_of
-from nuclei_core.segment import AUTO, SegmentOptions, segment_image
+from nuclei_core.segment import SegmentOptions, segment_image
 
 TRAINING_RECIPES = {"default": (256, 8), "mobilenetv2": (128, 10)}
 """``model name: (crop, batch size)`` of each model whose training speed is measured."""
@@ -378,7 +376,7 @@ def measure_speed(models: dict, bench_set, speed_images: int = 64, train_steps: 
     speed["achieved"] = achieved_flops(flops, throughput, peak)
     model, model_path = models["default"]
     # As the app and the CLI run it: the nucleus diameter estimated from each image.
-    options = SegmentOptions(diameter=AUTO, model_diameter=model_diameter(read_card(model_path)))
+    options = SegmentOptions.for_model(model_path)
     sample, where = find_image_of_size(bench_set.samples, bench_set.dataset, 1024, 1024)
     if sample is None:
         notes.append("No 1024 x 1024 image in the dataset: end-to-end and 4096 rows skipped.")

@@ -6,8 +6,11 @@ package does not import TensorFlow)::
     import nuclei_core as nc
 
     model = nc.load_model("models/default.keras")          # the Keras model
-    result = nc.segment_image(model, nc.read_image("sample_images/inputs/fluo_01.png"))
+    image = nc.read_image("sample_images/inputs/fluo_01.png")
+    result = nc.segment_image(model, image)                # the image as it is
     result.count, result.table.head()
+    # as the app and the CLI run it: the nucleus size estimated from each image
+    result = nc.segment_image(model, image, nc.SegmentOptions.for_model("models/default.keras"))
     nc.evaluate_labels(true_labels, result.labels).dsb_score
 
 Everything else lives in a module named after what it holds; ``docs/ARCHITECTURE.md``

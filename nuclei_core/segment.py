@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from nuclei_core.cards import read_card
 from nuclei_core.checks import check_positive
 from nuclei_core.errors import ConfigError, NucleiError
 from nuclei_core.measure import measure_nuclei
@@ -39,6 +40,7 @@ from nuclei_core.rescale import (
     diameter_in_pixels,
     labels_to_shape,
     median_diameter,
+    model_diameter,
     resize_image,
     resize_to,
     scale_factor,
@@ -136,6 +138,23 @@ class SegmentOptions:
         except NucleiError as error:
             raise ConfigError(str(error)) from None
 
+    @classmethod
+    def for_model(cls, model_path, **settings) -> SegmentOptions:
+        """The options the app and the CLI run the model at ``model_path`` with.
+
+        The nucleus diameter is estimated from each image (``diameter="auto"``) against
+        the training diameter of the model's card; ``settings`` change any field.
+
+        Examples
+        --------
+        >>> from nuclei_core.locations import DEFAULT_MODEL
+        >>> options = SegmentOptions.for_model(DEFAULT_MODEL, tta=True)
+        >>> options.diameter, options.model_diameter, options.tta
+        ('auto', 20.6, True)
+        """
+        trained = model_diameter(read_card(model_path))
+        return cls(**{"diameter": AUTO, "model_diameter": trained, **settings})
+
     def in_pixels(self, pixel_size: float | None) -> SegmentOptions:
         """These options with ``diameter_um`` turned into ``diameter`` for ``pixel_size`` µm.
 
@@ -165,7 +184,9 @@ class SegmentOptions:
         if self.diameter_um is not None:
             raise ConfigError("diameter_um needs the image's pixel size: use in_pixels first")
         if self.diameter == AUTO:
-            raise ConfigError("diameter='auto' is estimated from an image: use estimate_diameter")
+            raise ConfigError(
+                "diameter='auto' is estimated from an image: use predict_with_size or segment_image"
+            )
         if self.diameter is None:
             return 1.0
         return scale_factor(self.diameter, self.model_diameter)
