@@ -106,11 +106,14 @@ def test_a_server_folder_is_checked_and_segmented(active_model, tmp_path, write_
     assert not at.error, texts(at.error)
     assert at.button(key="batch_start").label == "Segment 2 images with tiny"
     at.number_input(key="batch_pixel_size").set_value(0.5).run()
-    run_batch(at)
+    at.number_input(key="batch_diameter").set_value(12.0).run()  # given, not estimated
+    job = run_batch(at)
     summary = at.dataframe[0].value
     assert summary["status"].tolist() == ["ok", "ok"]
     assert summary["area_unit"].tolist() == ["µm²", "µm²"]
     assert summary["pixel_size_um"].tolist() == [0.5, 0.5]
+    assert summary["diameter_px"].tolist() == [12.0, 12.0]
+    assert job.options.diameter == 12.0 and job.options.model_diameter == 20.6  # no card value
 
 
 # --------------------------------------------------------------------------- ui.batch
