@@ -13,8 +13,9 @@ BENCH = Path(__file__).resolve().parent
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "dsb2018" / "stage1_train"
 """The data set scored when ``--data`` is not given (DSB 2018 stage1_train)."""
 
-MOBILENETV2_MODEL = PROJECT_ROOT / "runs" / "mobilenetv2" / "model.keras"
-"""Where the original project's recipe is looked for (``--baseline-model``)."""
+MOBILENETV2_MODEL = PROJECT_ROOT / "models" / "peers" / "mobilenetv2" / "model.keras"
+"""Where the original project's recipe is kept with its card and looked for
+(``--baseline-model``); ``python -m bench.train_peers`` puts it there."""
 
 
 def relative(path) -> str:

@@ -4,12 +4,13 @@
     python -m bench.train_peers            # prints the commands, then runs them
     python -m bench.train_peers --dry-run  # prints them only
 
-The original project's recipe (MobileNetV2 U-Net) goes to ``runs/mobilenetv2``, where
-``bench/run.py`` looks for it; StarDist 2D is trained into ``runs/stardist`` and its
-model (weights, configuration, thresholds, card) copied to ``models/peers/stardist``,
-where the benchmark looks for it. Each takes the default model's time budget (its card's
-``time_budget_minutes``, 120 minutes for today's default), so both take about four hours
-on one machine; give each a machine of its own to compare them fairly.
+The original project's recipe (MobileNetV2 U-Net) is trained into ``runs/mobilenetv2``
+and its model and card copied to ``models/peers/mobilenetv2``; StarDist 2D is trained
+into ``runs/stardist`` and its model (weights, configuration, thresholds, card) copied
+to ``models/peers/stardist``: where ``bench/run.py`` looks for them. Each takes the
+default model's time budget (its card's ``time_budget_minutes``, 120 minutes for today's
+default), so both take about four hours on one machine; give each a machine of its own to
+compare them fairly.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import shutil
 import subprocess
 import sys
 
+from bench.paths import MOBILENETV2_MODEL
 from bench.peers import STARDIST_MODEL, retrain_command
 from nuclei_core.locations import PROJECT_ROOT
 
@@ -45,6 +47,13 @@ def peer_commands(default_card: dict) -> list[str]:
     return [retrain_command(default_card), stardist]
 
 
+def keep_mobilenetv2(run_folder=PROJECT_ROOT / "runs" / "mobilenetv2") -> None:
+    """Copy the recipe's model and card to :data:`bench.paths.MOBILENETV2_MODEL`'s folder."""
+    MOBILENETV2_MODEL.parent.mkdir(parents=True, exist_ok=True)
+    for name in ("model.keras", "model.json"):
+        shutil.copy2(run_folder / name, MOBILENETV2_MODEL.parent / name)
+
+
 def keep_stardist(run_folder=PROJECT_ROOT / "runs" / "stardist" / "stardist") -> None:
     """Copy a StarDist run's model files to :data:`bench.peers.STARDIST_MODEL`."""
     STARDIST_MODEL.mkdir(parents=True, exist_ok=True)
@@ -62,6 +71,7 @@ def main(argv=None) -> int:
         return 0
     for command in commands:
         subprocess.run(shlex.split(command), cwd=PROJECT_ROOT, check=True)
+    keep_mobilenetv2()
     keep_stardist()
     return 0
 

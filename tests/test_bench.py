@@ -228,6 +228,25 @@ STARDIST_CARD = {
 }
 
 
+def test_retrained_peers_are_kept_where_the_benchmark_looks(tmp_path, monkeypatch):
+    from bench import train_peers
+
+    run = tmp_path / "runs" / "mobilenetv2"
+    run.mkdir(parents=True)
+    (run / "model.keras").write_bytes(b"weights")
+    (run / "model.json").write_text('{"command": "python -m nuclei_core train"}')
+    (run / "checkpoint_last.keras").write_bytes(b"not kept")
+    kept = tmp_path / "models" / "peers" / "mobilenetv2" / "model.keras"
+    monkeypatch.setattr(train_peers, "MOBILENETV2_MODEL", kept)
+    train_peers.keep_mobilenetv2(run)
+    assert sorted(path.name for path in kept.parent.iterdir()) == ["model.json", "model.keras"]
+    assert paths.MOBILENETV2_MODEL.relative_to(paths.PROJECT_ROOT).as_posix() == (
+        "models/peers/mobilenetv2/model.keras"
+    )
+    peer = peers.mobilenetv2_peer(kept, {})
+    assert peer["found"] and peer["how"] == "`python -m nuclei_core train`"
+
+
 def test_stardist_peer_says_what_is_missing_and_how_it_was_trained(tmp_path, monkeypatch):
     missing = peers.stardist_peer(tmp_path / "stardist")
     assert not missing["found"] and "weights_best.h5 not found" in missing["status"]
