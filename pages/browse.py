@@ -11,6 +11,7 @@ import streamlit as st
 
 from nuclei_core import evaluate, export
 from nuclei_core.locations import PROJECT_ROOT, sample_folder
+from nuclei_core.segment import SegmentOptions
 from ui import labels, messages, navigation, pictures, state
 
 navigation.ensure_app_shell(__file__)
@@ -90,6 +91,7 @@ with messages.engine_errors():
             model,
             folder,
             split,
+            SegmentOptions.for_model(run.model_path),  # as the Segment page runs it
             progress=lambda done, total: bar.progress(
                 done / total, text=f"Segmenting image {done} of {total}"
             ),
