@@ -293,7 +293,11 @@ def estimate_diameter(probabilities, model_diameter: float) -> float | None:
     >>> estimate_diameter(probabilities, 11.0) is None
     True
     """
-    labels = labels_from_probabilities(probabilities)
+    return _diameter_of(labels_from_probabilities(probabilities), model_diameter)
+
+
+def _diameter_of(labels: np.ndarray, model_diameter: float) -> float | None:
+    """:func:`estimate_diameter` from the nuclei already found at the image's size."""
     if labels.max() < AUTO_MIN_NUCLEI:
         return None
     low, high = model_diameter / SCALE_RANGE[1], model_diameter / SCALE_RANGE[0]
@@ -337,24 +341,17 @@ def predict_with_size(
         return predict_image(model, image, options, progress), options
     as_it_is = replace(options, diameter=None)
     first = predict_image(model, image, as_it_is, progress)
-    diameter = estimate_diameter(first, options.model_diameter)
+    first_labels = labels_from_probabilities(first)  # default threshold and minimum size
+    diameter = _diameter_of(first_labels, options.model_diameter)
     if diameter is None:
         return first, as_it_is
     sized = replace(options, diameter=diameter)
     second = predict_image(model, image, sized, progress)
-    if _count(second, sized) > AUTO_MAX_GROWTH * max(_count(first, as_it_is), 1):
+    defaults = replace(sized, threshold=SegmentOptions.threshold, min_size=SegmentOptions.min_size)
+    second_count = labels_at_model_scale(second, defaults).max()
+    if second_count > AUTO_MAX_GROWTH * max(first_labels.max(), 1):
         return first, as_it_is
     return second, sized
-
-
-def _count(probabilities, options: SegmentOptions) -> int:
-    """How many nuclei ``probabilities`` hold with the default threshold and minimum size."""
-    defaults = replace(
-        options, threshold=SegmentOptions.threshold, min_size=SegmentOptions.min_size
-    )
-    if defaults.scale == 1.0:
-        return int(labels_from_probabilities(probabilities).max())
-    return int(labels_at_model_scale(probabilities, defaults).max())
 
 
 def nuclei_from_probabilities(
