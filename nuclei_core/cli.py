@@ -172,8 +172,10 @@ def _diameter(text: str):
     from nuclei_core.segment import AUTO
 
     word = text.strip().lower()
-    if word in (AUTO, "none"):
-        return AUTO if word == AUTO else None
+    if word == AUTO:
+        return AUTO
+    if word == "none":
+        return None
     try:
         return float(text)
     except ValueError:
