@@ -285,7 +285,7 @@ def training_throughput(model_path, samples, crop: int, batch_size: int, steps: 
         loss=NucleiLoss(),
         metrics=training_metrics(),
     )
-    arrays, _ = load_training_data(samples, crop)
+    arrays, _ = load_training_data(samples, crop, distance=model_config.distance)
     data, _ = training_dataset(arrays, crop, batch_size, seed=0)
     marks: list[float] = []
 

@@ -72,6 +72,8 @@ def _train(args) -> int:
         precision=args.precision,
         resume=args.resume,
         name=args.name,
+        distance=args.distance,
+        base_model=args.start_from,
     )
     result = train(config, listener=ProgressListener())
     print(f"model: {result.model_path}  card: {result.card_path}  best epoch: {result.best_epoch}")
@@ -452,6 +454,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--filters", type=int, default=16, help="U-Net filters at the first level")
     train.add_argument("--depth", type=int, default=4, help="U-Net levels")
+    train.add_argument(
+        "--distance",
+        action="store_true",
+        help="also learn each nucleus's normalised distance map; its peaks seed the nuclei",
+    )
+    train.add_argument(
+        "--start-from",
+        default=None,
+        metavar="MODEL",
+        help="start from this .keras model's weights (same network; it may lack --distance)",
+    )
     train.add_argument(
         "--time-budget", type=float, default=None, help="stop after this many minutes"
     )

@@ -1,8 +1,10 @@
-"""Training loss and per-epoch metrics for the two-channel output.
+"""Training loss and per-epoch metrics for the network's two or three output channels.
 
 Channel 0 of targets and predictions is the foreground (nucleus) mask,
-channel 1 the nucleus boundary. The loss is binary cross-entropy on both
-channels plus soft Dice on each; the metrics (pixel accuracy, foreground IoU,
+channel 1 the nucleus boundary, and an optional channel 2 the normalised
+distance map (a fraction, a soft target). The loss is binary cross-entropy plus
+soft Dice on the first two channels, and the distance map's cross-entropy over
+the nuclei's pixels; the metrics (pixel accuracy, foreground IoU,
 Dice at probability 0.5) judge channel 0 only, the semantic mask users see.
 All are registered with Keras so ``.keras`` files load with ``safe_mode=True``.
 """
@@ -22,7 +24,11 @@ def _soft_dice(y_true, y_pred, smooth: float = 1.0):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class NucleiLoss(keras.losses.Loss):
-    """BCE on foreground and boundary, plus ``1 - Dice`` of each (boundary weighted).
+    """BCE and ``1 - Dice`` of foreground and boundary (boundary Dice weighted), and the distance.
+
+    With a third channel (the normalised distance map, a fraction) the loss adds
+    ``distance_weight`` times its BCE averaged over the true nuclei's pixels only,
+    so that the few foreground pixels, where the map's peaks are, drive it.
 
     Examples
     --------
@@ -32,23 +38,39 @@ class NucleiLoss(keras.losses.Loss):
     True
     """
 
-    def __init__(self, boundary_weight: float = 0.5, name: str = "nuclei_loss", **kwargs):
+    def __init__(
+        self,
+        boundary_weight: float = 0.5,
+        distance_weight: float = 1.0,
+        name: str = "nuclei_loss",
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         self.boundary_weight = boundary_weight
+        self.distance_weight = distance_weight
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, y_pred.dtype)
         y_pred = ops.clip(y_pred, 1e-6, 1.0 - 1e-6)
-        bce = keras.losses.binary_crossentropy(y_true, y_pred)  # mean over channels
+        bce = keras.losses.binary_crossentropy(y_true[..., :2], y_pred[..., :2])  # channel mean
         fg_true, fg_pred = y_true[..., 0], y_pred[..., 0]
         bd_true, bd_pred = y_true[..., 1], y_pred[..., 1]
         dice_loss = (1.0 - _soft_dice(fg_true, fg_pred)) + self.boundary_weight * (
             1.0 - _soft_dice(bd_true, bd_pred)
         )
-        return ops.mean(bce, axis=(1, 2)) + dice_loss
+        loss = ops.mean(bce, axis=(1, 2)) + dice_loss
+        if y_pred.shape[-1] == 3:
+            distance_bce = keras.losses.binary_crossentropy(y_true[..., 2:], y_pred[..., 2:])
+            inside = ops.sum(distance_bce * fg_true, axis=(1, 2))
+            loss += self.distance_weight * inside / (ops.sum(fg_true, axis=(1, 2)) + 1.0)
+        return loss
 
     def get_config(self):
-        return {**super().get_config(), "boundary_weight": self.boundary_weight}
+        return {
+            **super().get_config(),
+            "boundary_weight": self.boundary_weight,
+            "distance_weight": self.distance_weight,
+        }
 
 
 class _ForegroundConfusion(keras.metrics.Metric):

@@ -1,7 +1,10 @@
 """The segmentation networks, and saving / loading them safely.
 
 Two architectures, both fully convolutional with two sigmoid output channels
-(foreground, nucleus boundary) so touching nuclei can be split afterwards:
+(foreground, nucleus boundary) so touching nuclei can be split afterwards, and
+optionally a third (``ModelConfig(distance=True)``): each nucleus pixel's distance
+to the nucleus's edge over the largest in that nucleus (1 at its centre), whose
+peaks seed one nucleus each:
 
 * ``"unet"``: a compact U-Net built from scratch (depth, filters, batch norm
   and dropout are parameters), fast enough for a CPU;
@@ -29,6 +32,7 @@ from nuclei_core.storage import atomic_path
 
 ARCHITECTURES = ("unet", "mobilenetv2")
 OUTPUT_CHANNELS = 2  # foreground, boundary
+DISTANCE_CHANNELS = 3  # foreground, boundary, normalised distance to the nucleus's edge
 KERAS_ARCHIVE_MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
 
 
@@ -41,6 +45,7 @@ class ModelConfig:
     base_filters: int = 16
     batch_norm: bool = True
     dropout: float = 0.1
+    distance: bool = False  # a third output channel: the normalised distance map
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -58,6 +63,11 @@ class ModelConfig:
     def size_multiple(self) -> int:
         """Input height and width must be multiples of this."""
         return 32 if self.architecture == "mobilenetv2" else 2**self.depth
+
+    @property
+    def output_channels(self) -> int:
+        """2 (foreground, boundary), or 3 with the distance map."""
+        return DISTANCE_CHANNELS if self.distance else OUTPUT_CHANNELS
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -84,6 +94,8 @@ def build_unet(config: ModelConfig = ModelConfig()) -> keras.Model:
     >>> model = build_unet(ModelConfig(depth=2, base_filters=4))
     >>> model.output_shape
     (None, None, None, 2)
+    >>> build_unet(ModelConfig(depth=2, base_filters=4, distance=True)).output_shape
+    (None, None, None, 3)
     """
     inputs = keras.Input(shape=(None, None, 3), name="image")
     features, skips = inputs, []
@@ -102,7 +114,7 @@ def build_unet(config: ModelConfig = ModelConfig()) -> keras.Model:
         features = layers.Concatenate(name=f"up{level}_concat")([features, skips[level]])
         features = _conv_block(features, filters, config, f"up{level}")
     outputs = layers.Conv2D(
-        OUTPUT_CHANNELS, 1, activation="sigmoid", dtype="float32", name="probabilities"
+        config.output_channels, 1, activation="sigmoid", dtype="float32", name="probabilities"
     )(features)
     return keras.Model(inputs, outputs, name="unet")
 
@@ -164,7 +176,7 @@ def build_mobilenet_unet(config: ModelConfig = ModelConfig("mobilenetv2"), weigh
         features = layers.Activation("relu", name=f"up{index}_relu")(features)
         features = layers.Concatenate(name=f"up{index}_concat")([features, skip])
     outputs = layers.Conv2DTranspose(
-        OUTPUT_CHANNELS,
+        config.output_channels,
         3,
         strides=2,
         padding="same",
@@ -255,13 +267,14 @@ def _check_archive(path: Path) -> None:
 
 
 def check_model_shape(model: keras.Model, label: str) -> None:
-    """Refuse a model whose input is not ``(H, W, 3)`` or output not ``(H, W, 2)``."""
+    """Refuse a model whose input is not ``(H, W, 3)`` or output not ``(H, W, 2 or 3)``."""
     input_shape, output_shape = tuple(model.input_shape), tuple(model.output_shape)
     if len(input_shape) != 4 or input_shape[-1] != 3:
         raise ModelLoadError(f"{label}: model input shape {input_shape} is not (batch, H, W, 3)")
-    if len(output_shape) != 4 or output_shape[-1] != OUTPUT_CHANNELS:
+    if len(output_shape) != 4 or output_shape[-1] not in (OUTPUT_CHANNELS, DISTANCE_CHANNELS):
         raise ModelLoadError(
-            f"{label}: model output shape {output_shape} is not (batch, H, W, {OUTPUT_CHANNELS})"
+            f"{label}: model output shape {output_shape} is not (batch, H, W, "
+            f"{OUTPUT_CHANNELS}) or (batch, H, W, {DISTANCE_CHANNELS})"
         )
 
 

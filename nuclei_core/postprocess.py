@@ -144,6 +144,21 @@ def _markers_from_boundaries(
     return labels_from_mask(cores, min_marker_size, seed_distance)
 
 
+def _markers_from_distance(
+    foreground: np.ndarray, distance: np.ndarray, distance_threshold: float, min_marker_size: int
+) -> np.ndarray:
+    """Return the marker image of a distance map (int32, 0 = none).
+
+    Every 4-connected region of foreground where the predicted distance is above
+    ``distance_threshold`` (the central part of one nucleus, whatever its size) is one
+    marker; regions under ``min_marker_size`` pixels are dropped.
+    """
+    cores = distance > distance_threshold
+    cores &= foreground
+    markers, _ = ndi.label(cores, structure=_FOUR_CONNECTED)
+    return _drop_small_and_relabel(markers, min_marker_size)
+
+
 def labels_from_mask(mask: np.ndarray, min_size: int = 15, min_distance: int = 5) -> np.ndarray:
     """Split a binary nucleus mask into nuclei with a distance-transform watershed.
 
@@ -202,6 +217,7 @@ def labels_from_probabilities(
     min_marker_size: int = 4,
     min_distance: int = 5,
     seed_distance: int = 9,
+    distance_threshold: float = 0.5,
 ) -> np.ndarray:
     """Turn predicted probabilities into a label image with a marker-controlled watershed.
 
@@ -222,13 +238,19 @@ def labels_from_probabilities(
        is, none is lost;
     4. nuclei smaller than ``min_size`` pixels are removed and the rest numbered 1..N.
 
+    A third channel is a predicted distance map (each nucleus pixel's distance to the
+    nucleus's edge over the largest in that nucleus, see :mod:`nuclei_core.model`); then
+    the markers of step 2 are the regions where it is above ``distance_threshold`` (the
+    central part of each nucleus), and the rest is as above.
+
     A 2-D input is a foreground probability only: it is thresholded and split by
     :func:`labels_from_mask` (distance-transform watershed, seeds ``min_distance`` apart).
 
     Parameters
     ----------
-    probabilities : ndarray of float, shape (H, W, 2) or (H, W)
-        Channel 0 = foreground probability, channel 1 = boundary probability.  float32 is
+    probabilities : ndarray of float, shape (H, W, 2), (H, W, 3) or (H, W)
+        Channel 0 = foreground probability, channel 1 = boundary probability, channel 2
+        (optional) = distance map.  float32 is
         used as it is (no whole-image copy); other real dtypes work too.
     threshold : float, optional
         Foreground probability above which a pixel belongs to a nucleus.
@@ -244,6 +266,9 @@ def labels_from_probabilities(
     seed_distance : int, optional
         Only for a two-channel input: minimum distance between two seeds when a joined
         marker is split.
+    distance_threshold : float, optional
+        Only for a three-channel input: distance map value above which a foreground pixel
+        can seed a nucleus.
 
     Returns
     -------
@@ -272,16 +297,22 @@ def labels_from_probabilities(
     if probabilities.ndim == 2:
         check_finite(probabilities, "probabilities")
         return labels_from_mask(probabilities > threshold, min_size, min_distance)
-    if probabilities.ndim != 3 or probabilities.shape[2] != 2:
+    if probabilities.ndim != 3 or probabilities.shape[2] not in (2, 3):
         raise InputError(
-            f"probabilities must be (H, W, 2) or (H, W), got shape {probabilities.shape}"
+            f"probabilities must be (H, W, 2), (H, W, 3) or (H, W), got shape {probabilities.shape}"
         )
     check_finite(probabilities, "probabilities")
+    check_fraction(distance_threshold, "distance_threshold")
 
     foreground = probabilities[..., 0] > threshold
     boundary = probabilities[..., 1]
-    markers = _markers_from_boundaries(
-        foreground, boundary, boundary_threshold, min_marker_size, seed_distance
-    )
+    if probabilities.shape[2] == 3:
+        markers = _markers_from_distance(
+            foreground, probabilities[..., 2], distance_threshold, min_marker_size
+        )
+    else:
+        markers = _markers_from_boundaries(
+            foreground, boundary, boundary_threshold, min_marker_size, seed_distance
+        )
     labels = _flood_from_markers(boundary, markers, foreground)
     return _drop_small_and_relabel(labels, min_size)

@@ -2,7 +2,8 @@
 
 :func:`predict_probabilities` turns one model input (``float32 (H, W, 3)``,
 see :func:`nuclei_core.preprocess.to_model_input`) into probabilities ``(H, W, 2)``
-(foreground, boundary). Images larger than ``tile_size`` are predicted in
+(foreground, boundary; ``(H, W, 3)`` with a distance map, see
+:mod:`nuclei_core.model`). Images larger than ``tile_size`` are predicted in
 overlapping tiles whose outputs are blended with a smooth window, so memory
 stays bounded and there are no seams. :func:`predict_many` batches images of
 equal size together for throughput.
@@ -62,11 +63,10 @@ def _run(model, batch: np.ndarray, tta: bool) -> np.ndarray:
     forward = _inference_function(model)
     if not tta:
         return np.asarray(forward(batch))
-    total = np.zeros(batch.shape[:3] + (2,), np.float32)
-    for flip_axes in ((), (2,), (1,), (1, 2)):
-        flipped = np.flip(batch, axis=flip_axes) if flip_axes else batch
-        output = np.asarray(forward(np.ascontiguousarray(flipped)))
-        total += np.flip(output, axis=flip_axes) if flip_axes else output
+    total = np.asarray(forward(batch)).copy()
+    for flip_axes in ((2,), (1,), (1, 2)):
+        output = np.asarray(forward(np.ascontiguousarray(np.flip(batch, axis=flip_axes))))
+        total += np.flip(output, axis=flip_axes)
     return total / 4.0
 
 
@@ -165,7 +165,7 @@ def predict_probabilities(
     # and the blending ramp spans the whole overlap.
     step = max(SIZE_MULTIPLE, (tile_size - overlap) // SIZE_MULTIPLE * SIZE_MULTIPLE)
     window = blend_window(tile_size, min(tile_size - step, tile_size // 2))[..., None]
-    total = np.zeros(padded.shape[:2] + (2,), np.float32)
+    total = None  # the model's channel count is known after the first tile
     weights = np.zeros(padded.shape[:2] + (1,), np.float32)
     tiles = [
         (top, left)
@@ -175,6 +175,8 @@ def predict_probabilities(
     for done, (top, left) in enumerate(tiles, start=1):
         tile = padded[top : top + tile_size, left : left + tile_size]
         output = _run(model, tile[None], tta)[0]
+        if total is None:
+            total = np.zeros(padded.shape[:2] + output.shape[-1:], np.float32)
         total[top : top + tile_size, left : left + tile_size] += output * window
         weights[top : top + tile_size, left : left + tile_size] += window
         if progress:

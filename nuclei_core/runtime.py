@@ -138,7 +138,8 @@ class OpenVinoModel:
     """A model compiled by OpenVINO for this CPU.
 
     ``model.predict_batch(batch)`` takes ``float32 (N, H, W, 3)`` and returns
-    ``float32 (N, H, W, 2)``, as the Keras model's forward pass does.
+    ``float32 (N, H, W, C)`` (C = 2, or 3 with a distance map), as the Keras
+    model's forward pass does.
     """
 
     compiled: object

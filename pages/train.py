@@ -147,7 +147,7 @@ else:
             third.number_input, "Validation fraction", key="train_val_fraction", default=0.2,
             min_value=0.05, max_value=0.5, step=0.05, help=labels.SPLIT_HELP,
         )  # fmt: skip
-        with st.expander("U-Net size"):
+        with st.expander("Network"):
             depth = state.kept(
                 st.number_input, "Depth (levels)", key="train_depth", default=4,
                 min_value=1, max_value=6,
@@ -155,6 +155,10 @@ else:
             base_filters = state.kept(
                 st.number_input, "Filters of the first level", key="train_base_filters",
                 default=16, min_value=2, max_value=128,
+            )  # fmt: skip
+            distance = state.kept(
+                st.checkbox, "Learn a distance map", key="train_distance", default=False,
+                help=labels.DISTANCE_HELP,
             )  # fmt: skip
         submitted = st.form_submit_button("Start training", type="primary")
     if submitted:
@@ -172,6 +176,7 @@ else:
                 val_fraction=float(val_fraction),
                 depth=int(depth),
                 base_filters=int(base_filters),
+                distance=bool(distance),
                 time_budget_minutes=float(budget) if budget else None,
                 name=name.strip() or None,
             )

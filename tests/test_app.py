@@ -23,6 +23,7 @@ import pytest
 from support import downloads_of, fresh_app_environment, png_bytes, start_app, texts
 
 from nuclei_core import runtime
+from nuclei_core.model import load_model
 from nuclei_core.registry import Registry
 from ui import labels
 
@@ -307,6 +308,7 @@ def test_training_job_registers_a_run_whose_curves_show_its_epochs(
     at.number_input(key="train_val_fraction").set_value(0.2)
     at.number_input(key="train_depth").set_value(2)
     at.number_input(key="train_base_filters").set_value(4)
+    at.checkbox(key="train_distance").check()
     next(button for button in at.get("form_submit_button")).click().run()
     assert not at.exception and not at.error, texts(at.error)
     run = registry.find_run_by_name("tiny-run")
@@ -318,6 +320,7 @@ def test_training_job_registers_a_run_whose_curves_show_its_epochs(
     run = registry.get_run(run.id)
     assert run.status == "finished", run.message
     assert [row["epoch"] for row in registry.epochs(run.id)] == [1, 2]
+    assert load_model(run.model_path).output_shape[-1] == 3  # the distance map was asked for
 
     at = start("pages/train.py")
     assert "tiny-run" in texts(at.success)

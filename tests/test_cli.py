@@ -150,6 +150,42 @@ def test_train_end_to_end(tmp_path, flat_dataset_factory):
     assert card["command"].startswith("python -m nuclei_core train --data")
 
 
+def test_train_a_distance_model_from_a_two_channel_one(tmp_path, trained_run):
+    from nuclei_core.model import load_model
+
+    out = tmp_path / "distance"
+    base = trained_run.result.model_path
+    process = run_cli(
+        "train",
+        "--data",
+        trained_run.data,
+        "--epochs",
+        1,
+        "--filters",
+        8,
+        "--depth",
+        2,
+        "--crop",
+        32,
+        "--batch-size",
+        4,
+        "--strategy",
+        "none",
+        "--distance",
+        "--start-from",
+        base,
+        "--out",
+        out,
+        cwd=tmp_path,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert load_model(out / "model.keras").output_shape == (None, None, None, 3)
+    card = json.loads((out / "model.json").read_text())
+    assert card["model"]["distance"] is True and card["params"]["distance"] is True
+    assert card["base_model"]["path"] == str(base)
+    assert "--distance --start-from" in card["command"]
+
+
 # ============================================================================== predict
 
 

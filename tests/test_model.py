@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import zipfile
 
@@ -284,7 +285,22 @@ def test_load_model_refuses_wrong_shapes(tmp_path):
     save_model(grey, tmp_path / "grey.keras")
     with pytest.raises(ModelLoadError, match="input shape"):
         load_model(tmp_path / "grey.keras")
-    check_model_shape(build_unet(TINY), "tiny")  # the real thing passes
+    four_channels = keras.Model(inputs, keras.layers.Conv2D(4, 1)(inputs))
+    save_model(four_channels, tmp_path / "four.keras")
+    with pytest.raises(ModelLoadError, match=r"is not \(batch, H, W, 2\) or \(batch, H, W, 3\)"):
+        load_model(tmp_path / "four.keras")
+    check_model_shape(build_unet(TINY), "tiny")  # the real things pass
+    check_model_shape(build_unet(dataclasses.replace(TINY, distance=True)), "tiny with distance")
+
+
+def test_distance_model_has_a_third_output_channel_that_survives_saving(tmp_path):
+    config = dataclasses.replace(TINY, distance=True)
+    model = build_unet(config)
+    assert config.output_channels == 3 and model.output_shape[-1] == 3
+    loaded = load_model(save_model(model, tmp_path / "distance.keras"))
+    batch = np.random.default_rng(0).random((1, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_allclose(loaded(batch), model(batch), atol=1e-6)
+    assert ModelConfig().output_channels == 2
 
 
 def test_saved_model_survives_copy(saved_tiny, tmp_path):
@@ -339,6 +355,25 @@ def test_nuclei_loss_orders_predictions():
     assert perfect < 0.05 < partial < inverted
     config = loss.get_config()
     assert NucleiLoss.from_config(config).boundary_weight == 0.5
+
+
+def test_distance_term_counts_the_nuclei_pixels_only():
+    truth, guess = hand_made()
+    distance = np.where(truth[..., :1] > 0, 0.8, 0.0).astype(np.float32)
+    truth3 = np.concatenate([truth, distance], axis=-1)
+    right = np.concatenate([guess, distance], axis=-1)
+    loss = NucleiLoss(distance_weight=2.0)
+    two_channel = float(NucleiLoss()(truth, guess))
+    entropy = -(0.8 * np.log(0.8) + 0.2 * np.log(0.2))  # BCE of a right fraction: its floor
+    inside = 4 * entropy / (4 + 1)  # summed over the 4 nucleus pixels, over their count + 1
+    assert float(loss(truth3, right)) == pytest.approx(two_channel + 2.0 * inside, rel=1e-3)
+    background_noise = right.copy()
+    background_noise[..., 2] = np.where(truth[..., 0] > 0, 0.8, 0.5)
+    assert float(loss(truth3, background_noise)) == pytest.approx(float(loss(truth3, right)))
+    wrong_inside = right.copy()
+    wrong_inside[..., 2] = np.where(truth[..., 0] > 0, 0.3, 0.0)
+    assert float(loss(truth3, wrong_inside)) > float(loss(truth3, right)) + 0.1
+    assert NucleiLoss.from_config(loss.get_config()).distance_weight == 2.0
 
 
 def test_metrics_on_hand_made_case():

@@ -82,6 +82,42 @@ def test_touching_discs_without_boundary_are_split_by_distance_seeds():
     assert labels_from_probabilities(probabilities, seed_distance=60).max() == 1
 
 
+def with_distance(labels, probabilities):
+    """Add the ideal third channel (the normalised distance map of ``labels``)."""
+    from nuclei_core.training.data import normalised_distance
+
+    return np.concatenate([probabilities, normalised_distance(labels)[..., None]], axis=-1)
+
+
+def test_distance_map_seeds_split_touching_discs_the_boundary_missed():
+    truth = touching_discs()
+    probabilities = probabilities_from_labels(truth)
+    probabilities[..., 1] = 0.0  # no rim between them
+    labels = labels_from_probabilities(with_distance(truth, probabilities), seed_distance=60)
+    assert labels.max() == 2  # the boundary path with these seeds gives 1 (test above)
+    assert best_iou(truth == 1, labels) > 0.9
+    assert best_iou(truth == 2, labels) > 0.9
+    assert_consecutive_int32(labels)
+
+
+def test_distance_threshold_decides_which_dips_split():
+    truth = touching_discs()
+    probabilities = with_distance(truth, probabilities_from_labels(truth))
+    probabilities[..., 1] = 0.0
+    # Fill the dip between the two centres: above 0.6 everywhere on the line between them.
+    row = truth.shape[0] // 2
+    probabilities[row - 1 : row + 2, 25:48, 2] = 0.7
+    assert labels_from_probabilities(probabilities, distance_threshold=0.6).max() == 1
+    assert labels_from_probabilities(probabilities, distance_threshold=0.8).max() == 2
+
+
+def test_distance_map_with_no_seed_keeps_the_nucleus():
+    truth = disc((40, 40), (20, 20), 10).astype(np.int32)
+    probabilities = with_distance(truth, probabilities_from_labels(truth))
+    probabilities[..., 2] = 0.0
+    assert labels_from_probabilities(probabilities).max() == 1
+
+
 def test_split_follows_the_predicted_boundary():
     # Two touching rectangles of 7 and 23 columns; the shared rim is predicted as boundary.
     truth = np.zeros((20, 40), dtype=np.int32)
@@ -265,7 +301,7 @@ def test_property_mask_pixels_are_all_labelled(mask):
 @pytest.mark.parametrize(
     ("call", "error", "argument"),
     [
-        (lambda: labels_from_probabilities(np.zeros((4, 4, 3))), InputError, "probabilities"),
+        (lambda: labels_from_probabilities(np.zeros((4, 4, 4))), InputError, "probabilities"),
         (lambda: labels_from_probabilities(np.zeros((2, 4, 4, 2))), InputError, "probabilities"),
         (lambda: labels_from_probabilities(np.zeros(5)), InputError, "probabilities"),
         (lambda: labels_from_probabilities([[0.5]]), InputTypeError, "probabilities"),
@@ -285,6 +321,11 @@ def test_property_mask_pixels_are_all_labelled(mask):
             lambda: labels_from_probabilities(np.zeros((4, 4, 2)), min_marker_size=1.5),
             InputTypeError,
             "min_marker_size",
+        ),
+        (
+            lambda: labels_from_probabilities(np.zeros((4, 4, 3)), distance_threshold=1.5),
+            InputError,
+            "distance_threshold",
         ),
         (lambda: labels_from_mask(np.zeros((4, 4, 1))), InputError, "mask"),
         (lambda: labels_from_mask(np.zeros((4, 4)), min_distance=0), InputError, "min_distance"),

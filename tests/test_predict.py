@@ -22,19 +22,20 @@ class FakeModel:
     receptive field blurs tile edges.
     """
 
-    def __init__(self):
+    def __init__(self, channels=2):
         self.shapes = []
+        self.channels = channels
 
     def _nuclei_inference(self, batch):
         batch = np.asarray(batch)
         self.shapes.append(batch.shape)
-        return np.stack([batch[..., 0], 0.5 * batch[..., 1] + 0.25 * batch[..., 2]], axis=-1)
+        return expected_fake(batch, self.channels)
 
 
-def expected_fake(model_input):
-    return np.stack(
-        [model_input[..., 0], 0.5 * model_input[..., 1] + 0.25 * model_input[..., 2]], axis=-1
-    )
+def expected_fake(model_input, channels=2):
+    """Foreground, boundary and (with 3 channels) a distance map made of the input's colours."""
+    outputs = [model_input[..., 0], 0.5 * model_input[..., 1] + 0.25 * model_input[..., 2]]
+    return np.stack(outputs + [model_input[..., 2]] * (channels - 2), axis=-1)
 
 
 @pytest.fixture
@@ -46,13 +47,15 @@ def large_input(make_sample):
 # ============================================================================== tiling
 
 
-def test_tiles_are_placed_and_blended_exactly(large_input):
+@pytest.mark.parametrize("channels", [2, 3])
+def test_tiles_are_placed_and_blended_exactly(large_input, channels):
     colourful = large_input * np.array([1.0, 0.6, 0.3], np.float32)
-    model, calls = FakeModel(), []
+    model, calls = FakeModel(channels), []
     output = predict_probabilities(
         model, colourful, tile_size=128, overlap=16, progress=lambda *a: calls.append(a)
     )
-    np.testing.assert_allclose(output, expected_fake(colourful), atol=1e-6)
+    assert output.shape == (300, 200, channels)
+    np.testing.assert_allclose(output, expected_fake(colourful, channels), atol=1e-6)
     # 300 x 200 padded to 320 x 224: 3 x 2 tiles of 128, never a bigger batch.
     assert set(model.shapes) == {(1, 128, 128, 3)}
     assert calls == [(done, 6) for done in range(1, 7)]
@@ -98,6 +101,12 @@ def test_padding_does_not_leak_into_the_result(trained_model, make_sample):
     cropped = predict_probabilities(trained_model, preprocess.to_model_input(image)[:, :45])
     # 45 columns are padded to 64 by reflection; away from the cut the result agrees.
     assert np.abs(full[:, :30] - cropped[:, :30]).max() < 0.05
+
+
+def test_test_time_flips_keep_every_channel(large_input):
+    model_input = large_input[:64, :96] * np.array([1.0, 0.6, 0.3], np.float32)
+    flipped = predict_probabilities(FakeModel(channels=3), model_input, tta=True)
+    np.testing.assert_allclose(flipped, expected_fake(model_input, 3), atol=1e-6)
 
 
 def test_test_time_flips(tiny_model, large_input):

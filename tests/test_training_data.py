@@ -13,7 +13,9 @@ from nuclei_core.training.data import (
     check_dataset,
     load_training_data,
     make_targets,
+    normalised_distance,
     training_dataset,
+    validation_dataset,
 )
 
 TINY = {"depth": 2, "base_filters": 4, "crop": 32, "batch_size": 4, "strategy": "none"}
@@ -30,6 +32,42 @@ def test_targets_mark_the_rim_between_touching_nuclei(synthetic_sample):
     np.testing.assert_array_equal(targets[..., 1], find_boundaries(labels, mode="inner"))
     touching = (labels == 1) & find_boundaries(labels == 2, mode="outer")
     assert touching.any() and (targets[..., 1][touching] == 1).all()
+
+
+def test_distance_target_peaks_at_one_in_every_nucleus(synthetic_sample):
+    _, labels = synthetic_sample
+    targets = make_targets(labels, distance=True)
+    assert targets.shape == (64, 64, 3)
+    np.testing.assert_array_equal(targets[..., :2], make_targets(labels))
+    distance = targets[..., 2]
+    assert (distance[labels == 0] == 0).all() and (distance[labels > 0] > 0).all()
+    for index in range(1, labels.max() + 1):
+        inside = distance[labels == index]
+        assert inside.max() == 1.0
+        rim = find_boundaries(labels == index, mode="inner") & (labels == index)
+        assert distance[rim].max() < inside.max()  # the rim is lower than the centre
+
+
+def test_distance_target_of_a_nucleus_cut_by_the_border_goes_on_beyond_it():
+    labels = np.zeros((20, 20), np.int32)
+    labels[:6, 5:15] = 1  # the lower half of a nucleus whose upper half is off the image
+    distance = normalised_distance(labels)
+    assert distance[0, 10] == 1.0 and distance[5, 10] < distance[0, 10]
+    assert distance[0, 5] < distance[0, 9]  # its left and right edges are still edges
+
+
+def test_pipelines_carry_the_distance_map_as_a_fraction(flat_dataset):
+    samples = discover_dataset(flat_dataset).samples
+    arrays, _ = load_training_data(samples, crop=32, distance=True)
+    dataset, _ = training_dataset(arrays, crop=32, batch_size=3, seed=1)
+    for _, targets in dataset.take(3).as_numpy_iterator():
+        assert targets.shape == (3, 32, 32, 3)
+        assert set(np.unique(targets[..., :2])) <= {0.0, 1.0}
+        distance = targets[..., 2]
+        assert distance.min() >= 0 and distance.max() <= 1
+        assert ((distance > 0.05) & (distance < 0.95)).any()  # not thresholded to 0 / 1
+    (_, val_targets), *_ = validation_dataset(arrays, multiple=4).as_numpy_iterator()
+    assert val_targets.shape[-1] == 3
 
 
 def test_training_pipeline_gives_augmented_crops(flat_dataset):

@@ -107,6 +107,24 @@ def test_start_from_copies_the_weights_and_freezes_batch_norm(trained_model, tra
     assert any(layer.trainable for layer in model.layers if layer.weights)
 
 
+def test_start_from_gives_a_distance_network_the_base_models_two_channels(
+    trained_model, trained_run, tmp_path
+):
+    from nuclei_core.model import ModelConfig, build_unet, save_model
+
+    config = ModelConfig(depth=2, base_filters=TRAINED_CONFIG["base_filters"], distance=True)
+    model = build_unet(config)
+    start_from(model, trained_run.result.model_path)
+    batch = np.random.default_rng(0).random((1, 32, 32, 3)).astype(np.float32)
+    grown = np.asarray(model(batch))
+    assert grown.shape[-1] == 3
+    np.testing.assert_allclose(grown[..., :2], trained_model(batch), atol=1e-5)
+    # The other way round (dropping a channel) is another network.
+    path = save_model(model, tmp_path / "distance.keras")
+    with pytest.raises(ConfigError, match="another network than this run's"):
+        start_from(build_unet(ModelConfig(depth=2, base_filters=config.base_filters)), path)
+
+
 def test_start_from_refuses_another_network(trained_run):
     from nuclei_core.model import ModelConfig, build_unet
 

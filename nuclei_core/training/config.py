@@ -53,6 +53,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # None: one pass over the images' crops
     rehearsal: list[str] | None = None  # folders whose training split is replayed beside data
     rehearsal_images: int = 64  # at most this many images of each rehearsal folder
+    distance: bool = False  # also learn the normalised distance map (a third output channel)
 
     def data_folders(self) -> list[str]:
         """The dataset folders, in order (``data`` is one folder or a list of them).
@@ -77,7 +78,9 @@ class TrainConfig:
         """
         from nuclei_core.model import ModelConfig
 
-        return ModelConfig(self.architecture, self.depth, self.base_filters, True, self.dropout)
+        return ModelConfig(
+            self.architecture, self.depth, self.base_filters, True, self.dropout, self.distance
+        )
 
     def check(self) -> None:
         """Refuse out-of-range values with the reason, before any work starts.

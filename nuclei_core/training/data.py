@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
+import cv2
 import numpy as np
+from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
 from nuclei_core.datasets import discover_dataset, load_sample, select_split
@@ -155,39 +157,87 @@ def _check_crop_fits(samples, crop: int) -> None:
 # --------------------------------------------------------------------------- the arrays
 
 
-def make_targets(labels: np.ndarray) -> np.ndarray:
+def make_targets(labels: np.ndarray, distance: bool = False) -> np.ndarray:
     """Training targets of a label image: float32 ``(H, W, 2)`` = foreground, boundary.
+
+    With ``distance=True`` a third channel holds :func:`normalised_distance`.
 
     Examples
     --------
     >>> labels = np.zeros((5, 5), int); labels[1:4, 1:4] = 1
     >>> float(make_targets(labels)[..., 1].sum()), float(make_targets(labels)[..., 0].sum())
     (8.0, 9.0)
+    >>> make_targets(labels, distance=True)[2, 1:4, 2].tolist()
+    [0.5, 1.0, 0.5]
     """
     foreground = labels > 0
     boundary = find_boundaries(labels, mode="inner") & foreground
-    return np.stack([foreground, boundary], axis=-1).astype(np.float32)
+    channels = [foreground, boundary]
+    if distance:
+        channels.append(normalised_distance(labels))
+    return np.stack(channels, axis=-1).astype(np.float32)
+
+
+def normalised_distance(labels: np.ndarray) -> np.ndarray:
+    """Each nucleus pixel's distance to the nucleus's edge over the nucleus's largest.
+
+    The Euclidean distance to the nearest pixel outside the nucleus (background or
+    another nucleus), divided by its maximum in that nucleus: 1 at the centre of every
+    nucleus whatever its size, falling towards the rim; 0 on background. A nucleus cut
+    by the image's border is taken to go on beyond it.
+
+    Examples
+    --------
+    >>> labels = np.zeros((3, 10), int); labels[:, 1:6] = 1; labels[:, 6:] = 2
+    >>> normalised_distance(labels)[1].astype(float).round(2).tolist()
+    [0.0, 0.33, 0.67, 1.0, 0.67, 0.33, 0.25, 0.5, 0.75, 1.0]
+    """
+    result = np.zeros(labels.shape, np.float32)
+    for index, box in enumerate(ndi.find_objects(labels), start=1):
+        if box is None:
+            continue
+        # One pixel of the nucleus's surroundings on every side, repeated at the border.
+        grown = tuple(
+            slice(max(part.start - 1, 0), min(part.stop + 1, size))
+            for part, size in zip(box, labels.shape, strict=True)
+        )
+        inside = labels[grown] == index
+        before = [part.start - wider.start for part, wider in zip(box, grown, strict=True)]
+        padding = [
+            (1 - start, 1 - (wider.stop - part.stop))
+            for start, part, wider in zip(before, box, grown, strict=True)
+        ]
+        inside = np.pad(inside, padding, mode="edge")
+        distance = cv2.distanceTransform(inside.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        distance = distance[1:-1, 1:-1] * (labels[box] == index)
+        result[box] += distance / max(float(distance.max()), 1.0)
+    return result
 
 
 class TrainingArray(NamedTuple):
     """One training image, ready for the ``tf.data`` pipeline."""
 
     model_input: np.ndarray  # float32 (H, W, 3), padded to at least a crop
-    targets: np.ndarray  # float32 (H, W, 2)
+    targets: np.ndarray  # float32 (H, W, 2), or (H, W, 3) with the distance map
     count: int  # random crops drawn from it per epoch
     colour: bool  # stained/colour image: gets stain augmentation
     diameters: np.ndarray = np.zeros(0, np.float32)  # equivalent diameter of each nucleus, px
 
 
 def load_training_data(
-    samples, crop: int, listener: TrainingListener | None = None, groups: list[str] | None = None
+    samples,
+    crop: int,
+    listener: TrainingListener | None = None,
+    groups: list[str] | None = None,
+    distance: bool = False,
 ):
     """Read samples into model inputs and targets, skipping (and listing) bad ones.
 
     ``groups`` names the dataset of each sample (default: one dataset); every
     (dataset, kind) group is weighted by :func:`kind_weights` so that small
     datasets and rare kinds are seen often enough. ``listener`` (a
-    :class:`~nuclei_core.training.TrainingListener`) hears the progress.
+    :class:`~nuclei_core.training.TrainingListener`) hears the progress;
+    ``distance`` adds the distance map to the targets (:func:`make_targets`).
 
     Returns
     -------
@@ -211,7 +261,7 @@ def load_training_data(
             problems.append(str(error))
             continue
         model_input = _pad_to(to_model_input(image), crop, crop)
-        targets = _pad_to(make_targets(labels), crop, crop)
+        targets = _pad_to(make_targets(labels, distance), crop, crop)
         kind = image_kind(image)
         count = crops_per_image(*labels.shape, crop)
         diameters = equivalent_diameters(labels).astype(np.float32)
@@ -323,13 +373,16 @@ def _augment(image, target, colour, crop: int):
     scale = tf.exp(tf.random.uniform([], -math.log(MAX_SCALE), math.log(MAX_SCALE)))
     shape = tf.shape(image)
     size = tf.minimum(tf.cast(tf.round(crop * scale), tf.int32), tf.minimum(shape[0], shape[1]))
+    channels = target.shape[-1]
     stacked = tf.concat([image, target], axis=-1)
-    patch = tf.image.random_crop(stacked, tf.stack([size, size, 5]))
+    patch = tf.image.random_crop(stacked, tf.stack([size, size, 3 + channels]))
     patch = tf.image.resize(patch, [crop, crop], method="bilinear")
     patch = tf.image.random_flip_left_right(patch)
     patch = tf.image.random_flip_up_down(patch)
     patch = tf.image.rot90(patch, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
-    image, target = patch[..., :3], tf.cast(patch[..., 3:] > 0.5, tf.float32)
+    # Foreground and boundary stay binary; a distance map is a fraction and stays one.
+    image, masks = patch[..., :3], tf.cast(patch[..., 3:5] > 0.5, tf.float32)
+    target = tf.concat([masks, patch[..., 5:]], axis=-1)
     image = tf.clip_by_value(image, 0.0, 1.0)
     if colour:
         image = _stain_jitter(image)
@@ -341,7 +394,7 @@ def _augment(image, target, colour, crop: int):
     brightness = tf.random.uniform([], -0.1, 0.1)
     mean = tf.reduce_mean(image)
     image = tf.clip_by_value((image - mean) * contrast + mean + brightness, 0.0, 1.0)
-    return tf.ensure_shape(image, [crop, crop, 3]), tf.ensure_shape(target, [crop, crop, 2])
+    return tf.ensure_shape(image, [crop, crop, 3]), tf.ensure_shape(target, [crop, crop, channels])
 
 
 # --------------------------------------------------------------------------- pipelines
@@ -370,6 +423,7 @@ def training_dataset(arrays, crop: int, batch_size: int, seed: int):
     import tensorflow as tf
 
     order = np.repeat(np.arange(len(arrays)), [array.count for array in arrays])
+    channels = arrays[0].targets.shape[-1]
 
     def generate():
         rng = np.random.default_rng(seed)
@@ -380,7 +434,7 @@ def training_dataset(arrays, crop: int, batch_size: int, seed: int):
 
     signature = (
         tf.TensorSpec((None, None, 3), tf.float32),
-        tf.TensorSpec((None, None, 2), tf.float32),
+        tf.TensorSpec((None, None, channels), tf.float32),
         tf.TensorSpec((), tf.bool),
     )
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
@@ -415,9 +469,10 @@ def validation_dataset(arrays, multiple: int, replicas: int = 1):
     while padded and len(padded) % replicas:
         padded.append(padded[len(padded) % len(arrays)])
 
+    channels = arrays[0].targets.shape[-1] if arrays else 2
     signature = (
         tf.TensorSpec((None, None, 3), tf.float32),
-        tf.TensorSpec((None, None, 2), tf.float32),
+        tf.TensorSpec((None, None, channels), tf.float32),
     )
     dataset = tf.data.Dataset.from_generator(lambda: iter(padded), output_signature=signature)
     return dataset.padded_batch(replicas).cache().prefetch(tf.data.AUTOTUNE)

@@ -108,6 +108,7 @@ def finetune_config(
         depth=int(model["depth"]),
         base_filters=int(model["base_filters"]),
         dropout=float(model.get("dropout", 0.1)),
+        distance=bool(model.get("distance", False)),
         time_budget_minutes=minutes,
         precision=precision,
         name=name,
@@ -160,6 +161,10 @@ def _crop_for(data, multiple: int) -> int:
 def start_from(model, base_model) -> None:
     """Copy the weights of the model file ``base_model`` into ``model``; freeze batch norm.
 
+    A base model without the distance map can start a network with one
+    (:class:`~nuclei_core.model.ModelConfig` ``distance=True``): its output layer
+    gives the foreground and boundary channels, the distance channel starts new.
+
     Raises
     ------
     ConfigError
@@ -179,8 +184,16 @@ def start_from(model, base_model) -> None:
     from nuclei_core.model import load_model
 
     weights = load_model(base_model).get_weights()
-    expected = [tuple(weight.shape) for weight in model.get_weights()]
+    current = model.get_weights()
+    expected = [tuple(weight.shape) for weight in current]
     found = [tuple(weight.shape) for weight in weights]
+    output_layer = slice(len(current) - 2, len(current))  # the last kernel and bias
+    if _adds_output_channels(found[output_layer], expected[output_layer]):
+        for index in range(output_layer.start, output_layer.stop):
+            grown = current[index].copy()
+            grown[..., : weights[index].shape[-1]] = weights[index]
+            weights[index] = grown
+            found[index] = expected[index]
     if found != expected:
         index = next(
             (i for i, pair in enumerate(zip(found, expected, strict=False)) if pair[0] != pair[1]),
@@ -194,6 +207,14 @@ def start_from(model, base_model) -> None:
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
+
+
+def _adds_output_channels(found: list[tuple], expected: list[tuple]) -> bool:
+    """True when only the last axis of the output kernel and bias grows."""
+    if len(found) != 2 or len(expected) != 2:
+        return False
+    pairs = zip(found, expected, strict=True)
+    return all(old[:-1] == new[:-1] and old[-1] < new[-1] for old, new in pairs)
 
 
 def _shape_at(shapes: list[tuple], index: int) -> str:

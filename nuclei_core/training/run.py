@@ -218,9 +218,9 @@ def _read_inputs(
         f"reading {len(split.train)} training and {len(split.val)} validation images"
     )
     train_arrays, problems = load_training_data(
-        split.train, config.crop, listener, split.train_groups
+        split.train, config.crop, listener, split.train_groups, config.distance
     )
-    val_arrays, val_problems = load_training_data(split.val, config.crop)
+    val_arrays, val_problems = load_training_data(split.val, config.crop, distance=config.distance)
     problems = [*split.problems, *problems, *val_problems]
     for problem in problems:
         listener.on_status(f"skipped: {problem}")
