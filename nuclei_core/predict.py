@@ -11,6 +11,7 @@ equal size together for throughput.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -78,14 +79,13 @@ def _check_input(model_input) -> np.ndarray:
     return np.asarray(model_input, np.float32)
 
 
-def blend_window(size: int, overlap: int) -> np.ndarray:
-    """2-D weights of one tile: 1 inside, a raised-cosine ramp over ``overlap`` at the edges.
+def _ramp(size: int, overlap: int) -> np.ndarray:
+    """1-D tile weights: 1 inside, a raised-cosine ramp over ``overlap`` at both ends.
 
     Examples
     --------
-    >>> window = blend_window(8, 2)
-    >>> window.shape, float(window[4, 4]), bool(window[0, 0] < window[1, 1])
-    ((8, 8), 1.0, True)
+    >>> _ramp(6, 2).astype(float).round(2).tolist()
+    [0.15, 0.85, 1.0, 1.0, 0.85, 0.15]
     """
     ramp = np.ones(size, np.float32)
     if overlap > 0:
@@ -93,14 +93,41 @@ def blend_window(size: int, overlap: int) -> np.ndarray:
         edge = 0.5 - 0.5 * np.cos(np.pi * positions)
         ramp[:overlap] = edge
         ramp[-overlap:] = edge[::-1]
-    return np.outer(ramp, ramp)
+    return ramp
 
 
-def _tile_starts(length: int, tile: int, step: int) -> list[int]:
+def tile_plan(length: int, tile_size: int, overlap: int) -> tuple[int, list[int]]:
+    """Tile length and start of each tile along one side of ``length`` pixels.
+
+    As few tiles as tiles of ``tile_size`` would need, each as short as covering the
+    side allows (a multiple of 32, at most ``tile_size``), so that an image just over
+    the tile size costs little more than its own pixels: 1,152 pixels in tiles of
+    1,024 overlapping by 64 take two tiles of 608, not two of 1,024. Tiles start on
+    multiples of 32, so each sees the pooling grid of the whole image (a U-Net is not
+    shift-invariant); ``length`` is a multiple of 32.
+
+    Examples
+    --------
+    >>> tile_plan(1152, 1024, 64)
+    (608, [0, 544])
+    >>> tile_plan(320, 128, 16)
+    (128, [0, 96, 192])
+    """
+    count = max(1, math.ceil((length - overlap) / (tile_size - overlap)))
+    shortest = math.ceil((length + (count - 1) * overlap) / count)
+    tile = min(tile_size, -(-shortest // SIZE_MULTIPLE) * SIZE_MULTIPLE)
+    step = max(SIZE_MULTIPLE, (tile - overlap) // SIZE_MULTIPLE * SIZE_MULTIPLE)
     starts = list(range(0, max(1, length - tile + 1), step))
     if starts[-1] + tile < length:
         starts.append(length - tile)
-    return starts
+    return tile, starts
+
+
+def _overlap_of(tile: int, starts: list[int]) -> int:
+    """Ramp length of tiles at ``starts``: their least overlap, at most half a tile."""
+    if len(starts) < 2:
+        return 0
+    return min(tile - (starts[1] - starts[0]), tile // 2)
 
 
 def predict_probabilities(
@@ -121,8 +148,8 @@ def predict_probabilities(
     model_input : ndarray
         ``float32 (H, W, 3)`` from :func:`nuclei_core.preprocess.to_model_input`.
     tile_size : int
-        Images with a side above this are predicted in tiles of this size
-        (a multiple of 32).
+        Images with a side above this are predicted in overlapping tiles at most this
+        size (a multiple of 32; :func:`tile_plan`).
     overlap : int, optional
         Least number of pixels shared by neighbouring tiles, blended with a cosine
         window (default: 64, or ``tile_size // 8`` for tiles under 512). Tiles start
@@ -155,30 +182,24 @@ def predict_probabilities(
         if progress:
             progress(1, 1)
         return np.ascontiguousarray(output)
-    padded = _pad(
-        image,
-        _pad_amounts(height, SIZE_MULTIPLE, tile_size),
-        _pad_amounts(width, SIZE_MULTIPLE, tile_size),
-    )
-    # Tiles start on multiples of SIZE_MULTIPLE, so each sees the pooling grid of the
-    # whole image (a U-Net is not shift-invariant); they may overlap a little more,
-    # and the blending ramp spans the whole overlap.
-    step = max(SIZE_MULTIPLE, (tile_size - overlap) // SIZE_MULTIPLE * SIZE_MULTIPLE)
-    window = blend_window(tile_size, min(tile_size - step, tile_size // 2))[..., None]
+    padded = _pad(image, _pad_amounts(height, SIZE_MULTIPLE), _pad_amounts(width, SIZE_MULTIPLE))
+    tile_height, tops = tile_plan(padded.shape[0], tile_size, overlap)
+    tile_width, lefts = tile_plan(padded.shape[1], tile_size, overlap)
+    # The blending ramp spans the whole overlap (tiles may overlap more than asked).
+    window = np.outer(
+        _ramp(tile_height, _overlap_of(tile_height, tops)),
+        _ramp(tile_width, _overlap_of(tile_width, lefts)),
+    )[..., None]
     total = None  # the model's channel count is known after the first tile
     weights = np.zeros(padded.shape[:2] + (1,), np.float32)
-    tiles = [
-        (top, left)
-        for top in _tile_starts(padded.shape[0], tile_size, step)
-        for left in _tile_starts(padded.shape[1], tile_size, step)
-    ]
+    tiles = [(top, left) for top in tops for left in lefts]
     for done, (top, left) in enumerate(tiles, start=1):
-        tile = padded[top : top + tile_size, left : left + tile_size]
+        tile = padded[top : top + tile_height, left : left + tile_width]
         output = _run(model, tile[None], tta)[0]
         if total is None:
             total = np.zeros(padded.shape[:2] + output.shape[-1:], np.float32)
-        total[top : top + tile_size, left : left + tile_size] += output * window
-        weights[top : top + tile_size, left : left + tile_size] += window
+        total[top : top + tile_height, left : left + tile_width] += output * window
+        weights[top : top + tile_height, left : left + tile_width] += window
         if progress:
             progress(done, len(tiles))
     # Every pixel has a positive weight; at image corners it is as small as 1e-8.
