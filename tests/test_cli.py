@@ -155,29 +155,11 @@ def test_train_a_distance_model_from_a_two_channel_one(tmp_path, trained_run):
 
     out = tmp_path / "distance"
     base = trained_run.result.model_path
+    network = "--epochs 1 --filters 8 --depth 2 --crop 32 --batch-size 4 --strategy none"
     process = run_cli(
-        "train",
-        "--data",
-        trained_run.data,
-        "--epochs",
-        1,
-        "--filters",
-        8,
-        "--depth",
-        2,
-        "--crop",
-        32,
-        "--batch-size",
-        4,
-        "--strategy",
-        "none",
-        "--distance",
-        "--start-from",
-        base,
-        "--out",
-        out,
-        cwd=tmp_path,
-    )
+        "train", "--data", trained_run.data, *network.split(), "--distance",
+        "--start-from", base, "--out", out, cwd=tmp_path,
+    )  # fmt: skip
     assert process.returncode == 0, process.stderr[-3000:]
     assert load_model(out / "model.keras").output_shape == (None, None, None, 3)
     card = json.loads((out / "model.json").read_text())
