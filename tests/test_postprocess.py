@@ -100,22 +100,26 @@ def test_distance_map_seeds_split_touching_discs_the_boundary_missed():
     assert_consecutive_int32(labels)
 
 
-def test_distance_threshold_decides_which_dips_split():
+def test_peak_height_decides_which_dips_split():
     truth = touching_discs()
     probabilities = with_distance(truth, probabilities_from_labels(truth))
     probabilities[..., 1] = 0.0
-    # Fill the dip between the two centres: above 0.6 everywhere on the line between them.
+    # The second nucleus's peak at 0.95, the dip between the two filled up to 0.85: the
+    # lower peak rises 0.1 above the pass to the higher one.
+    probabilities[..., 2] *= np.where(truth == 2, 0.95, 1.0)
     row = truth.shape[0] // 2
-    probabilities[row - 1 : row + 2, 25:48, 2] = 0.7
-    assert labels_from_probabilities(probabilities, distance_threshold=0.6).max() == 1
-    assert labels_from_probabilities(probabilities, distance_threshold=0.8).max() == 2
+    band = probabilities[row - 1 : row + 2, 25:48, 2]
+    band[...] = np.maximum(band, 0.85)
+    assert labels_from_probabilities(probabilities, peak_height=0.2).max() == 1
+    assert labels_from_probabilities(probabilities, peak_height=0.05).max() == 2
 
 
-def test_distance_map_with_no_seed_keeps_the_nucleus():
+def test_a_flat_distance_map_keeps_the_nucleus_whole():
     truth = disc((40, 40), (20, 20), 10).astype(np.int32)
     probabilities = with_distance(truth, probabilities_from_labels(truth))
-    probabilities[..., 2] = 0.0
-    assert labels_from_probabilities(probabilities).max() == 1
+    probabilities[..., 2] = 0.3 * (truth > 0)  # one plateau: one seed
+    labels = labels_from_probabilities(probabilities)
+    assert labels.max() == 1 and (labels > 0).sum() == (truth > 0).sum()
 
 
 def test_split_follows_the_predicted_boundary():
@@ -323,9 +327,9 @@ def test_property_mask_pixels_are_all_labelled(mask):
             "min_marker_size",
         ),
         (
-            lambda: labels_from_probabilities(np.zeros((4, 4, 3)), distance_threshold=1.5),
+            lambda: labels_from_probabilities(np.zeros((4, 4, 3)), peak_height=1.5),
             InputError,
-            "distance_threshold",
+            "peak_height",
         ),
         (lambda: labels_from_mask(np.zeros((4, 4, 1))), InputError, "mask"),
         (lambda: labels_from_mask(np.zeros((4, 4)), min_distance=0), InputError, "min_distance"),
