@@ -15,7 +15,7 @@ from nuclei_core.postprocess import labels_from_probabilities
 
 def test_error_types_are_builtin_compatible():
     with pytest.raises(ValueError):
-        labels_from_probabilities(np.zeros((4, 4, 3)))
+        labels_from_probabilities(np.zeros((4, 4, 4)))
     with pytest.raises(TypeError):
         measure_nuclei(np.zeros((4, 4)))
 

@@ -326,7 +326,7 @@ def test_predict_with_a_diameter_in_pixels_or_micrometres(
     )
     diameter = median_diameter(truth)
     common = ["predict", "--model", str(model_with_diameter), str(tmp_path / "small.png")]
-    assert cli.main([*common, "--out", str(tmp_path / "plain")]) == 0
+    assert cli.main([*common, "--out", str(tmp_path / "plain"), "--diameter", "none"]) == 0
     assert cli.main([*common, "--out", str(tmp_path / "px"), "--diameter", f"{diameter}"]) == 0
     tif = ["predict", "--model", str(model_with_diameter), str(tmp_path / "small.tif")]
     assert cli.main([*tif, "--out", str(tmp_path / "um"), "--diameter-um", f"{diameter / 4}"]) == 0

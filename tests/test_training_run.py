@@ -68,6 +68,7 @@ def test_run_card_has_the_required_fields(trained_run):
         "base_filters": 8,
         "batch_norm": True,
         "dropout": 0.0,
+        "distance": False,
     }
     assert card["params"]["epochs"] == config.epochs and card["params"]["seed"] == 0
     assert card["params"]["learning_rate"] == config.learning_rate
