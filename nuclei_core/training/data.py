@@ -193,23 +193,15 @@ def normalised_distance(labels: np.ndarray) -> np.ndarray:
     [0.0, 0.33, 0.67, 1.0, 0.67, 0.33, 0.25, 0.5, 0.75, 1.0]
     """
     result = np.zeros(labels.shape, np.float32)
+    # One pixel around the image, repeating its border, so every nucleus has a margin.
+    padded = np.pad(labels, 1, mode="edge")
     for index, box in enumerate(ndi.find_objects(labels), start=1):
         if box is None:
             continue
-        # One pixel of the nucleus's surroundings on every side, repeated at the border.
-        grown = tuple(
-            slice(max(part.start - 1, 0), min(part.stop + 1, size))
-            for part, size in zip(box, labels.shape, strict=True)
-        )
-        inside = labels[grown] == index
-        before = [part.start - wider.start for part, wider in zip(box, grown, strict=True)]
-        padding = [
-            (1 - start, 1 - (wider.stop - part.stop))
-            for start, part, wider in zip(before, box, grown, strict=True)
-        ]
-        inside = np.pad(inside, padding, mode="edge")
+        around = tuple(slice(part.start, part.stop + 2) for part in box)  # box +1 px, padded
+        inside = padded[around] == index
         distance = cv2.distanceTransform(inside.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-        distance = distance[1:-1, 1:-1] * (labels[box] == index)
+        distance = distance[1:-1, 1:-1]
         result[box] += distance / max(float(distance.max()), 1.0)
     return result
 
