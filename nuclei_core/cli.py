@@ -139,33 +139,38 @@ def _model(args):
 
 
 def _options(args):
-    from nuclei_core.segment import SegmentOptions
+    """The command line's settings, with those of the model's card (its training diameter
+    and minimum confidence: :func:`nuclei_core.segment.model_settings`)."""
+    from nuclei_core.segment import SegmentOptions, model_settings
 
-    return SegmentOptions(threshold=args.threshold, min_size=args.min_size, tta=args.tta)
+    return SegmentOptions(
+        threshold=args.threshold,
+        min_size=args.min_size,
+        tta=args.tta,
+        **model_settings(_model_path(args)),
+    )
 
 
 def _with_diameter(options, args):
     """``options`` with ``--diameter`` (checked here) or ``--diameter-um`` (turned into pixels
-    per image) and the model's training diameter from its card (:mod:`nuclei_core.rescale`)."""
+    per image), against the model's training diameter (:mod:`nuclei_core.rescale`)."""
     from dataclasses import replace
 
-    from nuclei_core import cards, rescale
+    from nuclei_core import rescale
     from nuclei_core.checks import check_positive
     from nuclei_core.segment import AUTO
 
     diameter_um = getattr(args, "diameter_um", None)
     if args.diameter is None and diameter_um is None:
         return options
-    model_diameter = rescale.model_diameter(cards.read_card(_model_path(args)))
     if diameter_um is not None:
         check_positive(diameter_um, "--diameter-um")
     elif args.diameter != AUTO:
-        rescale.scale_factor(args.diameter, model_diameter, "--diameter")
+        rescale.scale_factor(args.diameter, options.model_diameter, "--diameter")
     return replace(
         options,
         diameter=None if diameter_um is not None else args.diameter,
         diameter_um=diameter_um,
-        model_diameter=model_diameter,
     )
 
 

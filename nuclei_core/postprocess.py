@@ -21,10 +21,16 @@ from skimage.feature import peak_local_max
 from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
-from nuclei_core.checks import check_array, check_finite, check_fraction, check_int
+from nuclei_core.checks import (
+    check_array,
+    check_finite,
+    check_fraction,
+    check_int,
+    check_same_shape,
+)
 from nuclei_core.errors import InputError
 
-__all__ = ["labels_from_mask", "labels_from_probabilities"]
+__all__ = ["keep_confident", "labels_from_mask", "labels_from_probabilities"]
 
 # 4-connectivity, the same as ``watershed(..., connectivity=1)``.
 _FOUR_CONNECTED = ndi.generate_binary_structure(2, 1)
@@ -43,6 +49,45 @@ def _drop_small_and_relabel(labels: np.ndarray, min_size: int) -> np.ndarray:
     new_ids = np.zeros(sizes.size, dtype=np.int32)
     new_ids[kept] = np.arange(1, np.count_nonzero(kept) + 1, dtype=np.int32)
     return new_ids[labels]
+
+
+def keep_confident(labels: np.ndarray, foreground: np.ndarray, min_confidence: float) -> np.ndarray:
+    """``labels`` without the nuclei whose foreground probability never reaches ``min_confidence``.
+
+    A nucleus is kept when at least one of its pixels has a foreground probability of
+    ``min_confidence`` or more: the object-level counterpart of the pixel threshold, like
+    StarDist's object probability. Lowering the pixel threshold grows nuclei but never
+    drops one, since a nucleus's most certain pixel stays inside it. The kept nuclei keep
+    their numbers (the dropped ones leave gaps); 0 keeps every nucleus.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (H, W)
+    foreground : ndarray of float, shape (H, W)
+        The foreground probability the nuclei were found in.
+    min_confidence : float
+        In [0, 1).
+
+    Returns
+    -------
+    labels : ndarray of int32, shape (H, W)
+
+    Examples
+    --------
+    >>> labels = np.array([[1, 1, 0, 2, 2]])
+    >>> foreground = np.array([[0.99, 0.7, 0.0, 0.8, 0.9]])
+    >>> keep_confident(labels, foreground, 0.95)
+    array([[1, 1, 0, 0, 0]], dtype=int32)
+    """
+    check_fraction(min_confidence, "min_confidence")
+    check_same_shape(foreground, "foreground", labels.shape)
+    labels = labels.astype(np.int32, copy=False)
+    if min_confidence == 0.0:
+        return labels
+    confident = np.zeros(int(labels.max()) + 1, dtype=bool)
+    confident[labels[foreground >= min_confidence]] = True
+    confident[0] = False
+    return np.where(confident[labels], labels, 0).astype(np.int32, copy=False)
 
 
 def _flood_from_markers(
@@ -226,6 +271,7 @@ def labels_from_probabilities(
     min_distance: int = 5,
     seed_distance: int = 9,
     peak_height: float = 0.2,
+    min_confidence: float = 0.0,
 ) -> np.ndarray:
     """Turn predicted probabilities into a label image with a marker-controlled watershed.
 
@@ -244,7 +290,9 @@ def labels_from_probabilities(
        on the boundary probability, so touching nuclei meet where the predicted rim is
        strongest; a foreground component without a marker (or with one) is a nucleus as it
        is, none is lost;
-    4. nuclei smaller than ``min_size`` pixels are removed and the rest numbered 1..N.
+    4. nuclei smaller than ``min_size`` pixels, or whose foreground probability never
+       reaches ``min_confidence`` (:func:`keep_confident`), are removed and the rest
+       numbered 1..N.
 
     A third channel is a predicted distance map (each nucleus pixel's distance to the
     nucleus's edge over the largest in that nucleus, see :mod:`nuclei_core.model`); then
@@ -281,6 +329,10 @@ def labels_from_probabilities(
     peak_height : float, optional
         Only for a three-channel input: how far a peak of the distance map must rise above
         the pass to a higher one to seed a nucleus of its own.
+    min_confidence : float, optional
+        A nucleus is kept only when its foreground probability reaches this somewhere
+        (:func:`keep_confident`); 0 keeps all. A model's card can set it
+        (:meth:`nuclei_core.segment.SegmentOptions.for_model`).
 
     Returns
     -------
@@ -325,4 +377,5 @@ def labels_from_probabilities(
             foreground, boundary, boundary_threshold, min_marker_size, seed_distance
         )
     labels = _flood_from_markers(boundary, markers, foreground)
+    labels = keep_confident(labels, probabilities[..., 0], min_confidence)
     return _drop_small_and_relabel(labels, min_size)

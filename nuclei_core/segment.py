@@ -28,11 +28,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from nuclei_core.cards import read_card
-from nuclei_core.checks import check_positive
+from nuclei_core.cards import card_path, read_card
+from nuclei_core.checks import check_fraction, check_positive
 from nuclei_core.errors import ConfigError, NucleiError
 from nuclei_core.measure import measure_nuclei
-from nuclei_core.postprocess import labels_from_probabilities
+from nuclei_core.postprocess import keep_confident, labels_from_probabilities
 from nuclei_core.preprocess import image_kind, to_model_input
 from nuclei_core.rescale import (
     DEFAULT_MODEL_DIAMETER_PX,
@@ -51,6 +51,7 @@ __all__ = [
     "SegmentOptions",
     "Segmentation",
     "estimate_diameter",
+    "model_settings",
     "nuclei_from_probabilities",
     "predict_image",
     "predict_with_size",
@@ -92,6 +93,10 @@ class SegmentOptions:
     model_diameter : float
         The nucleus diameter the model was trained on
         (:func:`nuclei_core.rescale.model_diameter` of its card).
+    min_confidence : float
+        A nucleus is kept only where its foreground probability reaches this somewhere
+        (:func:`nuclei_core.postprocess.keep_confident`; 0 keeps all). Chosen per model
+        on its validation images and kept in its card (:func:`model_settings`).
 
     Raises
     ------
@@ -120,10 +125,13 @@ class SegmentOptions:
     diameter: float | str | None = None
     diameter_um: float | None = None
     model_diameter: float = DEFAULT_MODEL_DIAMETER_PX
+    min_confidence: float = 0.0
 
     def __post_init__(self):
         if not 0.0 < self.threshold < 1.0:
             raise ConfigError(f"threshold must be between 0 and 1, got {self.threshold}")
+        if not 0.0 <= self.min_confidence < 1.0:
+            raise ConfigError(f"min_confidence must be in [0, 1), got {self.min_confidence}")
         if self.min_size < 0:
             raise ConfigError(f"minimum nucleus size must be >= 0, got {self.min_size}")
         try:
@@ -143,7 +151,8 @@ class SegmentOptions:
         """The options the app and the CLI run the model at ``model_path`` with.
 
         The nucleus diameter is estimated from each image (``diameter="auto"``) against
-        the training diameter of the model's card; ``settings`` change any field.
+        the training diameter of the model's card, and the card's settings
+        (:func:`model_settings`) apply; ``settings`` change any field.
 
         Examples
         --------
@@ -152,8 +161,7 @@ class SegmentOptions:
         >>> options.diameter, options.model_diameter, options.tta
         ('auto', 20.6, True)
         """
-        trained = model_diameter(read_card(model_path))
-        return cls(**{"diameter": AUTO, "model_diameter": trained, **settings})
+        return cls(**{"diameter": AUTO, **model_settings(model_path), **settings})
 
     def in_pixels(self, pixel_size: float | None) -> SegmentOptions:
         """These options with ``diameter_um`` turned into ``diameter`` for ``pixel_size`` µm.
@@ -190,6 +198,25 @@ class SegmentOptions:
         if self.diameter is None:
             return 1.0
         return scale_factor(self.diameter, self.model_diameter)
+
+
+def model_settings(model_path) -> dict:
+    """The :class:`SegmentOptions` fields a model's card sets: ``model_diameter`` and
+    ``min_confidence`` (the card's ``postprocess``, chosen on the model's validation
+    images; 0 where the card says nothing). ``model_path`` None gives the defaults.
+
+    Examples
+    --------
+    >>> model_settings(None)
+    {'model_diameter': 20.6, 'min_confidence': 0.0}
+    """
+    if model_path is None:
+        return {"model_diameter": DEFAULT_MODEL_DIAMETER_PX, "min_confidence": 0.0}
+    card = read_card(model_path)
+    confidence = (card.get("postprocess") or {}).get("min_confidence", 0.0)
+    where = f"postprocess.min_confidence of {card_path(model_path)}"
+    confidence = check_fraction(confidence, where)
+    return {"model_diameter": model_diameter(card), "min_confidence": confidence}
 
 
 @dataclass
@@ -384,7 +411,10 @@ def nuclei_from_probabilities(
     options = options.in_pixels(pixel_size)
     if options.scale == 1.0:
         labels = labels_from_probabilities(
-            probabilities, threshold=options.threshold, min_size=options.min_size
+            probabilities,
+            threshold=options.threshold,
+            min_size=options.min_size,
+            min_confidence=options.min_confidence,
         )
     else:
         labels = labels_at_model_scale(probabilities, options)
@@ -433,7 +463,8 @@ def labels_at_model_scale(probabilities, options: SegmentOptions) -> np.ndarray:
     foreground = probabilities[..., 0] > options.threshold
     seeds = np.where(foreground, labels_to_shape(labels, shape), 0)
     redrawn = watershed(probabilities[..., 1], seeds, mask=foreground, connectivity=1)
-    return labels_to_shape(redrawn.astype(np.int32, copy=False), shape, options.min_size)
+    confident = keep_confident(redrawn, probabilities[..., 0], options.min_confidence)
+    return labels_to_shape(confident, shape, options.min_size)
 
 
 def segment_image(

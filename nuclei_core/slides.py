@@ -472,7 +472,7 @@ def tile_nuclei(
 
     One network pass over the window (``region``, the slide's pixels of ``tile.window``),
     then the seeded watershed of :func:`nuclei_core.postprocess.labels_from_probabilities`
-    with ``options.threshold`` and ``options.min_size``, then
+    with ``options.threshold``, ``options.min_size`` and ``options.min_confidence``, then
     :func:`nuclei_core.stitch.centred_nuclei`.  A tile's work depends on no other tile;
     only the stitching (:func:`nuclei_core.stitch.add_nuclei`) goes in order.
 
@@ -493,7 +493,10 @@ def tile_nuclei(
         model, model_input(region, normalisation), tile_size=side, tta=options.tta
     )
     labels = labels_from_probabilities(
-        probabilities, threshold=options.threshold, min_size=options.min_size
+        probabilities,
+        threshold=options.threshold,
+        min_size=options.min_size,
+        min_confidence=options.min_confidence,
     )
     return labels, centred_nuclei(labels, tile)
 
@@ -525,8 +528,9 @@ def segment_slide(
     Each core of ``options.tile_size`` pixels is segmented in a window ``margin``
     pixels wider on every side (one network pass per window, then the seeded watershed
     of :func:`nuclei_core.postprocess.labels_from_probabilities` with
-    ``options.threshold`` and ``options.min_size``); the nuclei centred in the core are
-    stitched into the slide's label image (:mod:`nuclei_core.stitch`) and measured.
+    ``options.threshold``, ``options.min_size`` and ``options.min_confidence``); the nuclei
+    centred in the core are stitched into the slide's label image (:mod:`nuclei_core.stitch`)
+    and measured.
 
     Parameters
     ----------

@@ -45,7 +45,7 @@ else:
 
 left, middle, size, scale, right = st.columns(5)
 threshold, min_size = instance_inputs("batch", left, middle)
-sizes = diameter.diameter_options(run, where=size, key="batch_diameter")
+sizes = diameter.model_options(run, where=size, key="batch_diameter")
 pixel_size = scale.number_input(
     "Pixel size (µm per pixel)",
     min_value=0.0001,

@@ -87,7 +87,7 @@ if model is not None:
         key="segment_tta",
         help="Average the prediction over 4 flipped copies: slower, slightly more accurate.",
     )
-    sizes = diameter.diameter_options(run, where=diameter_column)
+    sizes = diameter.model_options(run, where=diameter_column)
 
 if data is None:
     st.caption("Upload an image, or pick one of the bundled samples, to find its nuclei.")

@@ -13,7 +13,7 @@ import time
 
 import streamlit as st
 
-from nuclei_core.segment import SegmentOptions
+from nuclei_core.segment import SegmentOptions, model_settings
 from nuclei_core.slides import segment_slide, slide_output_folder
 from ui import labels, messages, navigation, pictures, state
 from ui.threshold import instance_inputs
@@ -49,7 +49,9 @@ if st.button("Segment the slide", type="primary", disabled=not path_text.strip()
         )
 
     path = path_text.strip()
-    options = SegmentOptions(threshold=threshold, min_size=min_size)
+    options = SegmentOptions(
+        threshold=threshold, min_size=min_size, **model_settings(run.model_path)
+    )
     with messages.engine_errors():
         st.session_state["slide_result"] = segment_slide(
             model,

@@ -20,8 +20,11 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+from scipy import ndimage as ndi
 
 from nuclei_core import cli, imread, runtime
+from nuclei_core.model import load_model
+from nuclei_core.segment import SegmentOptions, segment_image
 
 REPO = Path(__file__).resolve().parent.parent
 AUTO_RUNTIME = runtime.default_runtime()
@@ -166,6 +169,12 @@ def test_train_a_distance_model_from_a_two_channel_one(tmp_path, trained_run):
     assert card["model"]["distance"] is True and card["params"]["distance"] is True
     assert card["base_model"]["path"] == str(base)
     assert "--distance --start-from" in card["command"]
+    # The card keeps the runs behind its base model, so peers can be given the same time.
+    base_card = json.loads(trained_run.result.card_path.read_text())
+    first, this_run = card["train_minutes_by_run"]
+    assert first == round(base_card["train_seconds"] / 60, 1)
+    assert this_run == round(card["train_seconds"] / 60, 1)
+    assert card["commands"] == [*base_card["commands"], card["command"]]
 
 
 # ============================================================================== predict
@@ -252,6 +261,30 @@ def test_predict_all_good_exits_zero(tmp_path, trained_run, make_sample, capsys)
         "cells_mask.png",
         "cells_nuclei.csv",
     ]
+
+
+def test_predict_keeps_only_nuclei_as_sure_as_the_model_card_asks(
+    tmp_path, model_copy, make_sample, capsys
+):
+    image, _ = make_sample((64, 96), n_nuclei=8, n_touching_pairs=0, seed=325)
+    Image.fromarray(image).save(tmp_path / "cells.png")
+    options = SegmentOptions(diameter=None)
+    found = segment_image(load_model(model_copy), image, options)
+    peaks = ndi.maximum(found.probabilities[..., 0], found.labels, np.arange(1, found.count + 1))
+    assert len(set(peaks.round(6))) > 1, "the sample's nuclei must differ in certainty"
+    level = float(np.median(peaks))  # keeps the surer half of the nuclei
+    card = json.loads(model_copy.with_suffix(".json").read_text())
+    card["postprocess"] = {"min_confidence": level}
+    model_copy.with_suffix(".json").write_text(json.dumps(card))
+    command = ["predict", "--model", str(model_copy), str(tmp_path / "cells.png")]
+    command += ["--backend", "tensorflow", "--diameter", "none"]
+    assert cli.main([*command, "--out", str(tmp_path / "out")]) == 0
+    written = imread.read_image(tmp_path / "out" / "cells_labels.png")
+    assert int(written.max()) == int(np.count_nonzero(peaks >= level)) < found.count
+    card["postprocess"] = {"min_confidence": 1.5}
+    model_copy.with_suffix(".json").write_text(json.dumps(card))
+    assert cli.main([*command, "--out", str(tmp_path / "bad")]) != 0
+    assert "postprocess.min_confidence" in capsys.readouterr().err
 
 
 def two_channel_stack(make_sample, path):

@@ -12,7 +12,7 @@ from skimage.segmentation import find_boundaries
 from support import assert_consecutive_int32, disc
 
 from nuclei_core.errors import InputError, InputTypeError
-from nuclei_core.postprocess import labels_from_mask, labels_from_probabilities
+from nuclei_core.postprocess import keep_confident, labels_from_mask, labels_from_probabilities
 
 FOUR_CONNECTED = ndi.generate_binary_structure(2, 1)
 
@@ -162,6 +162,41 @@ def test_objects_below_min_size_are_removed():
     kept = labels_from_probabilities(probabilities, min_size=12)
     assert kept.max() == 2
     assert (kept > 0).sum() == 412
+
+
+def test_nuclei_the_network_is_never_sure_of_are_dropped():
+    probabilities = np.zeros((40, 40, 2), dtype=np.float32)
+    probabilities[5:15, 5:15, 0] = 0.8
+    probabilities[9, 9, 0] = 0.99  # one sure pixel keeps the whole nucleus
+    probabilities[25:35, 25:35, 0] = 0.9  # sure of no pixel
+    kept_all = labels_from_probabilities(probabilities)
+    assert kept_all.max() == 2
+    labels = labels_from_probabilities(probabilities, min_confidence=0.95)
+    assert labels.max() == 1
+    assert (labels == 1).sum() == 100
+    assert labels[30, 30] == 0
+
+
+def test_lowering_the_threshold_never_drops_a_confident_nucleus():
+    probabilities = np.zeros((40, 40, 2), dtype=np.float32)
+    probabilities[10:30, 10:30, 0] = 0.6  # a faint rim around a sure core
+    probabilities[15:25, 15:25, 0] = 0.97
+    counts = [
+        labels_from_probabilities(probabilities, threshold=threshold, min_confidence=0.95).max()
+        for threshold in (0.9, 0.5, 0.3)
+    ]
+    assert counts == [1, 1, 1]
+
+
+def test_keep_confident_keeps_numbers_and_refuses_other_shapes():
+    labels = np.array([[1, 0, 2, 3]])
+    foreground = np.array([[0.99, 0.0, 0.5, 0.96]])
+    assert keep_confident(labels, foreground, 0.95).tolist() == [[1, 0, 0, 3]]
+    assert keep_confident(labels, foreground, 0.0).tolist() == labels.tolist()
+    with pytest.raises(InputError, match="foreground"):
+        keep_confident(labels, foreground[:, :3], 0.5)
+    with pytest.raises(InputError, match="min_confidence"):
+        keep_confident(labels, foreground, 1.5)
 
 
 def test_foreground_component_without_marker_is_kept():

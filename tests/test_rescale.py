@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -35,6 +36,8 @@ from nuclei_core.segment import (
     SegmentOptions,
     estimate_diameter,
     labels_at_model_scale,
+    model_settings,
+    nuclei_from_probabilities,
     segment_image,
 )
 
@@ -166,6 +169,37 @@ def test_nuclei_at_the_model_scale_come_back_at_the_image_size():
     matching = match_labels(truth, labels)
     assert matching.tp == 3 and matching.fp == 0
     assert matching.mean_matched_iou > 0.9
+
+
+def test_unsure_nuclei_are_dropped_at_the_image_and_at_the_model_scale():
+    truth = discs((64, 64), [(20, 20), (20, 40), (45, 40)], radius=5)
+    probabilities = perfect_probabilities(truth)
+    probabilities[..., 0] *= np.where(truth == 2, 0.8, 1.0)  # the network is unsure of one
+    for diameter in (None, 10.0):
+        options = SegmentOptions(diameter=diameter, model_diameter=20.0)
+        labels, _ = nuclei_from_probabilities(probabilities, truth, options)
+        assert labels.max() == 3
+        sure = replace(options, min_confidence=0.9)
+        labels, table = nuclei_from_probabilities(probabilities, truth, sure)
+        assert labels.max() == 2 and len(table) == 2
+        assert not np.any(labels[truth == 2]) and match_labels(truth, labels).tp == 2
+
+
+def test_model_settings_come_from_the_card_and_are_checked(tmp_path):
+    model = tmp_path / "model.keras"
+    assert model_settings(model) == {
+        "model_diameter": DEFAULT_MODEL_DIAMETER_PX,
+        "min_confidence": 0.0,
+    }
+    card = {"nucleus_diameter_px": 25.0, "postprocess": {"min_confidence": 0.9}}
+    (tmp_path / "model.json").write_text(json.dumps(card))
+    options = SegmentOptions.for_model(model, threshold=0.4)
+    assert (options.model_diameter, options.min_confidence, options.threshold) == (25.0, 0.9, 0.4)
+    (tmp_path / "model.json").write_text(json.dumps({"postprocess": {"min_confidence": 1.5}}))
+    with pytest.raises(InputError, match=r"postprocess.min_confidence of \S+model.json"):
+        model_settings(model)
+    with pytest.raises(ConfigError, match="^min_confidence must be in"):
+        SegmentOptions(min_confidence=1.0)
 
 
 # ============================================================================ with a model

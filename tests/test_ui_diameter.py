@@ -14,7 +14,7 @@ from ui.diameter import (
     checked_diameter,
     diameter_caption,
     diameter_input,
-    diameter_options,
+    model_options,
 )
 
 
@@ -53,15 +53,21 @@ def test_every_accepted_diameter_makes_valid_options():
         SegmentOptions(diameter=diameter, model_diameter=20.0)  # never refused
 
 
-def test_options_use_the_training_diameter_of_the_model_card(tmp_path):
-    (tmp_path / "model.json").write_text(json.dumps({"nucleus_diameter_px": 30.0}))
+def test_options_use_the_settings_of_the_model_card(tmp_path):
+    card = {"nucleus_diameter_px": 30.0, "postprocess": {"min_confidence": 0.9}}
+    (tmp_path / "model.json").write_text(json.dumps(card))
     run = SimpleNamespace(model_path=str(tmp_path / "model.keras"))
     where = Container(60.0)
-    assert diameter_options(run, where) == {"diameter": 60.0, "model_diameter": 30.0}
+    assert model_options(run, where) == {
+        "diameter": 60.0,
+        "model_diameter": 30.0,
+        "min_confidence": 0.9,
+    }
     assert where.inputs[0][1]["max_value"] == 120.0
-    assert diameter_options(None, Container(0.0)) == {
+    assert model_options(None, Container(0.0)) == {
         "diameter": "auto",
         "model_diameter": DEFAULT_MODEL_DIAMETER_PX,
+        "min_confidence": 0.0,
     }
 
 

@@ -4,17 +4,16 @@
 returns the diameter in pixels, or ``"auto"`` to estimate it from the image
 (:func:`nuclei_core.segment.estimate_diameter`); :func:`diameter_caption` says which
 diameter was used;
-:func:`diameter_options` adds the session model's own training diameter (its card),
-ready for :class:`nuclei_core.segment.SegmentOptions`.
+:func:`model_options` adds the session model's own training diameter and the other
+settings of its card, ready for :class:`nuclei_core.segment.SegmentOptions`.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from nuclei_core.cards import read_card
-from nuclei_core.rescale import DEFAULT_MODEL_DIAMETER_PX, SCALE_RANGE, model_diameter
-from nuclei_core.segment import AUTO
+from nuclei_core.rescale import DEFAULT_MODEL_DIAMETER_PX, SCALE_RANGE
+from nuclei_core.segment import AUTO, model_settings
 
 LABEL = "Expected nucleus diameter (px, 0 = estimate)"
 
@@ -110,13 +109,12 @@ def diameter_input(
     return diameter
 
 
-def diameter_options(run, where=None, key: str = "segment_diameter") -> dict:
-    """``{"diameter": ..., "model_diameter": ...}`` for ``SegmentOptions`` of ``run``'s model.
+def model_options(run, where=None, key: str = "segment_diameter") -> dict:
+    """``SegmentOptions`` fields for ``run``'s model: the diameter and the card's settings.
 
     Shows :func:`diameter_input` (widget ``key``) with the training diameter of the
-    model's card.
+    model's card; the card's other settings (its minimum confidence) come with it
+    (:func:`nuclei_core.segment.model_settings`).
     """
-    trained = DEFAULT_MODEL_DIAMETER_PX
-    if run is not None and run.model_path:
-        trained = model_diameter(read_card(run.model_path))
-    return {"diameter": diameter_input(trained, where, key), "model_diameter": trained}
+    settings = model_settings(run.model_path if run is not None else None)
+    return {"diameter": diameter_input(settings["model_diameter"], where, key), **settings}
