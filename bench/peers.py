@@ -45,7 +45,7 @@ MODEL_LABELS = {
 
 MOBILENETV2_COMMAND = (
     "python -m nuclei_core train --data {data} --arch mobilenetv2 --crop 128 --batch-size 10 "
-    "--epochs 100 --patience 10 --time-budget {minutes:g} --out runs/mobilenetv2 "
+    "--epochs 100 --patience 10 --time-budget {minutes:g} --out {out} "
     "--name mobilenetv2-baseline"
 )
 """The original project's recipe as a training command, for its data and time budget."""
@@ -186,22 +186,87 @@ def describe_model(model, path) -> dict:
 # --------------------------------------------------------------------------- peers
 
 
-def retrain_command(default_card: dict) -> str:
-    """The command that trains the MobileNetV2 recipe on the default model's data and budget.
+def training_minutes(default_card: dict) -> list[int]:
+    """Minutes of each training run behind the default model, first to last.
+
+    A model trained on from another one (``train --start-from``) lists the runs before
+    it in its card (``train_minutes_by_run``); each peer gets the same runs, so the
+    comparison gives both the same time.
 
     Examples
     --------
-    >>> card = {"params": {"data": ["a/dsb", "b/he"], "time_budget_minutes": 120.0}}
-    >>> print(retrain_command(card))  # doctest: +NORMALIZE_WHITESPACE
+    >>> training_minutes({"train_minutes_by_run": [119.7, 58.2]})
+    [120, 58]
+    >>> training_minutes({"params": {"time_budget_minutes": 90.0}}), training_minutes({})
+    ([90], [85])
+    """
+    minutes = default_card.get("train_minutes_by_run")
+    if not minutes:
+        minutes = [default_card.get("params", {}).get("time_budget_minutes") or RECIPE_MINUTES]
+    return [round(value) for value in minutes]
+
+
+def run_folder(peer: str, run: int) -> str:
+    """Where run ``run`` (0 = the first) of a peer's training goes.
+
+    >>> run_folder("stardist", 0), run_folder("stardist", 1)
+    ('runs/stardist', 'runs/stardist-2')
+    """
+    return f"runs/{peer}" if run == 0 else f"runs/{peer}-{run + 1}"
+
+
+def retrain_commands(default_card: dict) -> list[str]:
+    """The commands that train the MobileNetV2 recipe on the default model's data and runs.
+
+    The first run starts from random weights; each later one goes on from the run
+    before with the default model's later learning rate, as the default model did.
+
+    Examples
+    --------
+    >>> card = {"params": {"data": ["a/dsb", "b/he"], "learning_rate": 0.001},
+    ...         "train_minutes_by_run": [120.1, 58.2]}
+    >>> first, second = retrain_commands(card)
+    >>> print(first)  # doctest: +NORMALIZE_WHITESPACE
     python -m nuclei_core train --data a/dsb b/he --arch mobilenetv2 --crop 128 --batch-size 10
     --epochs 100 --patience 10 --time-budget 120 --out runs/mobilenetv2
     --name mobilenetv2-baseline
+    >>> print(second.split("--name mobilenetv2-baseline ")[1])
+    --lr 0.001 --start-from runs/mobilenetv2/model.keras
     """
     params = default_card.get("params", {})
     data = params.get("data") or RECIPE_DATA
-    minutes = params.get("time_budget_minutes") or RECIPE_MINUTES
     folders = shlex.join([data] if isinstance(data, str) else data)
-    return MOBILENETV2_COMMAND.format(data=folders, minutes=minutes)
+    commands = []
+    for run, minutes in enumerate(training_minutes(default_card)):
+        out = run_folder("mobilenetv2", run)
+        command = MOBILENETV2_COMMAND.format(data=folders, minutes=minutes, out=out)
+        if run > 0:
+            learning_rate = params.get("learning_rate", 1e-3)
+            start = f"{run_folder('mobilenetv2', run - 1)}/model.keras"
+            command += f" --lr {learning_rate:g} --start-from {start}"
+        commands.append(command)
+    return commands
+
+
+def stardist_commands(default_card: dict) -> list[str]:
+    """The commands that train StarDist 2D on the default model's data and runs.
+
+    Examples
+    --------
+    >>> first, second = stardist_commands({"train_minutes_by_run": [120.1, 58.2]})
+    >>> print(first)
+    python -m bench.stardist_peer train --minutes 120 --out runs/stardist
+    >>> print(second.split(" train ")[1])
+    --minutes 58 --out runs/stardist-2 --start-from runs/stardist/stardist --seed 1
+    """
+    commands = []
+    for run, minutes in enumerate(training_minutes(default_card)):
+        command = f"python -m bench.stardist_peer train --minutes {minutes:g} "
+        command += f"--out {run_folder('stardist', run)}"
+        if run > 0:
+            command += f" --start-from {run_folder('stardist', run - 1)}/stardist --seed {run}"
+        commands.append(command)
+    return commands
 
 
 def mobilenetv2_peer(model_path, default_card: dict) -> dict:
@@ -216,7 +281,7 @@ def mobilenetv2_peer(model_path, default_card: dict) -> dict:
     shown = relative(model_path)
     peer = {"name": "mobilenetv2", "label": MODEL_LABELS["mobilenetv2"], "path": shown}
     if not Path(model_path).is_file():
-        how = f"`{retrain_command(default_card)}`"
+        how = " && ".join(f"`{command}`" for command in retrain_commands(default_card))
         status = (
             f"`{shown}` not found here; the command retrains it on the default model's data "
             "with its time budget"

@@ -13,6 +13,8 @@ StarDist runs on Keras 2 (the ``tf-keras`` package), so this command sets
 
     pip install -r bench/requirements-peers.txt
     python -m bench.stardist_peer train --minutes 120 --out runs/stardist
+    python -m bench.stardist_peer train --minutes 58 --start-from runs/stardist/stardist \
+        --seed 1 --out runs/stardist_more
     python -m bench.stardist_peer serve --model models/peers/stardist
 
 ``bench/run.py`` starts ``serve`` in a child process (:class:`bench.peers.StarDistProcess`)
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -98,8 +101,13 @@ def time_budget_callback(seconds: float):
     return TimeBudget()
 
 
-def train(minutes: float, out: Path, seed: int = 0) -> dict:
-    """Train StarDist 2D on the default model's data and splits; return its card."""
+def train(minutes: float, out: Path, seed: int = 0, start_from: Path | None = None) -> dict:
+    """Train StarDist 2D on the default model's data and splits; return its card.
+
+    With ``start_from`` (a trained StarDist model folder with its ``card.json``) training
+    goes on from that model's best weights, as the default model's later runs went on
+    from the one before; the card then adds up both runs' minutes and epochs.
+    """
     from stardist import fill_label_holes
     from stardist.models import Config2D, StarDist2D
 
@@ -127,7 +135,14 @@ def train(minutes: float, out: Path, seed: int = 0) -> dict:
         train_tensorboard=False,
         use_gpu=False,
     )
-    model = StarDist2D(config, name="stardist", basedir=str(out))
+    earlier = None
+    if start_from is None:
+        model = StarDist2D(config, name="stardist", basedir=str(out))
+    else:
+        earlier = json.loads((start_from / "card.json").read_text())
+        shutil.copytree(start_from, out / "stardist", dirs_exist_ok=True)
+        model = StarDist2D(None, name="stardist", basedir=str(out))
+        config = model.config
     model.prepare_for_training()
     model.callbacks.append(time_budget_callback(minutes * 60))
     started = time.monotonic()
@@ -142,10 +157,14 @@ def train(minutes: float, out: Path, seed: int = 0) -> dict:
     )
     train_seconds = time.monotonic() - started
     thresholds = model.optimize_thresholds(val_inputs, val_labels)
+    command = f"python -m bench.stardist_peer train --minutes {minutes:g} --out {out}"
+    if start_from is not None:
+        command += f" --start-from {start_from} --seed {seed}"
     card = {
         "peer": "StarDist 2D",
         "stardist": __import__("stardist").__version__,
-        "command": f"python -m bench.stardist_peer train --minutes {minutes:g} --out {out}",
+        "command": command,
+        "commands": [command],
         "data": folders,
         "licences": default_card.get("datasets"),
         "n_train": len(split.train),
@@ -159,8 +178,31 @@ def train(minutes: float, out: Path, seed: int = 0) -> dict:
         "load_average_at_end": os.getloadavg(),
         "history": {key: [float(v) for v in values] for key, values in history.history.items()},
     }
+    if earlier is not None:
+        card = after(earlier, card)
     (out / "stardist" / "card.json").write_text(json.dumps(card, indent=2))
     return card
+
+
+def after(earlier: dict, card: dict) -> dict:
+    """``card`` of a run that went on from ``earlier``'s model, with both runs added up.
+
+    >>> first = {"command": "a", "train_seconds": 60.0, "minutes_budget": 1.0,
+    ...          "epochs_run": 2, "history": {"loss": [3.0, 2.0]}}
+    >>> second = {"commands": ["b"], "train_seconds": 30.0, "minutes_budget": 0.5,
+    ...           "epochs_run": 1, "history": {"loss": [1.0]}}
+    >>> merged = after(first, second)
+    >>> merged["commands"], merged["minutes_budget"], merged["history"]["loss"]
+    (['a', 'b'], 1.5, [3.0, 2.0, 1.0])
+    """
+    merged = dict(card)
+    merged["commands"] = earlier.get("commands", [earlier["command"]]) + card["commands"]
+    for key in ("train_seconds", "minutes_budget", "epochs_run"):
+        merged[key] = earlier[key] + card[key]
+    merged["history"] = {
+        key: earlier["history"].get(key, []) + values for key, values in card["history"].items()
+    }
+    return merged
 
 
 def serve(model_dir: Path) -> None:
@@ -191,6 +233,13 @@ def main(argv=None) -> int:
     train_parser = commands.add_parser("train", help="train on the default model's data")
     train_parser.add_argument("--minutes", type=float, default=None)
     train_parser.add_argument("--out", type=Path, default=Path("runs/stardist"))
+    train_parser.add_argument(
+        "--start-from",
+        type=Path,
+        default=None,
+        help="a StarDist model folder to go on from",
+    )
+    train_parser.add_argument("--seed", type=int, default=0)
     serve_parser = commands.add_parser("serve", help="label images sent on stdin")
     serve_parser.add_argument("--model", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -200,7 +249,7 @@ def main(argv=None) -> int:
         minutes = args.minutes
         if minutes is None:
             minutes = json.loads(DEFAULT_CARD.read_text())["params"]["time_budget_minutes"]
-        card = train(minutes, args.out)
+        card = train(minutes, args.out, seed=args.seed, start_from=args.start_from)
         print(json.dumps({key: card[key] for key in ("train_seconds", "epochs_run", "thresholds")}))
     else:
         serve(args.model)

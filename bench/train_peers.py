@@ -8,9 +8,10 @@ The original project's recipe (MobileNetV2 U-Net) is trained into ``runs/mobilen
 and its model and card copied to ``models/peers/mobilenetv2``; StarDist 2D is trained
 into ``runs/stardist`` and its model (weights, configuration, thresholds, card) copied
 to ``models/peers/stardist``: where ``bench/run.py`` looks for them. Each takes the
-default model's time budget (its card's ``time_budget_minutes``, 120 minutes for today's
-default), so both take about four hours on one machine; give each a machine of its own to
-compare them fairly.
+default model's training time, run by run (its card's ``train_minutes_by_run``: today's
+default trained 120 minutes from random weights, then 58 minutes on from those weights),
+so each peer's first run starts from random weights and its later runs go on from the run
+before; all of them take about six hours on one machine.
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ import subprocess
 import sys
 
 from bench.paths import MOBILENETV2_MODEL
-from bench.peers import STARDIST_MODEL, retrain_command
+from bench.peers import (
+    STARDIST_MODEL,
+    retrain_commands,
+    run_folder,
+    stardist_commands,
+    training_minutes,
+)
 from nuclei_core.locations import PROJECT_ROOT
 
 DEFAULT_CARD = PROJECT_ROOT / "models" / "default.json"
@@ -32,7 +39,7 @@ STARDIST_FILES = ("weights_best.h5", "config.json", "thresholds.json", "card.jso
 
 
 def peer_commands(default_card: dict) -> list[str]:
-    """The training command of every learned peer, for the default model's data and budget.
+    """The training commands of every learned peer, for the default model's data and runs.
 
     Examples
     --------
@@ -41,10 +48,10 @@ def peer_commands(default_card: dict) -> list[str]:
     ['python -m nuclei_core train', 'python -m bench.stardist_peer train']
     >>> peer_commands(card)[1]
     'python -m bench.stardist_peer train --minutes 90 --out runs/stardist'
+    >>> len(peer_commands({"train_minutes_by_run": [120.0, 58.0]}))
+    4
     """
-    minutes = default_card.get("params", {}).get("time_budget_minutes", 120.0)
-    stardist = f"python -m bench.stardist_peer train --minutes {minutes:g} --out runs/stardist"
-    return [retrain_command(default_card), stardist]
+    return retrain_commands(default_card) + stardist_commands(default_card)
 
 
 def keep_mobilenetv2(run_folder=PROJECT_ROOT / "runs" / "mobilenetv2") -> None:
@@ -65,14 +72,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.train_peers", description=__doc__)
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     args = parser.parse_args(argv)
-    commands = peer_commands(json.loads(DEFAULT_CARD.read_text()))
+    default_card = json.loads(DEFAULT_CARD.read_text())
+    commands = peer_commands(default_card)
     print("\n".join(commands), flush=True)
     if args.dry_run:
         return 0
     for command in commands:
         subprocess.run(shlex.split(command), cwd=PROJECT_ROOT, check=True)
-    keep_mobilenetv2()
-    keep_stardist()
+    last_run = len(training_minutes(default_card)) - 1
+    keep_mobilenetv2(PROJECT_ROOT / run_folder("mobilenetv2", last_run))
+    keep_stardist(PROJECT_ROOT / run_folder("stardist", last_run) / "stardist")
     return 0
 
 

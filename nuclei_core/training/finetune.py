@@ -221,6 +221,34 @@ def _shape_at(shapes: list[tuple], index: int) -> str:
     return str(shapes[index]) if index < len(shapes) else "none"
 
 
+def earlier_runs(config: TrainConfig) -> tuple[list[str], list[float]]:
+    """Command lines and minutes of the runs that made ``config.base_model``, first to last.
+
+    A model trained on from another one keeps its base model's history of runs in its
+    card (``commands``, ``train_minutes_by_run``), so a peer can be given the same
+    runs and the card says how to make the model again. Both lists are empty for a
+    fresh run or a base model without a card.
+
+    Examples
+    --------
+    >>> earlier_runs(TrainConfig(data="a", out="run"))
+    ([], [])
+    >>> from nuclei_core.locations import default_model_path
+    >>> commands, minutes = earlier_runs(TrainConfig(data="a", out="run",
+    ...                                               base_model=str(default_model_path())))
+    >>> len(commands) == len(minutes) > 0
+    True
+    """
+    if not config.base_model:
+        return [], []
+    card = read_card(Path(config.base_model))
+    commands = card.get("commands") or ([card["command"]] if card.get("command") else [])
+    minutes = card.get("train_minutes_by_run")
+    if minutes is None:
+        minutes = [round(card["train_seconds"] / 60, 1)] if card.get("train_seconds") else []
+    return list(commands), list(minutes)
+
+
 def base_model_summary(config: TrainConfig, n_images: int, n_replayed: int = 0) -> dict:
     """What the card of a fine-tuned model says of its start (``{}`` for a fresh run).
 

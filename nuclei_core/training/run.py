@@ -29,7 +29,7 @@ from nuclei_core.training.data import (
     training_diameter,
     validation_dataset,
 )
-from nuclei_core.training.finetune import base_model_summary, start_from
+from nuclei_core.training.finetune import base_model_summary, earlier_runs, start_from
 from nuclei_core.training.precision import (
     build_for_training,
     float32_copy,
@@ -390,6 +390,7 @@ def model_card(
     # its training nuclei, else the default model's.
     from nuclei_core.rescale import DEFAULT_MODEL_DIAMETER_PX
 
+    earlier_commands, earlier_minutes = earlier_runs(config)
     return {
         "name": config.name or Path(config.out).name,
         "architecture": config.architecture,
@@ -407,12 +408,13 @@ def model_card(
         },
         "skipped_files": inputs.problems,
         "command": session.command,
-        "commands": state.commands,
+        "commands": [*earlier_commands, *state.commands],
         "machine": machine_description(),
         "strategy": {"name": config.strategy, "replicas": session.replicas},
         "precision": session.precision,
         "encoder_weights": state.encoder_weights,
         "train_seconds": round(state.seconds, 1),
+        "train_minutes_by_run": [*earlier_minutes, round(state.seconds / 60, 1)],
         "session_seconds": round(time.monotonic() - session.started, 1),
         "epochs_run": state.epoch,
         "best_epoch": state.best_epoch,
