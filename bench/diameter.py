@@ -94,8 +94,11 @@ def score_image(model, image, truth, options) -> dict:
     }
 
 
-def image_rows(model, model_diameter: float, sample, magnifications) -> list[dict]:
-    """One row per magnification of one sample: scores without and with the diameter."""
+def image_rows(model, settings: dict, sample, magnifications) -> list[dict]:
+    """One row per magnification of one sample: scores without and with the diameter.
+
+    ``settings`` are the model card's (:func:`nuclei_core.segment.model_settings`).
+    """
     from nuclei_core.datasets import load_sample
     from nuclei_core.preprocess import image_kind
     from nuclei_core.rescale import labels_to_shape, resize_image
@@ -106,9 +109,9 @@ def image_rows(model, model_diameter: float, sample, magnifications) -> list[dic
     for magnification in magnifications:
         shown = resize_image(image, magnification)
         truth = labels_to_shape(labels, shown.shape)
-        measured, used = true_diameter(truth, model_diameter)
-        options = SegmentOptions(diameter=used, model_diameter=model_diameter)
-        estimated = SegmentOptions(diameter=AUTO, model_diameter=model_diameter)
+        measured, used = true_diameter(truth, settings["model_diameter"])
+        options = SegmentOptions(diameter=used, **settings)
+        estimated = SegmentOptions(diameter=AUTO, **settings)
         rows.append(
             {
                 "id": sample.id,
@@ -118,7 +121,7 @@ def image_rows(model, model_diameter: float, sample, magnifications) -> list[dic
                 "true_diameter": round(measured, 2),
                 "diameter": round(used, 2),
                 "scale": round(options.scale, 3),
-                "without": score_image(model, shown, truth, SegmentOptions()),
+                "without": score_image(model, shown, truth, SegmentOptions(**settings)),
                 "estimated": score_image(model, shown, truth, estimated),
                 "with": score_image(model, shown, truth, options),
             }
@@ -163,7 +166,8 @@ def markdown(report: dict) -> str:
         "# Expected nucleus diameter",
         "",
         f"Model `{report['model']}` (trained at a nucleus diameter of "
-        f"{report['model_diameter']:g} px). Each cell: mean over the {report['split']} "
+        f"{report['model_diameter']:g} px; its card's minimum confidence "
+        f"{report.get('min_confidence', 0.0):g}). Each cell: mean over the {report['split']} "
         "images without a diameter → with the diameter estimated from the image (the app's "
         "and the CLI's default) → with the true one (the median diameter of the rescaled labels; "
         "'clamped' images had one outside the range the model accepts, and got the nearest "
@@ -188,18 +192,18 @@ def save(out_dir: Path, report: dict) -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from nuclei_core.cards import read_card
     from nuclei_core.datasets import discover_dataset, select_split
-    from nuclei_core.rescale import model_diameter
     from nuclei_core.runtime import describe, load_inference_model
+    from nuclei_core.segment import model_settings
 
     model = load_inference_model(args.model)
-    diameter = model_diameter(read_card(args.model))
+    settings = model_settings(args.model)
     out_dir = Path(args.out_dir)
     report = {
         "model": relative(args.model),
         "backend": describe(model),
-        "model_diameter": diameter,
+        "model_diameter": settings["model_diameter"],
+        "min_confidence": settings["min_confidence"],
         "command": " ".join(["python bench/diameter.py", *(argv or sys.argv[1:])]),
         "split": args.split,
         "images": [],
@@ -207,7 +211,7 @@ def main(argv=None) -> int:
     for folder in args.data:
         samples = select_split(discover_dataset(folder), args.split)[: args.limit]
         for index, sample in enumerate(samples, start=1):
-            rows = image_rows(model, diameter, sample, args.magnifications)
+            rows = image_rows(model, settings, sample, args.magnifications)
             report["images"] += [{"data": dataset_name(folder)} | row for row in rows]
             save(out_dir, report)
             log(f"{dataset_name(folder)} {index}/{len(samples)} {sample.id}")
