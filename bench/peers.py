@@ -62,7 +62,9 @@ ENCODER_STARTS = {"imagenet": "ImageNet weights", "random": "random weights"}
 
 CARD_FACTS = (
     "command",
+    "commands",
     "train_seconds",
+    "train_minutes_by_run",
     "epochs_run",
     "best_epoch",
     "stopped_early",
@@ -164,6 +166,26 @@ def card_or_empty(model_path) -> dict:
         return read_card(model_path)
     except NucleiError:
         return {}
+
+
+def made_with(card: dict) -> str:
+    """The commands that made a model, in order, as the report shows them ('' when none).
+
+    A resumed run lists its command once per session; it is shown once.
+
+    Examples
+    --------
+    >>> made_with({"commands": ["a", "a", "b"]})
+    '`a`, then `b`'
+    >>> made_with({"command": "a"}), made_with({})
+    ('`a`', '')
+    """
+    commands = card.get("commands") or ([card["command"]] if card.get("command") else [])
+    shown = []
+    for command in commands:
+        if not shown or shown[-1] != command:
+            shown.append(command)
+    return ", then ".join(f"`{command}`" for command in shown)
 
 
 def describe_model(model, path) -> dict:
@@ -287,8 +309,8 @@ def mobilenetv2_peer(model_path, default_card: dict) -> dict:
             "with its time budget"
         )
         return {**peer, "found": False, "status": status, "how": how}
-    command = card_or_empty(model_path).get("command")
-    how = f"`{command}`" if command else f"unknown: no model card with a command beside `{shown}`"
+    how = made_with(card_or_empty(model_path))
+    how = how or f"unknown: no model card with a command beside `{shown}`"
     return {**peer, "found": True, "status": f"found at `{shown}`", "how": how}
 
 
@@ -319,7 +341,7 @@ def stardist_peer(model_dir=STARDIST_MODEL) -> dict:
     """
     card_path = Path(model_dir) / "card.json"
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
-    how = f"`{card.get('command', 'python -m bench.train_peers')}`"
+    how = made_with(card) or "`python -m bench.train_peers`"
     if card:
         how += (
             f" ({card['epochs_run']} epochs of {card['steps_per_epoch']} batches of "

@@ -8,7 +8,7 @@ header and rows, and :func:`render_markdown` joins the sections.
 from __future__ import annotations
 
 from bench.markdown import number, table
-from bench.peers import ENCODER_STARTS
+from bench.peers import ENCODER_STARTS, made_with
 from bench.quality import GROUPS, rows_of_set
 from bench.report_speed import render_speed
 
@@ -238,7 +238,13 @@ def render_peers(peers: list[dict]) -> list[str]:
 
 def model_cells(name: str, model: dict, flops: dict) -> list:
     """One line of the Models table."""
-    minutes = model.get("train_seconds")
+    runs = model.get("train_minutes_by_run") or []
+    if len(runs) > 1:
+        trained = f"{sum(runs):.0f} min ({' + '.join(f'{run:.0f}' for run in runs)})"
+    elif model.get("train_seconds"):
+        trained = f"{model['train_seconds'] / 60:.0f} min"
+    else:
+        trained = "-"
     return [
         name,
         f"`{model['path']}`",
@@ -246,7 +252,7 @@ def model_cells(name: str, model: dict, flops: dict) -> list:
         f"{model['parameters']:,}",
         f"{model['file_megabytes']} MB",
         number(flops["flops"] / 1e9, 2) if flops.get("flops") else "-",
-        f"{minutes / 60:.0f} min" if minutes else "-",
+        trained,
         model.get("epochs_run", "-"),
         ENCODER_STARTS.get(model.get("encoder_weights"), "-"),
     ]
@@ -260,9 +266,9 @@ def render_models(models: dict, flops: dict) -> list[str]:
     header += ["GFLOPs / 256x256 image", "training time", "epochs", "encoder start"]
     rows = [model_cells(name, model, flops.get(name, {})) for name, model in models.items()]
     facts = [
-        f"- {name} was trained with `{model['command']}`."
+        f"- {name} was trained with {made_with(model)}."
         for name, model in models.items()
-        if model.get("command")
+        if made_with(model)
     ]
     if any(model.get("encoder_weights") == "random" for model in models.values()):
         facts.append(

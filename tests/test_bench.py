@@ -381,3 +381,18 @@ def test_stardist_augmentation_keeps_image_and_labels_aligned():
         assert turned.dtype == np.float32 and turned.shape[:2] == turned_labels.shape
         assert np.array_equal(turned[..., 0] > turned.min(), turned_labels > 0)
         assert sorted(np.unique(turned_labels)) == [0, 1, 2]
+
+
+def test_models_table_adds_up_a_model_trained_in_two_runs():
+    base = {"path": "m.keras", "architecture": "unet", "parameters": 10, "file_megabytes": 1.0}
+    chained = base | {
+        "commands": ["train A", "train A", "train B --start-from A"],
+        "train_minutes_by_run": [119.7, 58.2],
+        "train_seconds": 3492.0,
+    }
+    single = base | {"command": "train C", "train_seconds": 7200.0}
+    lines = report.render_models({"default": chained, "peer": single}, {})
+    rows = [line for line in lines if line.startswith("| default") or line.startswith("| peer")]
+    assert "| 178 min (120 + 58) |" in rows[0] and "| 120 min |" in rows[1]
+    assert "- default was trained with `train A`, then `train B --start-from A`." in lines
+    assert "- peer was trained with `train C`." in lines
