@@ -37,7 +37,7 @@ from ui import (
     uploads,
 )
 from ui.labels import score_items
-from ui.threshold import instance_inputs, threshold_note
+from ui.threshold import confidence_note, instance_inputs, threshold_note
 
 DOWNLOAD_LABELS = {
     "mask": "Mask (PNG)",
@@ -102,6 +102,8 @@ def nuclei_view(image, probabilities, measures, options):
         left, middle = st.columns(2)
         threshold, min_size = instance_inputs("segment", left, middle)
         left.caption(threshold_note(probabilities))
+        if options.min_confidence:
+            left.caption(confidence_note(options.min_confidence))
     options = replace(options, threshold=threshold, min_size=min_size)
     with messages.engine_errors():
         show_nuclei(image, probabilities, measures, options)

@@ -14,6 +14,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import time
 import zipfile
 from pathlib import Path
@@ -25,6 +26,7 @@ from support import downloads_of, fresh_app_environment, png_bytes, start_app, t
 from nuclei_core import runtime
 from nuclei_core.model import load_model
 from nuclei_core.registry import Registry
+from nuclei_core.segment import nuclei_from_probabilities
 from ui import labels
 
 TIMEOUT = 60  # seconds per script run; importing TensorFlow is slow on a loaded machine
@@ -168,6 +170,26 @@ def test_the_nucleus_diameter_is_estimated_unless_given(registry, trained_run, m
     assert not at.exception and not at.error
     (given,) = diameter_captions(at)
     assert given.startswith("Nucleus diameter 12 px (given); the image was enlarged")
+
+
+def test_the_segment_page_keeps_only_nuclei_as_sure_as_the_model_card_asks(
+    registry, trained_run, make_sample, tmp_path
+):
+    model = tmp_path / "model.keras"
+    shutil.copy(trained_run.result.model_path, model)
+    card = json.loads(trained_run.result.card_path.read_text())
+    card["postprocess"] = {"min_confidence": 0.999}
+    (tmp_path / "model.json").write_text(json.dumps(card))
+    registry.set_active_model(registry.register_model_card(card, model, None).id)
+    at = start("pages/segment.py")
+    upload_image(at, make_sample)
+    assert not at.exception and not at.error, texts(at.error)
+    assert "at least 99.9 % sure of are left out" in texts(at.caption)
+    probabilities, options = at.session_state["segment_probabilities"][1]
+    assert options.min_confidence == 0.999
+    labels, _ = nuclei_from_probabilities(probabilities, np.zeros(probabilities.shape[:2]), options)
+    (found,) = [metric.value for metric in at.metric if metric.label == "Nuclei found"]
+    assert int(found) == int(labels.max())
 
 
 def test_sample_image_can_be_picked(active_model, samples):

@@ -2,7 +2,8 @@
 
 A pixel changes side only when the threshold crosses its probability; on an image
 whose probabilities are all near 0 or 1 the nuclei stay as they are whatever the
-slider says. The Segment page shows :func:`threshold_note` under the slider;
+slider says. The Segment page shows :func:`threshold_note` under the slider, and
+:func:`confidence_note` when the model's card drops nuclei it is never sure of;
 :func:`instance_inputs` draws the slider and the minimum-size input of a page.
 """
 
@@ -67,6 +68,25 @@ def threshold_note(probabilities, band: tuple[float, float] = THRESHOLD_BAND) ->
     return (
         f"{100 * share:.1f} % of the pixels have a probability between {low:g} and {high:g}; "
         "moving the threshold across it grows or shrinks nuclei there."
+    )
+
+
+def confidence_note(min_confidence: float) -> str:
+    """One line under the threshold slider: the model's minimum confidence, when it has one.
+
+    Examples
+    --------
+    >>> confidence_note(0.985)[:62]
+    'Nuclei the model is nowhere at least 98.5 % sure of are left o'
+    >>> confidence_note(0.0)
+    ''
+    """
+    if not min_confidence:
+        return ""
+    return (
+        f"Nuclei the model is nowhere at least {100 * min_confidence:g} % sure of are left out, "
+        "whatever the threshold (the minimum confidence in its card, chosen on its validation "
+        "images)."
     )
 
 
