@@ -16,7 +16,12 @@ from skimage.segmentation import find_boundaries
 
 from nuclei_core.errors import ConfigError, DatasetError, ModelLoadError
 from nuclei_core.training import TrainConfig, finetune_config, train
-from nuclei_core.training.finetune import LEARNING_RATE, STEPS_PER_EPOCH, start_from
+from nuclei_core.training.finetune import (
+    LEARNING_RATE,
+    STEPS_PER_EPOCH,
+    base_model_summary,
+    start_from,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -165,6 +170,16 @@ def test_finetuned_card_names_its_base_data_images_and_minutes(trained_run, new_
     assert card["split"]["n_val"] == 3 and card["split"]["n_test"] == 0
     assert card["params"]["split"] == "all" and card["params"]["base_model"] == config.base_model
     assert len(card["history"]) == 6
+
+
+def test_a_model_trained_on_from_another_keeps_its_minimum_confidence(tmp_path):
+    base = tmp_path / "base.keras"
+    base.write_bytes(b"weights")
+    config = TrainConfig(data="mine", out=str(tmp_path / "run"), base_model=str(base))
+    assert "postprocess" not in base_model_summary(config, 3)  # no card: nothing to keep
+    (tmp_path / "base.json").write_text(json.dumps({"postprocess": {"min_confidence": 0.9}}))
+    kept = base_model_summary(config, 3)["postprocess"]
+    assert kept == {"min_confidence": 0.9, "chosen_by": f"inherited from the base model {base}"}
 
 
 def test_a_fresh_run_has_no_base_model_in_its_card(trained_run):

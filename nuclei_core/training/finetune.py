@@ -253,7 +253,11 @@ def base_model_summary(config: TrainConfig, n_images: int, n_replayed: int = 0) 
     """What the card of a fine-tuned model says of its start (``{}`` for a fresh run).
 
     ``n_images`` counts the new images (with ``split="all"`` they are the
-    validation images), ``n_replayed`` the rehearsal images beside them.
+    validation images), ``n_replayed`` the rehearsal images beside them. The base
+    model's minimum confidence (``postprocess``) carries over: a few minutes of
+    fine-tuning leave the network about as sure as it was, and a model that suddenly
+    kept every unsure nucleus would look worse for no reason of its own
+    (``python bench/confidence.py --model NEW --update-card`` chooses it again).
 
     Examples
     --------
@@ -265,14 +269,24 @@ def base_model_summary(config: TrainConfig, n_images: int, n_replayed: int = 0) 
     >>> summary = base_model_summary(config, 3)
     >>> summary["base_model"]["name"], summary["finetune"]["minutes"]
     ('default', 10)
+    >>> summary["postprocess"]["min_confidence"]
+    0.985
     """
     if not config.base_model:
         return {}
     path = Path(config.base_model)
+    base_card = read_card(path)
+    inherited = {}
+    if "min_confidence" in (base_card.get("postprocess") or {}):
+        inherited["postprocess"] = {
+            "min_confidence": base_card["postprocess"]["min_confidence"],
+            "chosen_by": f"inherited from the base model {path}",
+        }
     return {
+        **inherited,
         "base_model": {
             "path": str(path),
-            "name": read_card(path).get("name") or path.stem,
+            "name": base_card.get("name") or path.stem,
             "sha256": file_sha256(path) if path.is_file() else None,
         },
         "finetune": {
