@@ -36,12 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from bench.markdown import number, table  # noqa: E402
-from bench.paths import BENCH, DEFAULT_DATA, dataset_name, relative  # noqa: E402
+from bench.markdown import number, save_report, table  # noqa: E402
+from bench.paths import BENCH, DEFAULT_DATA, MONUSEG_DATA, dataset_name, relative  # noqa: E402
 from bench.progress import log  # noqa: E402
-from nuclei_core.locations import DEFAULT_MODEL, PROJECT_ROOT  # noqa: E402
+from nuclei_core.locations import DEFAULT_MODEL  # noqa: E402
 
-MONUSEG_DATA = PROJECT_ROOT.parent / "shared" / "data" / "monuseg2018_train" / "train"
 LEVELS = (0.0, 0.9, 0.95, 0.97, 0.98, 0.985, 0.99)
 SCORES = ("dsb_score", "f1", "foreground_iou")
 
@@ -153,14 +152,6 @@ def markdown(report: dict) -> str:
     return "\n".join(intro + table(header, lines)) + "\n"
 
 
-def save(out_dir: Path, report: dict) -> None:
-    from nuclei_core.storage import atomic_write_json, atomic_write_text, ensure_dir
-
-    ensure_dir(out_dir)
-    atomic_write_json(out_dir / "confidence.json", report)
-    atomic_write_text(out_dir / "confidence.md", markdown(report))
-
-
 def update_card(model_path, report: dict) -> None:
     """Write the chosen level and how it was chosen into the model's card."""
     from nuclei_core.cards import read_card, write_card
@@ -205,7 +196,7 @@ def main(argv=None) -> int:
         "images": rows,
     }
     out_dir = Path(args.out_dir)
-    save(out_dir, report)
+    save_report(out_dir, "confidence", report, markdown(report))
     log(f"chosen {report['chosen']:g}; wrote {out_dir / 'confidence.md'}")
     if args.update_card:
         update_card(args.model, report)

@@ -34,12 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from bench.markdown import number, table  # noqa: E402
-from bench.paths import BENCH, DEFAULT_DATA, dataset_name, relative  # noqa: E402
+from bench.markdown import number, save_report, table  # noqa: E402
+from bench.paths import BENCH, DEFAULT_DATA, MONUSEG_DATA, dataset_name, relative  # noqa: E402
 from bench.progress import log  # noqa: E402
-from nuclei_core.locations import DEFAULT_MODEL, PROJECT_ROOT  # noqa: E402
+from nuclei_core.locations import DEFAULT_MODEL  # noqa: E402
 
-MONUSEG_DATA = PROJECT_ROOT.parent / "shared" / "data" / "monuseg2018_train" / "train"
 SCORES = ("dsb_score", "f1", "foreground_iou", "abs_count_error")
 SCORE_TITLES = ("DSB score", "F1 @ 0.5", "foreground IoU", "count error")
 MODES = ("without", "estimated", "with")
@@ -182,12 +181,8 @@ def markdown(report: dict) -> str:
 
 
 def save(out_dir: Path, report: dict) -> None:
-    from nuclei_core.storage import atomic_write_json, atomic_write_text, ensure_dir
-
-    ensure_dir(out_dir)
     report["summary"] = summary(report["images"])
-    atomic_write_json(out_dir / "diameter.json", report)
-    atomic_write_text(out_dir / "diameter.md", markdown(report))
+    save_report(out_dir, "diameter", report, markdown(report))
 
 
 def main(argv=None) -> int:

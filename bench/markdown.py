@@ -55,3 +55,18 @@ def replace_section(markdown: str, section: list[str]) -> str:
     else:
         start = end = lines.index("## Notes") if "## Notes" in lines else len(lines)
     return "\n".join(lines[:start] + section + lines[end:])
+
+
+def save_report(out_dir, stem: str, report: dict, text: str) -> None:
+    """Write ``report`` as ``stem.json`` and its table ``text`` as ``stem.md`` in ``out_dir``.
+
+    Both are written atomically (:mod:`nuclei_core.storage`), so a run stopped midway
+    leaves the last complete pair.
+    """
+    from pathlib import Path
+
+    from nuclei_core.storage import atomic_write_json, atomic_write_text, ensure_dir
+
+    out_dir = ensure_dir(Path(out_dir))
+    atomic_write_json(out_dir / f"{stem}.json", report)
+    atomic_write_text(out_dir / f"{stem}.md", text)

@@ -13,6 +13,9 @@ BENCH = Path(__file__).resolve().parent
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "dsb2018" / "stage1_train"
 """The data set scored when ``--data`` is not given (DSB 2018 stage1_train)."""
 
+MONUSEG_DATA = PROJECT_ROOT.parent / "shared" / "data" / "monuseg2018_train" / "train"
+"""The H&E tiles of MoNuSeg 2018, the second set of the scripts that score both sets."""
+
 MOBILENETV2_MODEL = PROJECT_ROOT / "models" / "peers" / "mobilenetv2" / "model.keras"
 """Where the original project's recipe is kept with its card and looked for
 (``--baseline-model``); ``python -m bench.train_peers`` puts it there."""
