@@ -66,7 +66,7 @@ def keep_confident(labels: np.ndarray, foreground: np.ndarray, min_confidence: f
     foreground : ndarray of float, shape (H, W)
         The foreground probability the nuclei were found in.
     min_confidence : float
-        In [0, 1).
+        From 0 to 1.
 
     Returns
     -------
@@ -360,7 +360,9 @@ def labels_from_probabilities(
     check_int(seed_distance, "seed_distance", minimum=1)
     if probabilities.ndim == 2:
         check_finite(probabilities, "probabilities")
-        return labels_from_mask(probabilities > threshold, min_size, min_distance)
+        labels = labels_from_mask(probabilities > threshold, min_size, min_distance)
+        labels = keep_confident(labels, probabilities, min_confidence)
+        return _drop_small_and_relabel(labels, min_size)
     if probabilities.ndim != 3 or probabilities.shape[2] not in (2, 3):
         raise InputError(
             f"probabilities must be (H, W, 2), (H, W, 3) or (H, W), got shape {probabilities.shape}"

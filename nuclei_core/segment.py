@@ -130,8 +130,8 @@ class SegmentOptions:
     def __post_init__(self):
         if not 0.0 < self.threshold < 1.0:
             raise ConfigError(f"threshold must be between 0 and 1, got {self.threshold}")
-        if not 0.0 <= self.min_confidence < 1.0:
-            raise ConfigError(f"min_confidence must be in [0, 1), got {self.min_confidence}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ConfigError(f"min_confidence must be between 0 and 1, got {self.min_confidence}")
         if self.min_size < 0:
             raise ConfigError(f"minimum nucleus size must be >= 0, got {self.min_size}")
         try:

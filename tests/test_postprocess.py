@@ -188,6 +188,15 @@ def test_lowering_the_threshold_never_drops_a_confident_nucleus():
     assert counts == [1, 1, 1]
 
 
+def test_a_foreground_map_alone_drops_unsure_nuclei_too():
+    foreground = np.zeros((30, 40), dtype=np.float32)
+    foreground[5:15, 5:15] = 0.99
+    foreground[5:15, 25:35] = 0.8
+    assert labels_from_probabilities(foreground).max() == 2
+    labels = labels_from_probabilities(foreground, min_confidence=0.9)
+    assert labels.max() == 1 and (labels == 1).sum() == 100 and labels[10, 30] == 0
+
+
 def test_keep_confident_keeps_numbers_and_refuses_other_shapes():
     labels = np.array([[1, 0, 2, 3]])
     foreground = np.array([[0.99, 0.0, 0.5, 0.96]])

@@ -198,8 +198,8 @@ def test_model_settings_come_from_the_card_and_are_checked(tmp_path):
     (tmp_path / "model.json").write_text(json.dumps({"postprocess": {"min_confidence": 1.5}}))
     with pytest.raises(InputError, match=r"postprocess.min_confidence of \S+model.json"):
         model_settings(model)
-    with pytest.raises(ConfigError, match="^min_confidence must be in"):
-        SegmentOptions(min_confidence=1.0)
+    with pytest.raises(ConfigError, match="^min_confidence must be between 0 and 1, got 1.5"):
+        SegmentOptions(min_confidence=1.5)
 
 
 # ============================================================================ with a model
