@@ -4,9 +4,11 @@ StarDist (Schmidt et al. 2018, star-convex polygons) is the tool a user would pi
 instead of this project. Its pretrained weights cannot be downloaded here, so it is
 trained on the default model's own data, with the same training and validation
 images, the same model input (:func:`nuclei_core.preprocess.to_model_input`), the
-same sampling weights by data set and kind, and the same time budget; its network,
-loss and augmentation (flips, rotations, intensity) are StarDist's own, and its two
-thresholds are optimised on the validation images, as StarDist prescribes.
+same sampling weights by data set and kind, and the same training runs (the minutes of
+each, :func:`bench.peers.training_minutes`; a later run goes on from the one before with
+``--start-from``); its network, loss and augmentation (flips, rotations, intensity) are
+StarDist's own, and its two thresholds are optimised on the validation images, as
+StarDist prescribes.
 
 StarDist runs on Keras 2 (the ``tf-keras`` package), so this command sets
 ``TF_USE_LEGACY_KERAS=1`` and always runs in a process of its own::
@@ -247,8 +249,10 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.command == "train":
         minutes = args.minutes
-        if minutes is None:
-            minutes = json.loads(DEFAULT_CARD.read_text())["params"]["time_budget_minutes"]
+        if minutes is None:  # the default model's first run
+            from bench.peers import training_minutes
+
+            minutes = training_minutes(json.loads(DEFAULT_CARD.read_text()))[0]
         card = train(minutes, args.out, seed=args.seed, start_from=args.start_from)
         print(json.dumps({key: card[key] for key in ("train_seconds", "epochs_run", "thresholds")}))
     else:
