@@ -49,10 +49,9 @@ if st.button("Segment the slide", type="primary", disabled=not path_text.strip()
         )
 
     path = path_text.strip()
-    options = SegmentOptions(
-        threshold=threshold, min_size=min_size, **model_settings(run.model_path)
-    )
     with messages.engine_errors():
+        settings = model_settings(run.model_path)  # its card's, e.g. the minimum confidence
+        options = SegmentOptions(threshold=threshold, min_size=min_size, **settings)
         st.session_state["slide_result"] = segment_slide(
             model,
             path,

@@ -64,11 +64,18 @@ def test_options_use_the_settings_of_the_model_card(tmp_path):
         "min_confidence": 0.9,
     }
     assert where.inputs[0][1]["max_value"] == 120.0
-    assert model_options(None, Container(0.0)) == {
+    defaults = {
         "diameter": "auto",
         "model_diameter": DEFAULT_MODEL_DIAMETER_PX,
         "min_confidence": 0.0,
     }
+    assert model_options(None, Container(0.0)) == defaults
+    card["postprocess"]["min_confidence"] = 2.0  # a broken card: named, and the defaults used
+    (tmp_path / "model.json").write_text(json.dumps(card))
+    where = Container(0.0)
+    assert model_options(run, where) == defaults
+    (warning,) = where.warnings
+    assert "postprocess.min_confidence of" in warning and "model.json" in warning
 
 
 @pytest.mark.parametrize(

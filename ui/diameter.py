@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from nuclei_core.errors import NucleiError
 from nuclei_core.rescale import DEFAULT_MODEL_DIAMETER_PX, SCALE_RANGE
 from nuclei_core.segment import AUTO, model_settings
 
@@ -114,7 +115,12 @@ def model_options(run, where=None, key: str = "segment_diameter") -> dict:
 
     Shows :func:`diameter_input` (widget ``key``) with the training diameter of the
     model's card; the card's other settings (its minimum confidence) come with it
-    (:func:`nuclei_core.segment.model_settings`).
+    (:func:`nuclei_core.segment.model_settings`). A card that cannot give them is
+    named in a warning, and the defaults are used.
     """
-    settings = model_settings(run.model_path if run is not None else None)
+    try:
+        settings = model_settings(run.model_path if run is not None else None)
+    except NucleiError as error:
+        (where or st).warning(f"{error}; using the default settings")
+        settings = model_settings(None)
     return {"diameter": diameter_input(settings["model_diameter"], where, key), **settings}
