@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.paths import relative
-from nuclei_core.cards import read_card
+from nuclei_core.cards import read_card, training_commands
 from nuclei_core.classical import hematoxylin_labels, otsu_labels
 from nuclei_core.errors import NucleiError
 from nuclei_core.locations import PROJECT_ROOT
@@ -180,9 +180,8 @@ def made_with(card: dict) -> str:
     >>> made_with({"command": "a"}), made_with({})
     ('`a`', '')
     """
-    commands = card.get("commands") or ([card["command"]] if card.get("command") else [])
     shown = []
-    for command in commands:
+    for command in training_commands(card):
         if not shown or shown[-1] != command:
             shown.append(command)
     return ", then ".join(f"`{command}`" for command in shown)
@@ -303,10 +302,10 @@ def mobilenetv2_peer(model_path, default_card: dict) -> dict:
     shown = relative(model_path)
     peer = {"name": "mobilenetv2", "label": MODEL_LABELS["mobilenetv2"], "path": shown}
     if not Path(model_path).is_file():
-        how = " && ".join(f"`{command}`" for command in retrain_commands(default_card))
+        how = made_with({"commands": retrain_commands(default_card)})
         status = (
-            f"`{shown}` not found here; the command retrains it on the default model's data "
-            "with its time budget"
+            f"`{shown}` not found here; the commands retrain it on the default model's data "
+            "with its training runs"
         )
         return {**peer, "found": False, "status": status, "how": how}
     how = made_with(card_or_empty(model_path))

@@ -197,8 +197,10 @@ def after(earlier: dict, card: dict) -> dict:
     >>> merged["commands"], merged["minutes_budget"], merged["history"]["loss"]
     (['a', 'b'], 1.5, [3.0, 2.0, 1.0])
     """
+    from nuclei_core.cards import training_commands
+
     merged = dict(card)
-    merged["commands"] = earlier.get("commands", [earlier["command"]]) + card["commands"]
+    merged["commands"] = training_commands(earlier) + card["commands"]
     for key in ("train_seconds", "minutes_budget", "epochs_run"):
         merged[key] = earlier[key] + card[key]
     merged["history"] = {

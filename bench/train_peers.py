@@ -54,18 +54,18 @@ def peer_commands(default_card: dict) -> list[str]:
     return retrain_commands(default_card) + stardist_commands(default_card)
 
 
-def keep_mobilenetv2(run_folder=PROJECT_ROOT / "runs" / "mobilenetv2") -> None:
+def keep_mobilenetv2(folder=PROJECT_ROOT / "runs" / "mobilenetv2") -> None:
     """Copy the recipe's model and card to :data:`bench.paths.MOBILENETV2_MODEL`'s folder."""
     MOBILENETV2_MODEL.parent.mkdir(parents=True, exist_ok=True)
     for name in ("model.keras", "model.json"):
-        shutil.copy2(run_folder / name, MOBILENETV2_MODEL.parent / name)
+        shutil.copy2(folder / name, MOBILENETV2_MODEL.parent / name)
 
 
-def keep_stardist(run_folder=PROJECT_ROOT / "runs" / "stardist" / "stardist") -> None:
+def keep_stardist(folder=PROJECT_ROOT / "runs" / "stardist" / "stardist") -> None:
     """Copy a StarDist run's model files to :data:`bench.peers.STARDIST_MODEL`."""
     STARDIST_MODEL.mkdir(parents=True, exist_ok=True)
     for name in STARDIST_FILES:
-        shutil.copy2(run_folder / name, STARDIST_MODEL / name)
+        shutil.copy2(folder / name, STARDIST_MODEL / name)
 
 
 def main(argv=None) -> int:

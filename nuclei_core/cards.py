@@ -54,6 +54,21 @@ def read_card(model_path) -> dict:
     return card
 
 
+def training_commands(card: Mapping) -> list[str]:
+    """The command lines that made a model, first to last: the card's ``commands`` (a model
+    trained on from another lists the base model's too), else its one ``command``.
+
+    Examples
+    --------
+    >>> training_commands({"commands": ["a", "b"], "command": "b"}), training_commands({})
+    (['a', 'b'], [])
+    >>> training_commands({"command": "a"})
+    ['a']
+    """
+    commands = card.get("commands") or ([card["command"]] if card.get("command") else [])
+    return list(commands)
+
+
 def write_card(model_path, card: dict) -> Path:
     """Write the card beside ``model_path`` atomically."""
     path = card_path(model_path)

@@ -119,7 +119,7 @@ def model_options(run, where=None, key: str = "segment_diameter") -> dict:
     named in a warning, and the defaults are used.
     """
     try:
-        settings = model_settings(run.model_path if run is not None else None)
+        settings = model_settings(run.model_path if run is not None and run.model_path else None)
     except NucleiError as error:
         (where or st).warning(f"{error}; using the default settings")
         settings = model_settings(None)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nuclei_core.cards import read_card
+from nuclei_core.cards import read_card, training_commands
 from nuclei_core.datasets import discover_dataset
 from nuclei_core.errors import ConfigError, ModelLoadError
 from nuclei_core.runtime import file_sha256
@@ -242,11 +242,10 @@ def earlier_runs(config: TrainConfig) -> tuple[list[str], list[float]]:
     if not config.base_model:
         return [], []
     card = read_card(Path(config.base_model))
-    commands = card.get("commands") or ([card["command"]] if card.get("command") else [])
     minutes = card.get("train_minutes_by_run")
     if minutes is None:
         minutes = [round(card["train_seconds"] / 60, 1)] if card.get("train_seconds") else []
-    return list(commands), list(minutes)
+    return training_commands(card), list(minutes)
 
 
 def base_model_summary(config: TrainConfig, n_images: int, n_replayed: int = 0) -> dict:
