@@ -56,13 +56,14 @@ def measure_width(filters: int, folder: Path, crops, samples, train_steps: int) 
     from nuclei_core.runtime import describe, load_inference_model
 
     path = build_network(filters, folder)
+    network = load_model(path)  # read once for the weights and the GFLOPs
     model = load_inference_model(path)
     training = training_throughput(path, samples, crop=256, batch_size=8, steps=train_steps)
     return {
         "filters": filters,
-        "weights": int(load_model(path).count_params()),
+        "weights": int(network.count_params()),
         "megabytes": round(path.stat().st_size / 1e6, 1),
-        "gflops": round(conv_flops(path)["flops"] / 1e9, 2),
+        "gflops": round(conv_flops(network)["flops"] / 1e9, 2),
         "runtime": describe(model),
         "images_per_s": batched_throughput(model, crops)["images_per_s"],
         "training_images_per_s": training["images_per_s"],
@@ -128,12 +129,12 @@ def main(argv=None) -> int:
         for filters in args.filters:
             widths.append(measure_width(filters, Path(folder), crops, samples, args.train_steps))
             print(widths[-1], flush=True)
-    command = "python bench/width.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = " ".join(["python bench/width.py", *(argv or sys.argv[1:])])
     machine = machine_info()
     machine_line = (
         f"{machine['cpu_model']}, {machine['cpu_count']} CPUs, SIMD {', '.join(machine['simd'])}"
     )
-    report = {"command": command.strip(), "machine": machine_line, "widths": widths}
+    report = {"command": command, "machine": machine_line, "widths": widths}
     save_report(args.out_dir, "width", report, markdown(report))
     return 0
 
