@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from nuclei_core import runtime
-from nuclei_core.catalogue import has_model_file, model_runs
 from nuclei_core.errors import NucleiError
-from ui import labels, messages, navigation, state
+from nuclei_core.network import runtime
+from nuclei_core.registry.catalogue import has_model_file, model_runs
+from ui import messages, navigation, signin, state, wording
 
 st.set_page_config(page_title="Nuclei segmentation", page_icon="🔬", layout="wide")
+if not signin.gate():  # a served app: nothing runs before the sign-in
+    st.stop()
+access = signin.current_access()
 
 PAGES = [
     st.Page("pages/segment.py", title="Segment an image", icon=":material/biotech:", default=True),
@@ -43,6 +46,7 @@ def _switch_model() -> None:
 
 
 with st.sidebar:
+    signin.sidebar(access)
     st.subheader("Model")
     report = state.startup_report()
     if report["problem"]:
@@ -51,14 +55,14 @@ with st.sidebar:
     if active is None or not has_model_file(active):
         st.warning(messages.NO_MODEL_TEXT)
     else:
-        st.markdown(f"**{active.name}**")
-        st.caption(labels.model_caption(active))
-        metrics = labels.validation_line(active)
-        st.caption(f"Validation: {metrics}" if metrics else "No validation metrics recorded.")
+        st.markdown(f"**{wording.plain(active.name)}**")
+        st.caption(wording.model_caption(active))
+        metrics = wording.validation_line(active)
+        st.caption(f"Validation: {metrics}" if metrics else messages.NO_VALIDATION_TEXT)
         st.caption(f"Runs on {runtime.default_runtime()}")
     choices = model_runs(registry)
     if choices:
-        names = {run.id: labels.run_label(run) for run in choices}
+        names = {run.id: wording.run_label(run) for run in choices}
         wanted = active.id if active is not None and active.id in names else None
         if st.session_state.get("sidebar_model") != wanted:
             st.session_state["sidebar_model"] = wanted
@@ -70,6 +74,7 @@ with st.sidebar:
             key="sidebar_model",
             on_change=_switch_model,
         )
-        st.caption(labels.session_model_note(registry.active_model()))
+        st.caption(wording.session_model_note(registry.active_model()))
 
+signin.banner(access)
 page.run()

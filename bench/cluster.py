@@ -2,21 +2,22 @@
 
 Usage::
 
-    python bench/cluster.py                                # 96 images, 1 and 2 workers
-    python bench/cluster.py --images 4 --rounds 1 --out-dir /tmp/c    # quick check
+    python -m bench.cluster                                # 96 images, 1 and 2 workers
+    python -m bench.cluster --images 4 --rounds 1 --out-dir /tmp/c    # quick check
 
 The images are the files of ``sample_images/inputs`` (or ``--data``) copied under new
 names until there are ``--images`` of them.  Each engine segments them all into a
 fresh output folder, outputs written as ``predict`` writes them: first this process
-alone (:func:`nuclei_core.collection.predict_files`, the model loaded beforehand), then
+alone (:func:`nuclei_core.batch.collection.predict_files`, the model loaded beforehand), then
 a ``LocalCluster`` of each ``--workers`` count (processes of one thread;
-:mod:`nuclei_core.distributed`), started and given the model on every worker before
+:mod:`nuclei_core.batch.distributed`), started and given the model on every worker before
 the clock starts.  Start-up (cluster and model loads) is timed on its own.  The
 engines take turns, ``--rounds`` times, and each keeps its fastest pass: on a shared
 machine a change of load then hits every engine, not one.  The
 figures go to ``cluster.json`` and to the "Batch prediction on Dask" section of
-``RESULTS.md`` in ``--out-dir`` (``bench/`` by default); ``bench/report.py`` renders the
-same section from ``bench/cluster.json`` when ``bench/run.py`` writes the whole report.
+``RESULTS.md`` in ``--out-dir`` (``bench/results/`` by default);
+``bench/sections/report.py`` renders the same section from ``bench/results/cluster.json``
+when ``python -m bench.run`` writes the whole report.
 """
 
 from __future__ import annotations
@@ -32,12 +33,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.tools.markdown import number, replace_section, table
+from bench.tools.paths import RESULTS, relative, saved_figures
 
-from bench.markdown import number, replace_section, table  # noqa: E402
-from bench.paths import BENCH, relative, saved_figures  # noqa: E402
-
-CLUSTER_JSON = BENCH / "cluster.json"
+CLUSTER_JSON = RESULTS / "cluster.json"
 """Where :func:`render_cluster` finds the figures when it is given none."""
 HEADING = "## Batch prediction on Dask"
 
@@ -53,7 +52,7 @@ def repeated_images(data: Path, count: int, folder: Path) -> list[Path]:
     >>> [path.name for path in repeated_images(source, 3, target)]
     ['0000_a.png', '0001_b.tif', '0002_a.png']
     """
-    from nuclei_core.datasets import flat_images
+    from nuclei_core.datasets.folders import flat_images
 
     sources = flat_images(data)
     if not sources:
@@ -94,7 +93,7 @@ def best_pass(rows: list[dict]) -> dict:
 
 def run_alone(source, files: list[Path], folder: Path) -> dict:
     """This process alone: load the model, then segment every file in turn."""
-    from nuclei_core.collection import FileJob, predict_files
+    from nuclei_core.batch.collection import FileJob, predict_files
 
     started = time.perf_counter()
     model = source.load()
@@ -106,8 +105,8 @@ def run_alone(source, files: list[Path], folder: Path) -> dict:
 def run_dask(source, files: list[Path], folder: Path, workers: int) -> dict:
     """A LocalCluster of ``workers`` processes: start it, load the model on every worker,
     then segment every file as one task each."""
-    from nuclei_core import distributed
-    from nuclei_core.collection import FileJob
+    from nuclei_core.batch import distributed
+    from nuclei_core.batch.collection import FileJob
 
     started = time.perf_counter()
     with distributed.connect(distributed.LOCAL, workers) as client:
@@ -151,7 +150,7 @@ def cluster_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 
 def render_cluster(cluster: dict | None = None) -> list[str]:
-    """The "Batch prediction on Dask" section; from ``bench/cluster.json`` when None."""
+    """The "Batch prediction on Dask" section; from ``bench/results/cluster.json`` when None."""
     cluster = saved_figures(CLUSTER_JSON) if cluster is None else cluster
     if not cluster:
         return []
@@ -163,19 +162,20 @@ def render_cluster(cluster: dict | None = None) -> list[str]:
         f"{cluster['runtime']}. {cluster['images']} images ({cluster['megapixels']} megapixels): "
         f"the files of `{cluster['data']}` copied in turn. Each engine reads, segments and "
         "writes mask, labels and CSV of every image into a folder of its own. One process: "
-        "`nuclei_core.collection.predict_files`; Dask: a `LocalCluster` of worker processes "
+        "`nuclei_core.batch.collection.predict_files`; Dask: a `LocalCluster` of worker processes "
         "with one thread each, one task per image, the model loaded once per worker "
-        "(`nuclei_core.distributed`). Start-up: loading the model, and for Dask starting the "
+        "(`nuclei_core.batch.distributed`). Start-up: loading the model, and for Dask starting the "
         "cluster and loading the model on every worker, before the clock of the images. "
         f"Images/s: the best of {len(cluster['rows'][0]['rounds'])} passes, the engines taking "
-        "turns (every pass is in `bench/cluster.json`). Speed-up: images/s over the first row's.",
+        "turns (every pass is in `bench/results/cluster.json`). Speed-up: images/s over the "
+        "first row's.",
         "",
     ]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python bench/cluster.py", description=__doc__.split("\n\n")[0]
+        prog="python -m bench.cluster", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--images", type=int, default=96, help="how many images to segment")
     parser.add_argument(
@@ -190,17 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default=None, help="model file (default: the bundled one)")
     parser.add_argument("--backend", default="auto", choices=["auto", "tensorflow", "openvino"])
     parser.add_argument(
-        "--out-dir", default=str(BENCH), help="where cluster.json and RESULTS.md go"
+        "--out-dir", default=str(RESULTS), help="where cluster.json and RESULTS.md go"
     )
     return parser
 
 
 def main(argv=None) -> int:
-    from bench.progress import log
-    from nuclei_core.distributed import ModelSource
-    from nuclei_core.imread import image_size
+    from bench.tools.progress import log
+    from nuclei_core.batch.distributed import ModelSource
+    from nuclei_core.io.imread import image_size
     from nuclei_core.locations import DEFAULT_MODEL, sample_folder
-    from nuclei_core.runtime import describe
+    from nuclei_core.network.runtime import describe
     from nuclei_core.storage import atomic_write_json, atomic_write_text
 
     args = build_parser().parse_args(argv)
@@ -215,7 +215,7 @@ def main(argv=None) -> int:
         cluster = {
             "started_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
             "command": shlex.join(
-                ["python", "bench/cluster.py", *(sys.argv[1:] if argv is None else argv)]
+                ["python", "-m", "bench.cluster", *(sys.argv[1:] if argv is None else argv)]
             ),
             "data": relative(data),
             "model": relative(model),

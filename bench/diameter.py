@@ -2,22 +2,22 @@
 
 Usage::
 
-    nice -n 10 python bench/diameter.py            # the whole test splits
-    python bench/diameter.py --split val           # the validation splits
-    python bench/diameter.py --limit 5             # a quick try: 5 images of each set
+    nice -n 10 python -m bench.diameter            # the whole test splits
+    python -m bench.diameter --split val           # the validation splits
+    python -m bench.diameter --limit 5             # a quick try: 5 images of each set
 
 Every test image of the DSB 2018 stage1_train set (the hash split's ``test``,
-:func:`nuclei_core.datasets.select_split`) and of the MoNuSeg tiles (their test
+:func:`nuclei_core.datasets.folders.select_split`) and of the MoNuSeg tiles (their test
 split) is rescaled by each ``--magnifications`` factor (default 0.5, 1 and 2; the
 image by area or linear interpolation, its labels by nearest neighbour,
-:mod:`nuclei_core.rescale`) to stand for another microscope magnification, and
+:mod:`nuclei_core.segmentation.diameter`) to stand for another microscope magnification, and
 segmented by the default model three times: without a diameter, with the diameter
 estimated from the image (``diameter="auto"``, what the app and the CLI do,
-:func:`nuclei_core.segment.estimate_diameter`), and with the true one (the median
+:func:`nuclei_core.segmentation.segment.estimate_diameter`), and with the true one (the median
 equivalent diameter of the rescaled labels, kept within the range the model accepts,
-:data:`nuclei_core.rescale.SCALE_RANGE`). Each is scored with
-:func:`nuclei_core.metrics.evaluate_labels`. ``bench/diameter.json`` gets every
-image's scores and the means; ``bench/diameter.md`` the table. Both are rewritten
+:data:`nuclei_core.segmentation.diameter.SCALE_RANGE`). Each is scored with
+:func:`nuclei_core.evaluation.metrics.evaluate_labels`. ``bench/results/diameter.json`` gets every
+image's scores and the means; ``bench/results/diameter.md`` the table. Both are rewritten
 after every image, so a stopped run keeps what it measured.
 """
 
@@ -30,14 +30,13 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench.markdown import number, save_report, table  # noqa: E402
-from bench.paths import BENCH, DEFAULT_DATA, MONUSEG_DATA, dataset_name, relative  # noqa: E402
-from bench.progress import log  # noqa: E402
-from nuclei_core.locations import DEFAULT_MODEL  # noqa: E402
+from bench.tools.markdown import number, save_report, table
+from bench.tools.paths import DEFAULT_DATA, MONUSEG_DATA, RESULTS, dataset_name, relative
+from bench.tools.progress import log
+from nuclei_core.locations import DEFAULT_MODEL
 
 SCORES = ("dsb_score", "f1", "foreground_iou", "abs_count_error")
 SCORE_TITLES = ("DSB score", "F1 @ 0.5", "foreground IoU", "count error")
@@ -47,7 +46,7 @@ MODES = ("without", "estimated", "with")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python bench/diameter.py", description=__doc__.split("\n\n")[0]
+        prog="python -m bench.diameter", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--model", default=str(DEFAULT_MODEL), help="the model scored")
     parser.add_argument(
@@ -58,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--split", default="test", choices=["val", "test"], help="split scored")
     parser.add_argument("--limit", type=int, default=None, help="first N images of each set")
-    parser.add_argument("--out-dir", default=str(BENCH), help="where the JSON and table go")
+    parser.add_argument("--out-dir", default=str(RESULTS), help="where the JSON and table go")
     return parser
 
 
@@ -71,7 +70,7 @@ def true_diameter(labels, model_diameter: float) -> tuple[float, float]:
     >>> [round(value, 2) for value in true_diameter(labels, 20.0)]
     [2.26, 5.0]
     """
-    from nuclei_core.rescale import SCALE_RANGE, median_diameter
+    from nuclei_core.segmentation.diameter import SCALE_RANGE, median_diameter
 
     measured = median_diameter(labels)
     low, high = model_diameter / SCALE_RANGE[1], model_diameter / SCALE_RANGE[0]
@@ -80,8 +79,8 @@ def true_diameter(labels, model_diameter: float) -> tuple[float, float]:
 
 def score_image(model, image, truth, options) -> dict:
     """The scores of one segmentation (:data:`SCORES`), its seconds and the diameter used."""
-    from nuclei_core.metrics import evaluate_labels
-    from nuclei_core.segment import segment_image
+    from nuclei_core.evaluation.metrics import evaluate_labels
+    from nuclei_core.segmentation.segment import segment_image
 
     started = time.perf_counter()
     found = segment_image(model, image, options)
@@ -96,12 +95,12 @@ def score_image(model, image, truth, options) -> dict:
 def image_rows(model, settings: dict, sample, magnifications) -> list[dict]:
     """One row per magnification of one sample: scores without and with the diameter.
 
-    ``settings`` are the model card's (:func:`nuclei_core.segment.model_settings`).
+    ``settings`` are the model card's (:func:`nuclei_core.segmentation.options.model_settings`).
     """
-    from nuclei_core.datasets import load_sample
-    from nuclei_core.preprocess import image_kind
-    from nuclei_core.rescale import labels_to_shape, resize_image
-    from nuclei_core.segment import AUTO, SegmentOptions
+    from nuclei_core.datasets.folders import load_sample
+    from nuclei_core.segmentation.diameter import labels_to_shape, resize_image
+    from nuclei_core.segmentation.options import AUTO, SegmentOptions
+    from nuclei_core.segmentation.preprocess import image_kind
 
     image, labels = load_sample(sample)
     rows = []
@@ -146,7 +145,8 @@ def summary(rows) -> list[dict]:
 
 
 def markdown(report: dict) -> str:
-    """The table of ``bench/diameter.md``: each score without → estimated → true diameter."""
+    """The table of ``bench/results/diameter.md``: each score without → estimated → true
+    diameter."""
     header = ["data", "magnification", "images", "rescaled by the estimate", *SCORE_TITLES]
     lines = []
     for entry in report["summary"]:
@@ -187,9 +187,9 @@ def save(out_dir: Path, report: dict) -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from nuclei_core.datasets import discover_dataset, select_split
-    from nuclei_core.runtime import describe, load_inference_model
-    from nuclei_core.segment import model_settings
+    from nuclei_core.datasets.folders import discover_dataset, select_split
+    from nuclei_core.network.runtime import describe, load_inference_model
+    from nuclei_core.segmentation.options import model_settings
 
     model = load_inference_model(args.model)
     settings = model_settings(args.model)
@@ -199,7 +199,7 @@ def main(argv=None) -> int:
         "backend": describe(model),
         "model_diameter": settings["model_diameter"],
         "min_confidence": settings["min_confidence"],
-        "command": " ".join(["python bench/diameter.py", *(argv or sys.argv[1:])]),
+        "command": " ".join(["python -m bench.diameter", *(argv or sys.argv[1:])]),
         "split": args.split,
         "images": [],
     }

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/finetune.py --base-model BASE.keras \\
+    python -m bench.finetune --base-model BASE.keras \\
         --data ../shared/data/monuseg2018_train/train \\
         --base-data ../shared/data/dsb2018/stage1_train
 
@@ -13,8 +13,8 @@ minutes each (``--minutes``, default 5 10) on this machine, as
 ``python -m nuclei_core finetune`` does. Every fine-tuned model is scored on
 the rest of that set (every image outside the pool, the same images for every
 k) and on the test split of ``--base-data`` (what was forgotten), beside the
-base model. The table goes into ``bench/finetune.json`` and its section of
-``bench/RESULTS.md``; every finished row is saved at once, and a second run
+base model. The table goes into ``bench/results/finetune.json`` and its section of
+``bench/results/RESULTS.md``; every finished row is saved at once, and a second run
 with ``--resume`` skips the rows already there.
 
 The committed table fine-tunes the DSB-only default model of 2026-11-25, which never
@@ -34,23 +34,22 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import machine  # noqa: E402
-from bench.markdown import replace_section, table  # noqa: E402
-from bench.paths import BENCH, DEFAULT_DATA, dataset_name, relative, saved_figures  # noqa: E402
-from bench.progress import log  # noqa: E402
-from nuclei_core.datasets import discover_dataset, select_split  # noqa: E402
-from nuclei_core.storage import atomic_write_text  # noqa: E402
+from bench.tools import machine
+from bench.tools.markdown import replace_section, table
+from bench.tools.paths import DEFAULT_DATA, RESULTS, dataset_name, relative, saved_figures
+from bench.tools.progress import log
+from nuclei_core.datasets.folders import discover_dataset, select_split
+from nuclei_core.storage import atomic_write_text
 
 SCORES = ("mean_dsb_score", "mean_f1", "mean_foreground_iou")
-FINETUNE_JSON = BENCH / "finetune.json"
-"""The committed figures: ``bench/report.py`` renders its section from this file."""
+FINETUNE_JSON = RESULTS / "finetune.json"
+"""The committed figures: ``bench/sections/report.py`` renders its section from this file."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python bench/finetune.py", description=__doc__.split("\n\n")[0]
+        prog="python -m bench.finetune", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--base-model", required=True, help="the model to fine-tune")
     parser.add_argument("--data", required=True, help="a set of a kind the base never saw")
@@ -59,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--k", type=int, nargs="+", default=[1, 3, 5], help="images used")
     parser.add_argument("--minutes", type=float, nargs="+", default=[5.0, 10.0])
-    parser.add_argument("--out-dir", default=str(BENCH), help="where results.json is")
+    parser.add_argument("--out-dir", default=str(RESULTS), help="where results.json is")
     parser.add_argument("--resume", action="store_true", help="keep rows already measured")
     return parser
 
@@ -85,8 +84,8 @@ def link_samples(samples, folder: Path) -> Path:
 
     Samples in the Kaggle layout (one mask a nucleus) get a label image written instead.
     """
-    from nuclei_core.datasets import load_sample
-    from nuclei_core.export import labels_png16
+    from nuclei_core.datasets.folders import load_sample
+    from nuclei_core.io.export import labels_png16
 
     for part in ("inputs", "masks"):
         (folder / part).mkdir(parents=True, exist_ok=True)
@@ -100,7 +99,7 @@ def link_samples(samples, folder: Path) -> Path:
 
 def scores_of(model, samples) -> dict:
     """Mean DSB score, F1@0.5 and foreground IoU of ``model`` over ``samples``."""
-    from nuclei_core.evaluate import evaluate_samples, summarize_by_kind
+    from nuclei_core.evaluation.evaluate import evaluate_samples, summarize_by_kind
 
     results, problems = evaluate_samples(model, samples)
     if problems:
@@ -111,7 +110,7 @@ def scores_of(model, samples) -> dict:
 
 def finetune_row(base_model, pool, rest, base_test, k: int, minutes: float, work: Path) -> dict:
     """Fine-tune on ``pool[:k]`` for ``minutes``; score the rest and the base test split."""
-    from nuclei_core.model import load_model
+    from nuclei_core.network.model import load_model
     from nuclei_core.training import finetune_config, train
 
     data = link_samples(pool[:k], work / f"k{k}_m{minutes:g}" / "data")
@@ -145,7 +144,7 @@ def score_cells(scores: dict, before: dict) -> list[str]:
 
 
 def render_finetune(section: dict | None = None) -> list[str]:
-    """The fine-tuning section of ``RESULTS.md``; from ``bench/finetune.json`` when None.
+    """The fine-tuning section of ``RESULTS.md``; from ``bench/results/finetune.json`` when None.
 
     Nothing when it was not measured.
     """
@@ -181,7 +180,7 @@ def render_finetune(section: dict | None = None) -> list[str]:
 
 
 TARGET_GAIN, TARGET_LOSS = 0.15, 0.02
-"""Issue 12: 5 images and 10 minutes lift the rest's DSB score by 0.15, cost the base 0.02."""
+"""Targets: 5 images and 10 minutes lift the rest's DSB score by 0.15, cost the base <= 0.02."""
 
 
 def target_lines(section: dict) -> list[str]:
@@ -211,7 +210,7 @@ def save(out_dir: Path, section: dict) -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from nuclei_core.model import load_model
+    from nuclei_core.network.model import load_model
 
     out_dir = Path(args.out_dir)
     previous = saved_figures(out_dir / "finetune.json") if args.resume else {}
@@ -223,7 +222,7 @@ def main(argv=None) -> int:
         "base_model": relative(args.base_model),
         "data": dataset_name(args.data),
         "base_data": dataset_name(args.base_data),
-        "command": "python bench/finetune.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m bench.finetune " + " ".join(sys.argv[1:] if argv is None else argv),
         "load_start": machine.load_snapshot(),
         "before": previous.get("before")
         or {"rest": scores_of(base, rest), "base_test": scores_of(base, base_test)},

@@ -1,13 +1,13 @@
-"""Helper of ``bench/run.py``: segment one (large) image in a fresh process, report time and memory.
+"""Segment one (large) image in a fresh process, report time and memory (for ``bench.run``).
 
 Usage::
 
-    python bench/probe_large.py --model models/default.keras --image big.png
+    python -m bench.probe_large --model models/default.keras --image big.png
 
 Prints one JSON line: seconds to import, load the model, read the image and segment
 it (predict with tiling, instances, measurements), the nucleus count, and the
 process's peak resident memory (``ru_maxrss``, the whole process: Python,
-TensorFlow, the model and the image). ``bench/run.py`` runs it in a subprocess so
+TensorFlow, the model and the image). ``python -m bench.run`` runs it in a subprocess so
 the peak belongs to this one job alone.
 """
 
@@ -23,7 +23,6 @@ from pathlib import Path
 
 STARTED = time.perf_counter()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def peak_memory_kib() -> int:
@@ -54,9 +53,10 @@ def main(argv=None) -> int:
     parser.add_argument("--tile-size", type=int, default=1024)
     args = parser.parse_args(argv)
 
-    from nuclei_core.imread import read_image
-    from nuclei_core.runtime import load_inference_model
-    from nuclei_core.segment import SegmentOptions, segment_image
+    from nuclei_core.io.imread import read_image
+    from nuclei_core.network.runtime import load_inference_model
+    from nuclei_core.segmentation.options import SegmentOptions
+    from nuclei_core.segmentation.segment import segment_image
 
     imported = time.perf_counter()
     model = load_inference_model(args.model)  # the runtime the app and the CLI pick

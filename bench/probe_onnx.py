@@ -1,9 +1,9 @@
-"""Probe: ONNX Runtime against OpenVINO on the default model (issue 16 asked to try it).
+"""Probe: images/s of ONNX Runtime against OpenVINO on the default model.
 
 Usage (ONNX Runtime is not a requirement of the project)::
 
     pip install onnxruntime tf2onnx onnx
-    python bench/probe_onnx.py --model models/default.keras
+    python -m bench.probe_onnx --model models/default.keras
 
 Exports the Keras model to ONNX with ``tf2onnx``, then runs a batch of 8 x 256 x
 256 through ONNX Runtime (CPU, float32) and OpenVINO (float32 and bfloat16)
@@ -23,11 +23,10 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from nuclei_core.locations import default_model_path  # noqa: E402
+from nuclei_core.locations import default_model_path
 
 
 def onnx_session(model_path: Path, threads: int):
@@ -36,7 +35,7 @@ def onnx_session(model_path: Path, threads: int):
     import tensorflow as tf
     import tf2onnx
 
-    from nuclei_core.model import load_model
+    from nuclei_core.network.model import load_model
 
     keras_model = load_model(model_path)
     spec = (tf.TensorSpec((None, None, None, 3), tf.float32, name="image"),)
@@ -62,7 +61,7 @@ def main(argv=None) -> int:
     except ImportError as error:
         print(f"{error.name} is missing: pip install onnxruntime tf2onnx onnx", file=sys.stderr)
         return 2
-    from nuclei_core.runtime import load_openvino
+    from nuclei_core.network.runtime import load_openvino
 
     batch = np.random.default_rng(0).random((8, 256, 256, 3), dtype=np.float32)
     input_name = session.get_inputs()[0].name

@@ -2,17 +2,17 @@
 
 Usage::
 
-    python bench/run.py --data ../shared/data/dsb2018/stage1_train \\
+    python -m bench.run --data ../shared/data/dsb2018/stage1_train \\
         ../shared/data/monuseg2018_train/train
 
-It writes ``bench/RESULTS.md`` (readable tables, targets with pass/fail) and
-``bench/results.json`` (every figure, per-image scores included). Quick check::
+It writes ``bench/results/RESULTS.md`` (readable tables, targets with pass/fail) and
+``bench/results/results.json`` (every figure, per-image scores included). Quick check::
 
-    python bench/run.py --limit 3 --skip-speed --out-dir /tmp/bench
+    python -m bench.run --limit 3 --skip-speed --out-dir /tmp/bench
 
 Every data set is scored on its own test split; the speed rows and the DSB
-targets use the first one. The sections live in ``bench/``: ``machine``,
-``peers``, ``quality``, ``speed``, ``targets`` and ``report`` (see ``bench/README.md``).
+targets use the first one. The sections live in ``bench/sections/``: ``peers``,
+``quality``, ``speed``, ``targets`` and ``report`` (see ``bench/README.md``).
 """
 
 from __future__ import annotations
@@ -26,20 +26,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import machine, peers, quality, speed  # noqa: E402
-from bench.paths import BENCH, DEFAULT_DATA, MOBILENETV2_MODEL  # noqa: E402
-from bench.progress import log  # noqa: E402
-from bench.report import render_markdown  # noqa: E402
-from bench.targets import evaluate_targets  # noqa: E402
-from nuclei_core.errors import NucleiError  # noqa: E402
-from nuclei_core.locations import default_model_path  # noqa: E402
+from bench.sections import peers, quality, speed
+from bench.sections.report import render_markdown
+from bench.sections.targets import evaluate_targets
+from bench.tools import machine
+from bench.tools.paths import DEFAULT_DATA, MOBILENETV2_MODEL, RESULTS
+from bench.tools.progress import log
+from nuclei_core.errors import NucleiError
+from nuclei_core.locations import default_model_path
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python bench/run.py", description=__doc__.split("\n\n")[0]
+        prog="python -m bench.run", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
         "--data",
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the original project's recipe (MobileNetV2 U-Net, 128 x 128 crops, batch 10)",
     )
     parser.add_argument(
-        "--out-dir", default=str(BENCH), help="where RESULTS.md and results.json go"
+        "--out-dir", default=str(RESULTS), help="where RESULTS.md and results.json go"
     )
     parser.add_argument(
         "--limit", type=int, default=None, help="only the first N images of each set"
@@ -83,8 +83,8 @@ def load_models(args) -> tuple[dict, dict]:
     the other OpenVINO precision (float32, what a CPU without bfloat16 sees, when
     ``auto`` picked bfloat16), so that each backend's speed and scores sit side by side.
     """
-    from nuclei_core.model import load_model
-    from nuclei_core.runtime import load_inference_model, load_openvino, resolve_backend
+    from nuclei_core.network.model import load_model
+    from nuclei_core.network.runtime import load_inference_model, load_openvino, resolve_backend
 
     paths = {"default": args.default_model}
     if args.model:
@@ -103,7 +103,7 @@ def load_models(args) -> tuple[dict, dict]:
 
 def start_meta(args, argv) -> dict:
     """The command, the time, the machine and its load when the run starts."""
-    command = "python bench/run.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = "python -m bench.run " + shlex.join(sys.argv[1:] if argv is None else argv)
     log("machine and load")
     return {
         "command": command.strip(),

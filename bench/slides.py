@@ -2,21 +2,21 @@
 
 Usage::
 
-    python bench/slides.py                        # 8192², 16384² and 32768²
-    python bench/slides.py --sizes 2048 4096 --out-dir /tmp/slides   # quick check
+    python -m bench.slides                        # 8192², 16384² and 32768²
+    python -m bench.slides --sizes 2048 4096 --out-dir /tmp/slides   # quick check
 
 For each size, a mosaic of real nuclei images (the fluorescence images of
 ``sample_images/inputs``, or of ``--data``; 256 x 256 crops, each scaled by its own
 percentiles, turned and flipped in turn) is written as a tiled BigTIFF one tile at a
 time, so writing it holds one tile in memory.  Then ``python -m nuclei_core predict
 --tiled`` segments it tile by tile in a child process (images over
-:data:`nuclei_core.slides.LARGE_IMAGE_PIXELS` take that path without ``--tiled``, smaller
+:data:`nuclei_core.slides.reader.LARGE_IMAGE_PIXELS` take that path without ``--tiled``, smaller
 quick-check sizes need it); the child's peak resident memory
 (``ru_maxrss`` from ``os.wait4``: the whole process, with Python, TensorFlow or OpenVINO
 and the model) and times are recorded.  The figures go to ``slides.json`` and to the
-"Whole slides" section of ``RESULTS.md`` in ``--out-dir`` (``bench/`` by default);
-``bench/report.py`` renders the same section from ``bench/slides.json`` when
-``bench/run.py`` writes the whole report.
+"Whole slides" section of ``RESULTS.md`` in ``--out-dir`` (``bench/results/`` by default);
+``bench/sections/report.py`` renders the same section from ``bench/results/slides.json`` when
+``python -m bench.run`` writes the whole report.
 """
 
 from __future__ import annotations
@@ -34,10 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.markdown import number, replace_section, table  # noqa: E402
-from bench.paths import BENCH, relative, saved_figures  # noqa: E402
+from bench.tools.markdown import number, replace_section, table
+from bench.tools.paths import RESULTS, relative, saved_figures
 
 SIZES = (8192, 16384, 32768)
 """Sides of the mosaics the issue asks for."""
@@ -45,7 +43,7 @@ PATCH = 256
 """Side of one crop of a real image in the mosaic (and of the BigTIFF's tiles)."""
 MEMORY_LIMIT_BYTES = 3 * 10**9
 """The bound the issue sets on the peak resident memory."""
-SLIDES_JSON = BENCH / "slides.json"
+SLIDES_JSON = RESULTS / "slides.json"
 """Where :func:`render_slides` finds the figures when it is given none."""
 HEADING = "## Whole slides"
 _RESULT_LINE = re.compile(r": (\d+) nuclei \((\d+) x (\d+) in (\d+) tiles.*?, ([\d.]+) s;")
@@ -56,9 +54,9 @@ def real_patches(folder, size: int = PATCH) -> list[np.ndarray]:
 
     Every crop of an image is taken on a grid; an image smaller than a crop is left out.
     """
-    from nuclei_core.datasets import IMAGE_SUFFIXES
-    from nuclei_core.imread import read_image
-    from nuclei_core.preprocess import grey, image_kind, normalise
+    from nuclei_core.datasets.folders import IMAGE_SUFFIXES
+    from nuclei_core.io.imread import read_image
+    from nuclei_core.segmentation.preprocess import grey, image_kind, normalise
 
     patches = []
     for path in sorted(Path(folder).iterdir()):
@@ -203,7 +201,7 @@ def slides_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 
 def render_slides(slides: dict | None = None) -> list[str]:
-    """The "Whole slides" section; from ``bench/slides.json`` when ``slides`` is None."""
+    """The "Whole slides" section; from ``bench/results/slides.json`` when ``slides`` is None."""
     slides = saved_figures(SLIDES_JSON) if slides is None else slides
     if not slides:
         return []
@@ -223,14 +221,16 @@ def render_slides(slides: dict | None = None) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python bench/slides.py", description=__doc__.split("\n\n")[0]
+        prog="python -m bench.slides", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="mosaic sides")
     parser.add_argument(
         "--data", default=None, help="folder of real images (default: sample_images/inputs)"
     )
     parser.add_argument("--model", default=None, help="model file (default: the bundled one)")
-    parser.add_argument("--out-dir", default=str(BENCH), help="where slides.json and RESULTS.md go")
+    parser.add_argument(
+        "--out-dir", default=str(RESULTS), help="where slides.json and RESULTS.md go"
+    )
     parser.add_argument(
         "--work-dir", default=None, help="where the mosaics are written (default: a temp folder)"
     )
@@ -238,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from bench.progress import log
+    from bench.tools.progress import log
     from nuclei_core.locations import sample_folder
     from nuclei_core.storage import atomic_write_json, atomic_write_text
 
@@ -250,7 +250,7 @@ def main(argv=None) -> int:
     slides = {
         "started_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
         "command": shlex.join(
-            ["python", "bench/slides.py", *(sys.argv[1:] if argv is None else argv)]
+            ["python", "-m", "bench.slides", *(sys.argv[1:] if argv is None else argv)]
         ),
         "data": relative(data),
         "patches": len(patches),

@@ -3,9 +3,9 @@
 StarDist (Schmidt et al. 2018, star-convex polygons) is the tool a user would pick
 instead of this project. Its pretrained weights cannot be downloaded here, so it is
 trained on the default model's own data, with the same training and validation
-images, the same model input (:func:`nuclei_core.preprocess.to_model_input`), the
+images, the same model input (:func:`nuclei_core.segmentation.preprocess.to_model_input`), the
 same sampling weights by data set and kind, and the same training runs (the minutes of
-each, :func:`bench.peers.training_minutes`; a later run goes on from the one before with
+each, :func:`bench.sections.peers.training_minutes`; a later run goes on from the one before with
 ``--start-from``); its network, loss and augmentation (flips, rotations, intensity) are
 StarDist's own, and its two thresholds are optimised on the validation images, as
 StarDist prescribes.
@@ -19,9 +19,9 @@ StarDist runs on Keras 2 (the ``tf-keras`` package), so this command sets
         --seed 1 --out runs/stardist_more
     python -m bench.stardist_peer serve --model models/peers/stardist
 
-``bench/run.py`` starts ``serve`` in a child process (:class:`bench.peers.StarDistProcess`)
-and scores its labels like every other method's; the trained model is committed in
-``models/peers/stardist`` with its card.
+``python -m bench.run`` starts ``serve`` in a child process
+(:class:`bench.sections.segmenters.StarDistProcess`) and scores its labels like every other
+method's; the trained model is committed in ``models/peers/stardist`` with its card.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ STEPS_PER_EPOCH = 100
 
 def load_arrays(samples, groups) -> tuple[list, list, list]:
     """Model inputs, label images and ``group/kind`` names of ``samples``."""
-    from nuclei_core.datasets import load_sample
-    from nuclei_core.preprocess import image_kind, to_model_input
+    from nuclei_core.datasets.folders import load_sample
+    from nuclei_core.segmentation.preprocess import image_kind, to_model_input
 
     inputs, labels, kinds = [], [], []
     for sample, group in zip(samples, groups, strict=True):
@@ -197,7 +197,7 @@ def after(earlier: dict, card: dict) -> dict:
     >>> merged["commands"], merged["minutes_budget"], merged["history"]["loss"]
     (['a', 'b'], 1.5, [3.0, 2.0, 1.0])
     """
-    from nuclei_core.cards import training_commands
+    from nuclei_core.registry.cards import training_commands
 
     merged = dict(card)
     merged["commands"] = training_commands(earlier) + card["commands"]
@@ -212,14 +212,14 @@ def after(earlier: dict, card: dict) -> dict:
 def serve(model_dir: Path) -> None:
     """Label images for a parent process: one request per line on stdin, one answer on stdout.
 
-    A request is ``IMAGE.npy<TAB>LABELS.npy``: the image as ``nuclei_core.imread``
+    A request is ``IMAGE.npy<TAB>LABELS.npy``: the image as ``nuclei_core.io.imread``
     reads it, and where to write its int32 labels; the answer is ``done LABELS.npy``
     (other lines on stdout are StarDist's own messages). ``ready`` says the model is
     loaded and warmed up on a blank image, so the parent times only real images.
     """
     from stardist.models import StarDist2D
 
-    from nuclei_core.preprocess import to_model_input
+    from nuclei_core.segmentation.preprocess import to_model_input
 
     model = StarDist2D(None, name=model_dir.name, basedir=str(model_dir.parent))
     model.predict_instances(np.zeros((256, 256, 3), np.float32), verbose=False)
@@ -252,7 +252,7 @@ def main(argv=None) -> int:
     if args.command == "train":
         minutes = args.minutes
         if minutes is None:  # the default model's first run
-            from bench.peers import training_minutes
+            from bench.sections.peers import training_minutes
 
             minutes = training_minutes(json.loads(DEFAULT_CARD.read_text()))[0]
         card = train(minutes, args.out, seed=args.seed, start_from=args.start_from)

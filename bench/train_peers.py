@@ -7,7 +7,7 @@
 The original project's recipe (MobileNetV2 U-Net) is trained into ``runs/mobilenetv2``
 and its model and card copied to ``models/peers/mobilenetv2``; StarDist 2D is trained
 into ``runs/stardist`` and its model (weights, configuration, thresholds, card) copied
-to ``models/peers/stardist``: where ``bench/run.py`` looks for them. Each takes the
+to ``models/peers/stardist``: where ``python -m bench.run`` looks for them. Each takes the
 default model's training time, run by run (its card's ``train_minutes_by_run``: today's
 default trained 120 minutes from random weights, then 58 minutes on from those weights),
 so each peer's first run starts from random weights and its later runs go on from the run
@@ -23,14 +23,13 @@ import shutil
 import subprocess
 import sys
 
-from bench.paths import MOBILENETV2_MODEL
-from bench.peers import (
-    STARDIST_MODEL,
+from bench.sections.peers import (
     retrain_commands,
     run_folder,
     stardist_commands,
     training_minutes,
 )
+from bench.tools.paths import MOBILENETV2_MODEL, STARDIST_MODEL
 from nuclei_core.locations import PROJECT_ROOT
 
 DEFAULT_CARD = PROJECT_ROOT / "models" / "default.json"
@@ -55,14 +54,14 @@ def peer_commands(default_card: dict) -> list[str]:
 
 
 def keep_mobilenetv2(folder=PROJECT_ROOT / "runs" / "mobilenetv2") -> None:
-    """Copy the recipe's model and card to :data:`bench.paths.MOBILENETV2_MODEL`'s folder."""
+    """Copy the recipe's model and card to :data:`bench.tools.paths.MOBILENETV2_MODEL`'s folder."""
     MOBILENETV2_MODEL.parent.mkdir(parents=True, exist_ok=True)
     for name in ("model.keras", "model.json"):
         shutil.copy2(folder / name, MOBILENETV2_MODEL.parent / name)
 
 
 def keep_stardist(folder=PROJECT_ROOT / "runs" / "stardist" / "stardist") -> None:
-    """Copy a StarDist run's model files to :data:`bench.peers.STARDIST_MODEL`."""
+    """Copy a StarDist run's model files to :data:`bench.tools.paths.STARDIST_MODEL`."""
     STARDIST_MODEL.mkdir(parents=True, exist_ok=True)
     for name in STARDIST_FILES:
         shutil.copy2(folder / name, STARDIST_MODEL / name)

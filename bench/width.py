@@ -2,18 +2,18 @@
 
 Usage::
 
-    nice -n -5 python bench/width.py                     # 16, 24 and 32 filters
-    python bench/width.py --filters 16 20 --out-dir /tmp  # other widths, elsewhere
+    nice -n -5 python -m bench.width                     # 16, 24 and 32 filters
+    python -m bench.width --filters 16 20 --out-dir /tmp  # other widths, elsewhere
 
-Issue 11 allows a wider network where the faster runtime pays for it. For each
+A wider network is worth it only where the faster runtime pays for it. For each
 ``--filters`` value a U-Net of the default's shape (depth 4, batch norm, the distance
-output; :func:`nuclei_core.model.build_unet`) is built with random weights (speed does not
+output; :func:`nuclei_core.network.model.build_unet`) is built with random weights (speed does not
 depend on them) and timed as the app runs it: batches of 8 crops of 256 x 256 through
-the app's runtime and precision (:func:`nuclei_core.runtime.load_inference_model`), and
+the app's runtime and precision (:func:`nuclei_core.network.runtime.load_inference_model`), and
 ``model.fit`` steps as ``nuclei_core.training`` takes them on the sample images
-(:func:`bench.speed.training_throughput`), whose rate sets how many epochs fit into a
-training budget. ``bench/width.json`` and ``bench/width.md`` get the figures, with the
-weights, the file size and the convolutions' GFLOPs per image.
+(:func:`bench.sections.speed.training_throughput`), whose rate sets how many epochs fit into a
+training budget. ``bench/results/width.json`` and ``bench/results/width.md`` get the figures,
+with the weights, the file size and the convolutions' GFLOPs per image.
 """
 
 from __future__ import annotations
@@ -25,23 +25,22 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench.machine import machine_info  # noqa: E402
-from bench.markdown import number, save_report, table  # noqa: E402
-from bench.paths import BENCH  # noqa: E402
+from bench.tools.machine import machine_info
+from bench.tools.markdown import number, save_report, table
+from bench.tools.paths import RESULTS
 
 WIDTHS = (16, 24, 32)
 SPEED_TARGET = 60.0
-"""Images/s at 256 x 256 that issue 16 asks of the runtime (issue 11 keeps it)."""
+"""Inference images/s at 256 x 256 that the runtime must reach with the network."""
 
 
 def build_network(filters: int, folder: Path) -> Path:
     """Save a U-Net of the default's shape with ``filters`` at its first level, with its card."""
-    from nuclei_core.cards import write_card
-    from nuclei_core.model import ModelConfig, build_unet, save_model
+    from nuclei_core.network.model import ModelConfig, build_unet, save_model
+    from nuclei_core.registry.cards import write_card
 
     config = ModelConfig(base_filters=filters, distance=True)
     path = save_model(build_unet(config), folder / f"unet-{filters}.keras")
@@ -51,9 +50,10 @@ def build_network(filters: int, folder: Path) -> Path:
 
 def measure_width(filters: int, folder: Path, crops, samples, train_steps: int) -> dict:
     """Weights, size, GFLOPs, inference and training images/s of one width."""
-    from bench.speed import batched_throughput, conv_flops, training_throughput
-    from nuclei_core.model import load_model
-    from nuclei_core.runtime import describe, load_inference_model
+    from bench.sections.flops import conv_flops
+    from bench.sections.speed import batched_throughput, training_throughput
+    from nuclei_core.network.model import load_model
+    from nuclei_core.network.runtime import describe, load_inference_model
 
     path = build_network(filters, folder)
     network = load_model(path)  # read once for the weights and the GFLOPs
@@ -110,16 +110,16 @@ def markdown(report: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python bench/width.py", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.width", description=__doc__)
     parser.add_argument("--filters", type=int, nargs="+", default=list(WIDTHS))
     parser.add_argument("--images", type=int, default=64, help="256 x 256 crops timed")
     parser.add_argument("--train-steps", type=int, default=8, help="timed training steps")
-    parser.add_argument("--out-dir", default=str(BENCH), help="where the JSON and table go")
+    parser.add_argument("--out-dir", default=str(RESULTS), help="where the JSON and table go")
     args = parser.parse_args(argv)
     if any(filters < 2 for filters in args.filters):
         parser.error(f"--filters must be 2 or more, got {args.filters}")
 
-    from nuclei_core.datasets import discover_dataset
+    from nuclei_core.datasets.folders import discover_dataset
     from nuclei_core.locations import sample_folder
 
     samples = discover_dataset(sample_folder()).samples
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
         for filters in args.filters:
             widths.append(measure_width(filters, Path(folder), crops, samples, args.train_steps))
             print(widths[-1], flush=True)
-    command = " ".join(["python bench/width.py", *(argv or sys.argv[1:])])
+    command = " ".join(["python -m bench.width", *(argv or sys.argv[1:])])
     machine = machine_info()
     machine_line = (
         f"{machine['cpu_model']}, {machine['cpu_count']} CPUs, SIMD {', '.join(machine['simd'])}"

@@ -30,13 +30,13 @@ from nuclei_core.errors import NucleiError  # noqa: E402
 __version__ = "1.0.0"
 
 _LAZY_NAMES = {
-    "read_image": "nuclei_core.imread",
-    "load_model": "nuclei_core.model",
-    "load_inference_model": "nuclei_core.runtime",
-    "segment_image": "nuclei_core.segment",
-    "SegmentOptions": "nuclei_core.segment",
-    "evaluate_labels": "nuclei_core.metrics",
-    "evaluate_samples": "nuclei_core.evaluate",
+    "read_image": "nuclei_core.io.imread",
+    "load_model": "nuclei_core.network.model",
+    "load_inference_model": "nuclei_core.network.runtime",
+    "segment_image": "nuclei_core.segmentation.segment",
+    "SegmentOptions": "nuclei_core.segmentation.options",
+    "evaluate_labels": "nuclei_core.evaluation.metrics",
+    "evaluate_samples": "nuclei_core.evaluation.evaluate",
 }
 
 __all__ = ["NucleiError", "__version__", *_LAZY_NAMES]

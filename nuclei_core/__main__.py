@@ -1,5 +1,5 @@
-"""Entry point of ``python -m nuclei_core``."""
+"""Entry point of ``python -m nuclei_core`` (the ``nuclei`` command's other name)."""
 
 from nuclei_core.cli import main
 
-raise SystemExit(main())
+raise SystemExit(main(prog="python -m nuclei_core"))

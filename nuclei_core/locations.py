@@ -5,6 +5,10 @@ the data folder) and reads the environment variables that move them. Every value
 is read when a function is called, never at import time, so a test or a notebook
 can set a variable after importing the package.
 
+An installed package (``pip install .``) carries its own copy of the default model
+(``models/default.keras`` and its card) inside ``nuclei_core/models/``; the checkout
+has none there and uses the project's ``models/``.
+
 =========================  =====================================================
 variable                   what it sets (default)
 =========================  =====================================================
@@ -21,12 +25,17 @@ variable                   what it sets (default)
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """The folder that holds the ``nuclei_core`` package, ``models/`` and ``sample_images/``."""
 
-DEFAULT_MODEL = PROJECT_ROOT / "models" / "default.keras"
+_PACKAGED_MODELS = files("nuclei_core") / "models"
+MODELS_FOLDER = Path(_PACKAGED_MODELS) if _PACKAGED_MODELS.is_dir() else PROJECT_ROOT / "models"
+"""The bundled models: the installed package's copy, else the project's ``models/``."""
+
+DEFAULT_MODEL = MODELS_FOLDER / "default.keras"
 """The bundled default model."""
 
 DATA_DIR_ENV = "NUCLEI_DATA_DIR"
@@ -34,6 +43,10 @@ DEFAULT_MODEL_ENV = "NUCLEI_DEFAULT_MODEL"
 SAMPLES_ENV = "NUCLEI_SAMPLES_DIR"
 MAX_PIXELS_ENV = "NUCLEI_MAX_PIXELS"
 LOCK_FD_ENV = "NUCLEI_JOB_LOCK_FD"
+PASSWORD_HASH_ENV = "NUCLEI_PASSWORD_HASH"  # the lab password's hash (nuclei hash-password)
+ALLOW_ANONYMOUS_ENV = "NUCLEI_ALLOW_ANONYMOUS"  # 1: serve a network without sign-in, on purpose
+ALLOWED_ROOTS_ENV = "NUCLEI_ALLOWED_ROOTS"  # ':'-separated folders a served app may read
+IMPORTS_FOLDER_NAME = "imports"  # <data folder>/imports: what a served app reads by default
 
 DEFAULT_DATA_DIR_NAME = ".nuclei_data"
 DEFAULT_MAX_PIXELS = 8192 * 8192
@@ -45,7 +58,7 @@ def _configured_path(variable: str) -> Path | None:
 
 
 def data_folder() -> Path:
-    """The app's data folder (not created here; ``storage.data_dir`` creates it).
+    """The app's data folder (not created here; ``storage.ensure_dir`` creates it).
 
     Examples
     --------
@@ -107,3 +120,42 @@ def max_pixels() -> int:
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"{MAX_PIXELS_ENV} must be a positive whole number, got {value!r}")
     return int(value)
+
+
+def password_hash_setting() -> str | None:
+    """The lab password's hash from ``$NUCLEI_PASSWORD_HASH``, or None where it is not set.
+
+    Examples
+    --------
+    >>> os.environ[PASSWORD_HASH_ENV] = " scrypt$16384$8$1$c2FsdA$aGFzaA "
+    >>> password_hash_setting()
+    'scrypt$16384$8$1$c2FsdA$aGFzaA'
+    >>> del os.environ[PASSWORD_HASH_ENV]; password_hash_setting() is None
+    True
+    """
+    return os.environ.get(PASSWORD_HASH_ENV, "").strip() or None
+
+
+def anonymous_allowed() -> bool:
+    """Whether the operator set ``NUCLEI_ALLOW_ANONYMOUS=1``: serve a network without sign-in.
+
+    Examples
+    --------
+    >>> anonymous_allowed() == (os.environ.get(ALLOW_ANONYMOUS_ENV, "").strip() == "1")
+    True
+    """
+    return os.environ.get(ALLOW_ANONYMOUS_ENV, "").strip() == "1"
+
+
+def configured_roots() -> list[Path]:
+    """The folders of ``$NUCLEI_ALLOWED_ROOTS`` (``:``-separated; empty parts ignored).
+
+    Examples
+    --------
+    >>> os.environ[ALLOWED_ROOTS_ENV] = "/scans:: /shared/plates "
+    >>> [str(path) for path in configured_roots()]
+    ['/scans', '/shared/plates']
+    >>> del os.environ[ALLOWED_ROOTS_ENV]
+    """
+    parts = os.environ.get(ALLOWED_ROOTS_ENV, "").split(":")
+    return [Path(part.strip()).expanduser() for part in parts if part.strip()]

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from nuclei_core.errors import InputTypeError, StorageError
-from nuclei_core.locations import DATA_DIR_ENV, data_folder
+from nuclei_core.locations import DATA_DIR_ENV
 
 _NEW_FILE_MODE = 0o644
 
@@ -75,31 +75,6 @@ def ensure_dir(path: str | os.PathLike[str]) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StorageError(f"folder {folder} is not writable")
     return folder
-
-
-def data_dir() -> Path:
-    """Return the app's data folder, creating it on demand.
-
-    The folder is :func:`nuclei_core.locations.data_folder`:
-    ``$NUCLEI_DATA_DIR`` when that variable is set (and not empty), else
-    ``.nuclei_data`` in the project root.
-
-    Returns
-    -------
-    pathlib.Path
-        The data folder as an absolute path.
-
-    Raises
-    ------
-    StorageError
-        If the folder cannot be created or is not writable.
-
-    Examples
-    --------
-    >>> data_dir().is_dir()
-    True
-    """
-    return ensure_dir(data_folder())
 
 
 def _remove_quietly(path: str | os.PathLike[str]) -> None:
@@ -385,7 +360,6 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
-    "data_dir",
     "ensure_dir",
     "to_json",
 ]

@@ -8,9 +8,9 @@ zip of every output.  Session-state key: ``batch_job`` (see ``ui.batch``).
 
 import streamlit as st
 
-from nuclei_core.batch import folder_images, summary_frame
-from nuclei_core.segment import SegmentOptions
-from ui import batch, diameter, messages, navigation, state, uploads
+from nuclei_core.batch.images import folder_images, summary_frame
+from nuclei_core.segmentation.options import SegmentOptions
+from ui import batch, diameter, messages, navigation, signin, state, uploads, wording
 from ui.threshold import instance_inputs
 
 navigation.ensure_app_shell(__file__)
@@ -37,11 +37,11 @@ else:
         "Folder",
         key="batch_folder",
         help="Every PNG, JPEG and TIFF image directly in this folder (not its sub-folders). "
-        "Relative paths start at the project folder.",
+        "Relative paths start at the project folder. " + wording.SERVER_PATHS_HELP,
     )
     if folder_text.strip():
         with messages.engine_errors():
-            sources = folder_images(folder_text)
+            sources = folder_images(signin.server_path(folder_text))
 
 left, middle, size, scale, right = st.columns(5)
 threshold, min_size = instance_inputs("batch", left, middle)

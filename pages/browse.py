@@ -9,10 +9,11 @@ so their folder is scored whole, without a split to choose.
 
 import streamlit as st
 
-from nuclei_core import evaluate, export
+from nuclei_core.evaluation import evaluate
+from nuclei_core.io import export
 from nuclei_core.locations import PROJECT_ROOT, sample_folder
-from nuclei_core.segment import SegmentOptions
-from ui import labels, messages, navigation, pictures, state
+from nuclei_core.segmentation.options import SegmentOptions
+from ui import messages, navigation, pictures, signin, state, wording
 
 navigation.ensure_app_shell(__file__)
 st.title("Browse a test set")
@@ -30,7 +31,8 @@ folder_text = st.text_input(
     value=default_text,
     key="browse_folder",
     help="Either layout: <id>/images/ + <id>/masks/ (Kaggle, BBBC038) or inputs/ + masks/ "
-    "(optionally under train/ and test/). Relative paths start at the project folder.",
+    "(optionally under train/ and test/). Relative paths start at the project folder"
+    + wording.SERVER_PATHS_HELP,
 )
 
 
@@ -61,30 +63,33 @@ def show_detail(result, sample_id: str) -> None:
         ]
     )
     pictures.show_error_legend()
-    items = labels.score_items(item.scores)
+    items = wording.score_items(item.scores)
     for column, (label, text) in zip(st.columns(len(items)), items, strict=True):
-        column.metric(label, text, help=labels.help_text(label))
+        column.metric(label, text, help=wording.help_text(label))
 
 
 with messages.engine_errors():
-    folder = evaluate.check_dataset_folder(folder_text)
+    folder = evaluate.check_dataset_folder(signin.server_path(folder_text))
     automatic = folder == default_folder.resolve()
     if automatic:
         split = "all"
-        st.caption(labels.SAMPLES_NOTE)
+        st.caption(wording.SAMPLES_NOTE)
     else:
         split = st.selectbox(
             "Images",
-            list(labels.SPLIT_CHOICES),
+            list(wording.SPLIT_CHOICES),
             key="browse_split",
-            format_func=labels.SPLIT_CHOICES.get,
-            help=labels.SPLIT_HELP,
+            format_func=wording.SPLIT_CHOICES.get,
+            help=wording.SPLIT_HELP,
         )
     key = (model_key, str(folder), split)
     result = state.folder_results().get(key)
     if result is None:
         if not (automatic or st.button("Segment and score these images", key="browse_start")):
-            st.caption(f"Press the button to segment every image of {folder} with {run.name}.")
+            st.caption(
+                f"Press the button to segment every image of {wording.plain(folder)} with "
+                f"{wording.plain(run.name)}."
+            )
             st.stop()
         bar = st.progress(0.0, text="Segmenting…")
         result = evaluate.evaluate_folder(
@@ -103,21 +108,24 @@ with messages.engine_errors():
         with st.expander(f"{len(result.problems)} files were skipped"):
             st.text("\n".join(result.problems))
     if not result.results:
-        st.error(f"{result.folder}: no image could be scored")
+        st.error(f"{wording.plain(result.folder)}: no image could be scored")
         st.stop()
 
     summary = evaluate.summarize_by_kind(result.results)["all"]
-    st.caption(f"{summary['n_images']} images of {result.folder} scored with {run.name}")
-    items = labels.mean_score_items(summary)
+    st.caption(
+        f"{summary['n_images']} images of {wording.plain(result.folder)} scored with "
+        f"{wording.plain(run.name)}"
+    )
+    items = wording.mean_score_items(summary)
     for column, (label, text) in zip(st.columns(len(items)), items, strict=True):
-        column.metric(label, text, help=labels.help_text(label))
+        column.metric(label, text, help=wording.help_text(label))
     with st.expander("Scores per image type and per image"):
         kinds_table = evaluate.kind_summary_frame(result.results)
         st.dataframe(
-            kinds_table, hide_index=True, column_config=labels.column_config(kinds_table.columns)
+            kinds_table, hide_index=True, column_config=wording.column_config(kinds_table.columns)
         )
         table = evaluate.results_frame(result.results)
-        st.dataframe(table, hide_index=True, column_config=labels.column_config(table.columns))
+        st.dataframe(table, hide_index=True, column_config=wording.column_config(table.columns))
         st.download_button(
             "Download scores (CSV)",
             export.table_csv(table),
@@ -151,7 +159,7 @@ with messages.engine_errors():
         result.results, worst_first=order == "Worst first", kinds=chosen_kinds
     )
     visible = ordered[: int(shown)]
-    st.caption(labels.gallery_note(len(visible), len(ordered), order == "Worst first"))
+    st.caption(wording.gallery_note(len(visible), len(ordered), order == "Worst first"))
 
     for index, item in enumerate(visible):
         if index % 4 == 0:

@@ -6,8 +6,8 @@ best (early-stopping) epoch.  The chosen runs are ``st.session_state["curves_run
 
 import streamlit as st
 
-from nuclei_core import history
-from ui import charts, labels, messages, navigation, state
+from nuclei_core.registry import history
+from ui import charts, messages, navigation, state, wording
 
 navigation.ensure_app_shell(__file__)
 st.title("Training curves")
@@ -18,7 +18,7 @@ if not runs:
     st.info("No run has recorded an epoch yet. Start one on the **Train or load a model** page.")
     st.stop()
 
-names = {run.id: labels.run_label(run) for run in runs}
+names = {run.id: wording.run_label(run) for run in runs}
 current = state.session_model(registry)
 default = [current.id] if current is not None and current.id in names else [runs[0].id]
 chosen = st.multiselect(
@@ -43,15 +43,15 @@ with messages.engine_errors():
         "kept by early stopping). Hover a point for its value; drag or scroll to zoom."
     )
     with st.expander("What the curves measure"):
-        st.markdown(labels.glossary(metrics))
+        st.markdown(wording.glossary(metrics))
 
     st.subheader("Best epoch of each run")
     st.caption(
         "The metrics of the epoch whose weights each run kept (lowest validation loss). "
         "Hover a column name for what it measures."
     )
-    table = labels.final_metrics_table(history.final_metrics_frame(registry, selected))
-    st.dataframe(table, hide_index=True, column_config=labels.column_config(table.columns))
+    table = wording.final_metrics_table(history.final_metrics_frame(registry, selected))
+    st.dataframe(table, hide_index=True, column_config=wording.column_config(table.columns))
     st.download_button(
         "Download history (CSV)",
         history.history_csv(registry, selected),

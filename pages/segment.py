@@ -17,14 +17,15 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from nuclei_core import export, render
-from nuclei_core.channels import channel_images, read_stack, select_image
-from nuclei_core.datasets import flat_mask
-from nuclei_core.evaluate import compare_labels, sample_images
-from nuclei_core.measure import measure_nuclei
-from nuclei_core.preprocess import image_kind, to_display_rgb
-from nuclei_core.segment import SegmentOptions, nuclei_from_probabilities
-from nuclei_core.uploads import image_digest, read_ground_truth
+from nuclei_core.datasets.folders import flat_mask
+from nuclei_core.evaluation.evaluate import compare_labels, sample_images
+from nuclei_core.io import export, render
+from nuclei_core.io.channels import channel_images, read_stack, select_image
+from nuclei_core.io.uploads import image_digest, read_ground_truth
+from nuclei_core.segmentation.measure import measure_nuclei
+from nuclei_core.segmentation.options import SegmentOptions
+from nuclei_core.segmentation.preprocess import image_kind, to_display_rgb
+from nuclei_core.segmentation.segment import nuclei_from_probabilities
 from ui import (
     annotator,
     diameter,
@@ -36,8 +37,8 @@ from ui import (
     state,
     uploads,
 )
-from ui.labels import score_items
 from ui.threshold import confidence_note, instance_inputs, threshold_note
+from ui.wording import score_items
 
 DOWNLOAD_LABELS = {
     "mask": "Mask (PNG)",

@@ -15,12 +15,22 @@ from pathlib import Path
 
 import streamlit as st
 
-from nuclei_core import catalogue, jobs
-from nuclei_core.evaluate import check_dataset_folder
-from nuclei_core.history import history_frame
-from nuclei_core.registry import ACTIVE_STATUSES
+from nuclei_core import jobs
+from nuclei_core.evaluation.evaluate import check_dataset_folder
+from nuclei_core.registry import ACTIVE_STATUSES, catalogue
+from nuclei_core.registry.history import history_frame
 from nuclei_core.training import TrainConfig
-from ui import charts, labels, messages, navigation, state, uploads, user_datasets
+from ui import (
+    charts,
+    messages,
+    navigation,
+    progress,
+    signin,
+    state,
+    uploads,
+    user_datasets,
+    wording,
+)
 
 navigation.ensure_app_shell(__file__)
 st.title("Train or load a model")
@@ -42,8 +52,8 @@ def training_monitor(run_id: int) -> None:
         if status.get("status") not in ACTIVE_STATUSES:
             st.rerun(scope="app")
         run = registry.get_run(run_id)
-        st.subheader(f"Training {run.name}")
-        fraction, text = labels.job_progress(status)
+        st.subheader(f"Training {wording.plain(run.name)}")
+        fraction, text = progress.job_progress(status)
         st.progress(fraction, text=text)
         stopping = bool(status.get("stop_requested"))
         st.button(
@@ -55,7 +65,7 @@ def training_monitor(run_id: int) -> None:
             args=(run_id,),
         )
         if stopping:
-            st.info(labels.STOPPING_TEXT)
+            st.info(progress.STOPPING_TEXT)
         elif status.get("message"):
             st.caption(status["message"])
         history = history_frame(registry, [run])
@@ -101,15 +111,15 @@ else:
         data = state.kept(
             st.text_input, "Dataset folder", key="train_data", default="sample_images"
         )
-        st.caption(labels.TRAINING_DATA_NOTE)
+        st.caption(wording.TRAINING_DATA_NOTE)
         name = state.kept(st.text_input, "Run name", key="train_name", default="my-unet")
         architecture = state.kept(
             st.selectbox,
             "Architecture",
             key="train_architecture",
             default="unet",
-            options=list(labels.ARCHITECTURE_LABELS),
-            format_func=labels.architecture_label,
+            options=list(wording.ARCHITECTURE_LABELS),
+            format_func=wording.architecture_label,
         )
         first, second, third, fourth = st.columns(4)
         epochs = state.kept(
@@ -145,7 +155,7 @@ else:
         )  # fmt: skip
         val_fraction = state.kept(
             third.number_input, "Validation fraction", key="train_val_fraction", default=0.2,
-            min_value=0.05, max_value=0.5, step=0.05, help=labels.SPLIT_HELP,
+            min_value=0.05, max_value=0.5, step=0.05, help=wording.SPLIT_HELP,
         )  # fmt: skip
         with st.expander("Network"):
             depth = state.kept(
@@ -158,12 +168,12 @@ else:
             )  # fmt: skip
             distance = state.kept(
                 st.checkbox, "Learn a distance map", key="train_distance", default=False,
-                help=labels.DISTANCE_HELP,
+                help=wording.DISTANCE_HELP,
             )  # fmt: skip
         submitted = st.form_submit_button("Start training", type="primary")
     if submitted:
         with messages.engine_errors():
-            folder = check_dataset_folder(data)
+            folder = check_dataset_folder(signin.server_path(data))
             config = TrainConfig(
                 data=str(folder),
                 out="",  # jobs.start_training puts every run in its own folder
@@ -196,7 +206,7 @@ runs = catalogue.model_runs(registry)
 if not runs:
     st.info("No model is registered yet: train one above or add a `.keras` file below.")
 else:
-    names = {run.id: labels.run_label(run) for run in runs}
+    names = {run.id: wording.run_label(run) for run in runs}
     current = state.session_model(registry)
     if st.session_state.get("models_choice") not in names:
         st.session_state["models_choice"] = (
@@ -206,7 +216,7 @@ else:
         st.selectbox("Model", list(names), format_func=names.get, key="models_choice")
     )
     st.caption(
-        f"{labels.model_caption(chosen)} · {labels.validation_line(chosen) or 'no metrics'}"
+        f"{wording.model_caption(chosen)} · {wording.validation_line(chosen) or 'no metrics'}"
         f" · file {chosen.model_path}"
     )
     default = registry.active_model()

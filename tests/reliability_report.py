@@ -5,7 +5,7 @@ Runs ``tests/test_reliability.py`` and ``tests/test_reliability_faults.py`` with
 user sees)``, one JSON line per call.  The report is refused (exit status 1, the
 document untouched) when a test fails or a case of :data:`CATALOGUE` has no
 passing test.  Cases also covered by other test files list them in ``elsewhere``;
-``--with-elsewhere`` runs those tests too (slower: ``test_jobs.py`` trains).
+``--with-elsewhere`` runs those tests too (slower: ``tests/jobs/test_jobs.py`` trains).
 
 ``tests/test_reliability.py::test_report_catalogue_matches_the_tests_and_the_document``
 checks, without running anything, that the catalogue, the ``record`` calls in the
@@ -52,8 +52,10 @@ MODELS = "Hostile files: .keras models"
 SERVER = "Hostile use: server settings and dataset paths"
 FAULTS = "Faults"
 
-APP_MODEL_UPLOAD = "tests/test_app.py::test_unsafe_or_malformed_model_upload_is_refused"
-JOBS_BAD_PARAMETERS = "tests/test_jobs.py::test_bad_parameters_are_refused_before_anything_starts"
+APP_MODEL_UPLOAD = "tests/app/test_app.py::test_unsafe_or_malformed_model_upload_is_refused"
+JOBS_BAD_PARAMETERS = (
+    "tests/jobs/test_jobs.py::test_bad_parameters_are_refused_before_anything_starts"
+)
 
 CATALOGUE: tuple[Case, ...] = (
     Case("image-empty", IMAGES, BAD_INPUT, "empty file"),
@@ -105,7 +107,7 @@ CATALOGUE: tuple[Case, ...] = (
         "every file above through the Segment page's image upload",
         show="app",
         elsewhere=(
-            "tests/test_app.py::test_unreadable_upload_shows_an_error_and_the_page_stays_usable",
+            "tests/app/test_app.py::test_unreadable_upload_shows_an_error_and_the_page_stays_usable",
         ),
     ),
     Case(
@@ -113,7 +115,7 @@ CATALOGUE: tuple[Case, ...] = (
         TRUTH,
         BAD_INPUT,
         "mask of another size than the image",
-        elsewhere=("tests/test_app.py::test_ground_truth_of_the_wrong_size_is_refused",),
+        elsewhere=("tests/app/test_app.py::test_ground_truth_of_the_wrong_size_is_refused",),
     ),
     Case("truth-not-binary", TRUTH, BAD_INPUT, 'non-binary values in a "binary" mask'),
     Case("truth-empty", TRUTH, BAD_INPUT, "empty mask"),
@@ -206,7 +208,7 @@ CATALOGUE: tuple[Case, ...] = (
         SERVER,
         BAD_INPUT,
         "dataset path that does not exist (`..` resolved)",
-        elsewhere=("tests/test_app.py::test_browse_refuses_a_missing_folder",),
+        elsewhere=("tests/app/test_app.py::test_browse_refuses_a_missing_folder",),
     ),
     Case("path-not-a-folder", SERVER, BAD_INPUT, "dataset path naming a file"),
     Case("path-unreadable", SERVER, BAD_INPUT, "dataset folder without read permission"),
@@ -217,7 +219,7 @@ CATALOGUE: tuple[Case, ...] = (
         "SIGKILL of the training worker mid-epoch: active model unchanged, best checkpoint "
         "loads, run failed with its epochs kept",
         elsewhere=(
-            "tests/test_jobs.py::test_sigkill_mid_run_marks_the_run_failed_and_frees_the_lock",
+            "tests/jobs/test_jobs.py::test_sigkill_mid_run_marks_the_run_failed_and_frees_the_lock",
         ),
     ),
     Case(
@@ -226,7 +228,9 @@ CATALOGUE: tuple[Case, ...] = (
         FAULT,
         "two app sessions asking to train at the same moment: exactly one job",
         show="app",
-        elsewhere=("tests/test_jobs.py::test_two_threads_starting_at_once_start_exactly_one_job",),
+        elsewhere=(
+            "tests/jobs/test_jobs.py::test_two_threads_starting_at_once_start_exactly_one_job",
+        ),
     ),
     Case("fault-atomic-model", FAULTS, FAULT, "crash between writing a model and its rename"),
     Case("fault-atomic-card", FAULTS, FAULT, "crash between writing a model card and its rename"),
@@ -249,7 +253,7 @@ CATALOGUE: tuple[Case, ...] = (
         FAULTS,
         FAULT,
         "registry read continuously while another process writes 200 epochs (WAL, busy timeout)",
-        elsewhere=("tests/test_registry.py::test_process_writes_while_test_reads",),
+        elsewhere=("tests/registry/test_registry.py::test_process_writes_while_test_reads",),
     ),
     Case(
         "fault-disk-full-json",
@@ -316,14 +320,14 @@ that cover a case too are listed after the reliability tests.
 
 DEFENCE_ROWS = (
     (
-        "`nuclei_core/imread.py`, `groundtruth.py`",
+        "`nuclei_core/io/imread.py`, `groundtruth.py`",
         "PNG/JPEG/TIFF only, decided by content not name; size checked from the header against "
         "`NUCLEI_MAX_PIXELS` (default 8192 x 8192) before decoding; every decoder error becomes "
         "`ImageReadError`; NaN/inf replaced with a warning; percentile scaling; zip members "
         "read in memory, unsafe names refused, damaged archives refused",
     ),
     (
-        "`nuclei_core/model.py`",
+        "`nuclei_core/network/model.py`",
         "`.keras` archives checked before Keras opens them (only `config.json`, "
         "`metadata.json`, `model.weights.h5`; no Lambda / TFOpLambda / `__lambda__`; only "
         "`keras` and `nuclei_core` modules), then loaded with `safe_mode=True` and shape-checked",
@@ -340,7 +344,7 @@ DEFENCE_ROWS = (
         "SIGKILL); parameters and dataset checked before anything starts",
     ),
     (
-        "`nuclei_core/evaluate.py`",
+        "`nuclei_core/evaluation/evaluate.py`",
         "dataset paths resolved (`~`, relative to the project, `..`, links) and checked: "
         "exists, is a folder, readable",
     ),

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 REPORT_ENV = "NUCLEI_RELIABILITY_LOG"
 WAIT_S = 300.0  # generous: the machine may be busy; the tests take far less
+_MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark: ASCII punctuation
 
 
 def png_bytes(array, mode=None, **options) -> bytes:
@@ -48,6 +49,12 @@ def tiff_bytes(array, **options) -> bytes:
     buffer = stdio.BytesIO()
     tifffile.imwrite(buffer, np.asarray(array), **options)
     return buffer.getvalue()
+
+
+def write_tiled(path, image, tile=(128, 128), **options):
+    """``image`` written to ``path`` as a tiled BigTIFF (``options`` go to ``tifffile.imwrite``)."""
+    tifffile.imwrite(path, image, bigtiff=True, tile=tile, **options)
+    return path
 
 
 def zip_bytes(members: dict[str, bytes]) -> bytes:
@@ -98,8 +105,9 @@ def start_app(page: str | None = None, timeout: float = 60):
 
 
 def texts(elements) -> str:
-    """The values of AppTest elements joined by `` | `` (for ``in`` checks)."""
-    return " | ".join(str(element.value) for element in elements)
+    """The values of AppTest elements joined by `` | `` (for ``in`` checks), as a reader sees
+    them: Markdown's backslash escapes (``wording.plain``) undone."""
+    return " | ".join(_MARKDOWN_ESCAPE.sub(r"\1", str(element.value)) for element in elements)
 
 
 def downloads_of(at) -> dict[str, tuple[str, bytes]]:

@@ -9,8 +9,8 @@ import pytest
 
 from nuclei_core import checks
 from nuclei_core.errors import InputError, InputTypeError
-from nuclei_core.measure import measure_nuclei
-from nuclei_core.postprocess import labels_from_probabilities
+from nuclei_core.segmentation.measure import measure_nuclei
+from nuclei_core.segmentation.postprocess import labels_from_probabilities
 
 
 def test_error_types_are_builtin_compatible():

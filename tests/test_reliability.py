@@ -16,6 +16,7 @@ does nothing.
 
 from __future__ import annotations
 
+import inspect
 import io as stdio
 import json
 import os
@@ -49,7 +50,7 @@ from support import (
     zip_bytes,
 )
 
-from nuclei_core import datasets, groundtruth, imread, metrics, preprocess
+from nuclei_core.datasets import folders as datasets
 from nuclei_core.errors import (
     ConfigError,
     DatasetError,
@@ -59,6 +60,9 @@ from nuclei_core.errors import (
     ModelLoadError,
     NucleiError,
 )
+from nuclei_core.evaluation import metrics
+from nuclei_core.io import groundtruth, imread
+from nuclei_core.segmentation import preprocess
 
 APP_TIMEOUT = 90  # seconds per AppTest script run on a loaded 2-core machine
 
@@ -229,7 +233,7 @@ def test_pixel_budget_is_configurable():
         imread.read_image(image, name="x.png", max_pixels=599)
     # NUCLEI_MAX_PIXELS sets the default budget (read at each call)
     code = (
-        "import sys; from nuclei_core import errors, imread\n"
+        "import sys; from nuclei_core import errors\nfrom nuclei_core.io import imread\n"
         "try:\n    imread.read_image(sys.stdin.buffer.read(), name='x.png')\n"
         "except errors.ImageReadError as error:\n    print(error)\n"
     )
@@ -509,7 +513,7 @@ def test_dataset_without_any_pair_is_refused(tmp_path):
 
 
 def test_one_bad_file_among_good_ones_is_reported_and_skipped(tmp_path):
-    from nuclei_core import evaluate
+    from nuclei_core.evaluation import evaluate
 
     root = tmp_path / "data"
     write_flat(root, ["a", "b", "c", "d"])
@@ -559,7 +563,7 @@ def _load_training_data(samples, crop):
 
 
 def test_mixed_image_sizes_train_in_fixed_size_crops(tmp_path):
-    from nuclei_core.training.data import training_dataset
+    from nuclei_core.training.pipelines import training_dataset
 
     root = tmp_path / "data"
     sizes = [(64, 64), (40, 96), (100, 36), (20, 47)]
@@ -835,6 +839,30 @@ def test_metrics_on_random_arrays_give_only_project_errors(first, second, same):
 
 
 def test_property_tests_cover_readers_and_metrics():
+    """The four properties are hypothesis tests, every public metric over two label images is
+    among those they call, and they call every reader of files."""
+    from hypothesis import is_hypothesis_test
+
+    from nuclei_core.evaluation import error_map, matching
+
+    properties = [
+        test_random_bytes_give_only_project_errors,
+        test_damaged_image_files_give_only_project_errors,
+        test_random_arrays_give_only_project_errors,
+        test_metrics_on_random_arrays_give_only_project_errors,
+    ]
+    assert all(is_hypothesis_test(test) for test in properties)
+    pairwise_metrics = {
+        function
+        for name, function in inspect.getmembers(metrics, inspect.isfunction)
+        if function.__module__ in (metrics.__name__, matching.__name__, error_map.__name__)
+        and not name.startswith("_")
+        and list(inspect.signature(function).parameters)[:2] == ["true_labels", "pred_labels"]
+    }
+    assert pairwise_metrics, "no metric over two label images found"
+    assert pairwise_metrics <= set(METRIC_FUNCTIONS), pairwise_metrics - set(METRIC_FUNCTIONS)
+    readers_called = inspect.getsource(_call_readers)
+    assert "read_image" in readers_called and "read_labels" in readers_called
     record("property-random-input", "only NucleiError subclasses: 4 hypothesis properties")
 
 
@@ -886,7 +914,7 @@ def test_lambda_layer_file_would_run_code_if_loaded_unsafely(lambda_model_file):
 
 
 def test_model_with_a_lambda_layer_is_refused_and_its_code_never_runs(lambda_model_file):
-    from nuclei_core.model import load_model
+    from nuclei_core.network.model import load_model
 
     path, marker = lambda_model_file
     with pytest.raises(ModelLoadError, match=r"model contains a Lambda layer") as caught:
@@ -896,7 +924,7 @@ def test_model_with_a_lambda_layer_is_refused_and_its_code_never_runs(lambda_mod
 
 
 def test_lambda_layer_hidden_by_a_json_escape_is_still_refused(lambda_model_file, tmp_path):
-    from nuclei_core.model import load_model
+    from nuclei_core.network.model import load_model
 
     path, marker = lambda_model_file
     hidden = rewrite_archive(
@@ -915,7 +943,7 @@ def test_lambda_layer_hidden_by_a_json_escape_is_still_refused(lambda_model_file
 def test_keras_safe_mode_refuses_the_lambda_even_without_our_archive_check(
     lambda_model_file, monkeypatch
 ):
-    from nuclei_core import model as model_module
+    from nuclei_core.network import model as model_module
 
     path, marker = lambda_model_file
     monkeypatch.setattr(model_module, "_check_archive", lambda path: None)
@@ -926,7 +954,7 @@ def test_keras_safe_mode_refuses_the_lambda_even_without_our_archive_check(
 
 
 def test_model_naming_a_foreign_module_is_refused(tiny_model_file, tmp_path):
-    from nuclei_core.model import load_model
+    from nuclei_core.network.model import load_model
 
     def to_builtins(text: str) -> str:
         config = json.loads(text)
@@ -988,7 +1016,7 @@ def _corrupt_config(path: Path, target: Path) -> Path:
     ],
 )
 def test_malformed_model_file_is_refused(case, make, problem, tiny_model_file, tmp_path):
-    from nuclei_core.model import load_model
+    from nuclei_core.network.model import load_model
 
     path = make(tiny_model_file, tmp_path)
     with pytest.raises(ModelLoadError) as caught:
@@ -1019,7 +1047,7 @@ def test_streamlit_server_is_local_with_upload_limit_and_xsrf_protection():
 
 
 def test_dataset_path_typed_into_the_app_is_resolved_and_checked(tmp_path, monkeypatch):
-    from nuclei_core.evaluate import check_dataset_folder
+    from nuclei_core.evaluation.evaluate import check_dataset_folder
 
     base = tmp_path / "project"
     (base / "data" / "set").mkdir(parents=True)
@@ -1091,6 +1119,7 @@ def _upload(at, key: str, name: str, data: bytes) -> None:
     assert not at.exception, (name, [item.message for item in at.exception])
 
 
+@pytest.mark.slow
 def test_segment_page_upload_names_each_bad_image_and_stays_usable(segment_page, tiny_model_file):
     at, registry = segment_page
     model_before = sha256(tiny_model_file)

@@ -1,7 +1,7 @@
 """Reliability under faults (issue 5): killed processes, racing sessions, full or read-only disks.
 
 * a training worker killed with SIGKILL mid-epoch leaves the active model, the best
-  checkpoint and the run's epochs as they were (``tests/test_jobs.py`` covers the
+  checkpoint and the run's epochs as they were (``tests/jobs/test_jobs.py`` covers the
   rest: run marked failed, lock freed, a new run starts);
 * two app sessions asking to train at once get exactly one job, the other is told;
 * a crash between writing and renaming leaves the previous model, card, CSV or
@@ -32,9 +32,10 @@ import pytest
 from PIL import Image
 from support import APP, ROOT, app_page, is_zombie, record, sha256, wait_for
 
-from nuclei_core import cards, measure, storage
+from nuclei_core import storage
 from nuclei_core.errors import StorageError
-from nuclei_core.registry import Registry
+from nuclei_core.registry import Registry, cards
+from nuclei_core.segmentation import measure
 
 DATA_ENV = "NUCLEI_DATA_DIR"
 APP_TIMEOUT = 90
@@ -84,7 +85,7 @@ def write_dataset(root: Path, count: int, size=(64, 64)) -> Path:
 
 
 def load_model(path):
-    from nuclei_core.model import load_model as load
+    from nuclei_core.network.model import load_model as load
 
     return load(path)
 
@@ -161,6 +162,7 @@ def app_job(tmp_path_factory, tiny_model_file):
             st.cache_resource.clear()
 
 
+@pytest.mark.slow
 def test_two_app_sessions_asking_to_train_at_once_start_exactly_one_job(app_job):
     registry = app_job["registry"]
     runs = [run for run in registry.list_runs() if run.name != "active"]
@@ -173,6 +175,7 @@ def test_two_app_sessions_asking_to_train_at_once_start_exactly_one_job(app_job)
     record("fault-two-sessions", errors[0], channel="app")
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_keeps_active_model_best_checkpoint_and_epochs(app_job, monkeypatch):
     from nuclei_core import jobs
 
@@ -272,7 +275,7 @@ def test_app_with_a_read_only_data_folder_says_so_and_does_not_crash(tmp_path, m
 
 
 def test_crash_between_model_write_and_rename_keeps_the_old_model(tiny_model_file, tmp_path):
-    from nuclei_core.model import ModelConfig, build_unet, save_model
+    from nuclei_core.network.model import ModelConfig, build_unet, save_model
 
     target = tmp_path / "model.keras"
     target.write_bytes(tiny_model_file.read_bytes())
@@ -433,7 +436,7 @@ def test_registry_writer_killed_mid_transaction_leaves_a_sound_database(tmp_path
     ],
 )
 def test_saving_a_model_on_a_full_or_read_only_disk(case, target, error, tiny_model_file, tmp_path):
-    from nuclei_core.model import ModelConfig, build_unet, save_model
+    from nuclei_core.network.model import ModelConfig, build_unet, save_model
 
     saved = tmp_path / "model.keras"
     saved.write_bytes(tiny_model_file.read_bytes())
@@ -496,6 +499,7 @@ def test_cli_predict_into_a_read_only_folder_names_each_file(
     )
 
 
+@pytest.mark.slow
 def test_disk_full_during_training_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     from nuclei_core.training import TrainConfig, run
 

@@ -11,21 +11,21 @@ from nuclei_core import locations, storage
 from nuclei_core.errors import InputTypeError, StorageError
 
 
-def test_data_dir_from_env_and_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_data_folder_from_env_and_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(storage.DATA_DIR_ENV, str(tmp_path / "a" / "b"))
-    assert storage.data_dir() == tmp_path / "a" / "b"
+    assert storage.ensure_dir(locations.data_folder()) == tmp_path / "a" / "b"
     assert (tmp_path / "a" / "b").is_dir()
     monkeypatch.delenv(storage.DATA_DIR_ENV)
     monkeypatch.setattr(locations, "PROJECT_ROOT", tmp_path / "project")
-    assert storage.data_dir() == tmp_path / "project" / ".nuclei_data"
-    assert storage.data_dir().is_dir()
+    assert locations.data_folder() == tmp_path / "project" / ".nuclei_data"
+    assert storage.ensure_dir(locations.data_folder()).is_dir()
 
 
-def test_data_dir_that_cannot_be_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_data_folder_that_cannot_be_created(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "file").write_text("in the way")
     monkeypatch.setenv(storage.DATA_DIR_ENV, str(tmp_path / "file" / "data"))
     with pytest.raises(StorageError, match="file"):
-        storage.data_dir()
+        storage.ensure_dir(locations.data_folder())
 
 
 def test_atomic_writes_round_trip(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The Streamlit side of the "Segment a folder" page: a batch in a background thread.
 
-:class:`BatchJob` runs :func:`nuclei_core.batch.segment_batch` in a daemon thread, so
+:class:`BatchJob` runs :func:`nuclei_core.batch.images.segment_batch` in a daemon thread, so
 the session's script is never blocked: other pages stay usable while it runs and the
 batch goes on while the user is elsewhere.  :func:`follow` shows its progress in an
 ``st.fragment`` that reruns itself every second while the job runs and reruns the page
@@ -14,9 +14,10 @@ import time
 
 import streamlit as st
 
-from nuclei_core.batch import BatchItem, BatchProgress, batch_zip, segment_batch
-from nuclei_core.segment import SegmentOptions
-from ui.labels import format_eta
+from nuclei_core.batch.archive import batch_zip
+from nuclei_core.batch.images import BatchItem, BatchProgress, segment_batch
+from nuclei_core.segmentation.options import SegmentOptions
+from ui.progress import format_eta
 
 POLL_SECONDS = 1.0
 """How often the progress fragment looks at a running job."""
@@ -30,7 +31,7 @@ class BatchJob:
     ----------
     model : keras.Model or runtime.OpenVinoModel
     sources : list of path or (str, bytes)
-        What :func:`nuclei_core.batch.segment_batch` takes.
+        What :func:`nuclei_core.batch.images.segment_batch` takes.
     options : SegmentOptions
     model_name : str
         Shown beside the results.
@@ -109,7 +110,7 @@ class BatchJob:
         return not self.running
 
     def zip_bytes(self) -> bytes:
-        """The zip of every output (:func:`nuclei_core.batch.batch_zip`), built once."""
+        """The zip of every output (:func:`nuclei_core.batch.archive.batch_zip`), built once."""
         with self._zip_lock:
             if self._zip is None:
                 self._zip = batch_zip(self.items)

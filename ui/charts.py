@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from ui.labels import METRIC_LABELS
+from ui.wording import METRIC_LABELS
 
 MAX_EPOCH_TICKS = 12
 """At most this many epoch ticks on the x-axis."""

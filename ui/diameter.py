@@ -2,10 +2,10 @@
 
 :func:`diameter_input` shows "Expected nucleus diameter (px, 0 = estimate)" and
 returns the diameter in pixels, or ``"auto"`` to estimate it from the image
-(:func:`nuclei_core.segment.estimate_diameter`); :func:`diameter_caption` says which
+(:func:`nuclei_core.segmentation.segment.estimate_diameter`); :func:`diameter_caption` says which
 diameter was used;
 :func:`model_options` adds the session model's own training diameter and the other
-settings of its card, ready for :class:`nuclei_core.segment.SegmentOptions`.
+settings of its card, ready for :class:`nuclei_core.segmentation.options.SegmentOptions`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import streamlit as st
 
 from nuclei_core.errors import NucleiError
-from nuclei_core.rescale import DEFAULT_MODEL_DIAMETER_PX, SCALE_RANGE
-from nuclei_core.segment import AUTO, model_settings
+from nuclei_core.segmentation.diameter import DEFAULT_MODEL_DIAMETER_PX, SCALE_RANGE
+from nuclei_core.segmentation.options import AUTO, model_settings
 
 LABEL = "Expected nucleus diameter (px, 0 = estimate)"
 
@@ -115,7 +115,7 @@ def model_options(run, where=None, key: str = "segment_diameter") -> dict:
 
     Shows :func:`diameter_input` (widget ``key``) with the training diameter of the
     model's card; the card's other settings (its minimum confidence) come with it
-    (:func:`nuclei_core.segment.model_settings`). A card that cannot give them is
+    (:func:`nuclei_core.segmentation.options.model_settings`). A card that cannot give them is
     named in a warning, and the defaults are used.
     """
     try:

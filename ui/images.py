@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from nuclei_core.channels import MAX_PROJECTION, ImageStack, list_channels, list_planes
+from nuclei_core.io.channels import MAX_PROJECTION, ImageStack, list_channels, list_planes
 
 __all__ = ["channel_and_plane", "pixel_size_input", "pixel_size_text"]
 

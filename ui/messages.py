@@ -12,10 +12,14 @@ import contextlib
 
 import streamlit as st
 
-from nuclei_core.catalogue import has_model_file
 from nuclei_core.errors import NucleiError
-from ui.labels import validation_line
+from nuclei_core.registry.catalogue import has_model_file
+from ui.wording import validation_line
 
+NO_VALIDATION_TEXT = (
+    "No validation figure: this model kept no images apart from training "
+    "(a fine-tune on fewer than 5 images validates on none)."
+)
 NO_MODEL_TEXT = (
     "**No model is available yet.** Train one or upload a `.keras` file on the "
     "**Train or load a model** page, or pick a registered model in the sidebar."

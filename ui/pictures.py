@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from nuclei_core.checks import as_rgb_uint8, check_int
-from nuclei_core.render import error_legend, thumbnail
+from nuclei_core.io.render import error_legend, thumbnail
 
 PAGE_WIDTH = 1460
 """About the widest picture ``st.image`` shows unscaled in the wide layout (pixels)."""

@@ -17,11 +17,12 @@ from __future__ import annotations
 import streamlit as st
 
 from nuclei_core import jobs
-from nuclei_core.catalogue import bootstrap_registry, has_model_file, model_file_key
 from nuclei_core.errors import NucleiError
 from nuclei_core.locations import default_model_path
 from nuclei_core.registry import Registry, Run, default_registry_path
-from nuclei_core.segment import SegmentOptions, predict_with_size
+from nuclei_core.registry.catalogue import bootstrap_registry, has_model_file, model_file_key
+from nuclei_core.segmentation.options import SegmentOptions
+from nuclei_core.segmentation.segment import predict_with_size
 from ui.messages import NO_MODEL_TEXT
 
 # --------------------------------------------------------------------------- registry
@@ -112,8 +113,9 @@ def kept(widget, label: str, *, key: str, default, **options):
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model…")
 def _load_model(path: str, mtime_ns: int):
-    """The model on the fastest inference runtime installed (see ``nuclei_core.runtime``)."""
-    from nuclei_core.runtime import load_inference_model
+    """The model on the fastest inference runtime installed (see
+    ``nuclei_core.network.runtime``)."""
+    from nuclei_core.network.runtime import load_inference_model
 
     return load_inference_model(path, backend="auto")
 
@@ -148,7 +150,8 @@ def require_model(registry: Registry):
 
 def probabilities(key: tuple, model, image, options: SegmentOptions):
     """Network output for an image and the options it was made with (the diameter resolved,
-    :func:`nuclei_core.segment.predict_with_size`), computed once per (image, model, flips,
+    :func:`nuclei_core.segmentation.segment.predict_with_size`), computed once per (image, model,
+    flips,
     diameter) with a progress bar.
 
     Only the latest result is kept (a 4096 x 4096 image needs 128 MB).

@@ -1,12 +1,12 @@
 """What the upload widgets accept: file types of images, ground truth and model files.
 
-Reading the uploads is the engine's work (:mod:`nuclei_core.uploads`); the types
+Reading the uploads is the engine's work (:mod:`nuclei_core.io.uploads`); the types
 here only filter the browser's file dialog.
 """
 
 from __future__ import annotations
 
-from nuclei_core.datasets import IMAGE_SUFFIXES
+from nuclei_core.datasets.folders import IMAGE_SUFFIXES
 
 IMAGE_TYPES = tuple(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES)
 """Microscopy images: PNG, JPEG, TIFF."""

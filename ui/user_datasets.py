@@ -1,6 +1,6 @@
 """The Train page's "Your corrected images": user datasets as thumbnails, and the fine-tune form.
 
-The images come from ``nuclei_core.user_datasets`` (saved on the Segment page);
+The images come from ``nuclei_core.datasets.user_read`` (saved on the Segment page);
 thumbnails are cached per file and modification time. Fine-tuning starts the
 same background job as training (``nuclei_core.jobs.start_training``) from the
 session's model. Session-state keys: ``finetune_*`` (the form, kept while a job
@@ -13,13 +13,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from nuclei_core import jobs, user_datasets
-from nuclei_core.catalogue import has_model_file
+from nuclei_core import jobs
+from nuclei_core.datasets import user_read, user_write
 from nuclei_core.errors import NucleiError
 from nuclei_core.registry import Registry
+from nuclei_core.registry.catalogue import has_model_file
 from ui import messages, state
-from ui.labels import format_date
 from ui.pictures import square_picture
+from ui.wording import format_date, plain
 
 COLUMNS = 5
 """Thumbnails in a row."""
@@ -33,7 +34,7 @@ NO_DATASET_TEXT = (
 
 @st.cache_data(max_entries=500, show_spinner=False)
 def _thumbnail(path: str, mtime_ns: int):
-    return square_picture(user_datasets.thumbnail(path, THUMBNAIL_SIDE), THUMBNAIL_SIDE)
+    return square_picture(user_read.thumbnail(path, THUMBNAIL_SIDE), THUMBNAIL_SIDE)
 
 
 def source_name(source_model: str | None, model_names: dict[str, str]) -> str:
@@ -69,7 +70,7 @@ def image_caption(image, model_names: dict[str, str]) -> str:
 def _remove(dataset: str, stem: str) -> None:
     """The Remove button's callback: delete the image and its labels, say so after the rerun."""
     try:
-        user_datasets.remove_training_image(dataset, stem)
+        user_write.remove_training_image(dataset, stem)
     except NucleiError as error:
         messages.flash(str(error), "error")
     else:
@@ -79,7 +80,7 @@ def _remove(dataset: str, stem: str) -> None:
 def show_dataset(dataset, model_names: dict[str, str]) -> None:
     """One dataset: its name and size, then its images as a grid of thumbnails with Remove."""
     st.subheader(dataset.name)
-    images = user_datasets.dataset_images(dataset.name)
+    images = user_read.dataset_images(dataset.name)
     st.caption(
         f"{len(images)} image{'s' if len(images) != 1 else ''} · updated "
         f"{format_date(dataset.updated_at)} · folder {dataset.folder}"
@@ -109,7 +110,7 @@ def show_dataset(dataset, model_names: dict[str, str]) -> None:
 
 def show_user_datasets(registry: Registry) -> list:
     """Every user dataset with its thumbnails (or a note that there is none); returns them."""
-    datasets = user_datasets.list_user_datasets()
+    datasets = user_read.list_user_datasets()
     if not datasets:
         st.info(NO_DATASET_TEXT)
         return []
@@ -156,8 +157,10 @@ def start_finetune(registry: Registry, base, dataset, minutes, name: str) -> Non
     if base is None or not has_model_file(base):
         st.error("No active model to fine-tune: pick a model in the sidebar or add one below.")
         return
-    if dataset is None or not user_datasets.dataset_images(dataset.name):
-        st.error(f"The dataset {getattr(dataset, 'name', '')} holds no image to fine-tune on.")
+    if dataset is None or not user_read.dataset_images(dataset.name):
+        st.error(
+            f"The dataset {plain(getattr(dataset, 'name', ''))} holds no image to fine-tune on."
+        )
         return
     with messages.engine_errors():
         from nuclei_core.training import finetune_config

@@ -1,6 +1,6 @@
 """The single-job lock: at most one training job runs at a time, across processes.
 
-The rule is kept by an exclusive ``flock`` on ``data_dir()/training.lock``:
+The rule is kept by an exclusive ``flock`` on ``data_folder()/training.lock``:
 the starter takes it, the worker inherits the same open file description
 (its number is in ``$NUCLEI_JOB_LOCK_FD``) and holds it for as long as it
 lives, and the operating system releases it when the worker ends, even by

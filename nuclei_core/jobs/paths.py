@@ -1,10 +1,10 @@
 """Where a training job keeps its files: one folder per run, the lock file, the names inside.
 
-Everything a job writes lives in its run folder ``data_dir()/runs/<run id>``:
+Everything a job writes lives in its run folder ``data_folder()/runs/<run id>``:
 ``train.log`` (the worker's stdout and stderr), ``progress.json``, ``STOP``
 (the stop request), and what :func:`~nuclei_core.training.train` writes (model,
 card, checkpoints, history, TensorBoard logs).  The single-job lock is the
-file ``data_dir()/training.lock``.
+file ``data_folder()/training.lock``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from typing import Any
 
 from nuclei_core.checks import check_int
 from nuclei_core.errors import StorageError
-from nuclei_core.storage import data_dir, ensure_dir
+from nuclei_core.locations import data_folder
+from nuclei_core.storage import ensure_dir
 
 LOCK_FILE_NAME = "training.lock"
-"""File in :func:`~nuclei_core.storage.data_dir` whose ``flock`` is the single-job lock."""
+"""File in :func:`~nuclei_core.locations.data_folder` whose ``flock`` is the single-job lock."""
 
 RUNS_FOLDER_NAME = "runs"
-"""Folder in :func:`~nuclei_core.storage.data_dir` that holds one folder per job."""
+"""Folder in :func:`~nuclei_core.locations.data_folder` that holds one folder per job."""
 
 PROGRESS_FILE_NAME = "progress.json"
 """Progress file in a run folder, rewritten by the worker at most every 0.5 s."""
@@ -35,7 +36,7 @@ LOG_FILE_NAME = "train.log"
 
 
 def runs_dir() -> Path:
-    """Return the folder that holds the run folders, ``data_dir()/runs``.
+    """Return the folder that holds the run folders, ``data_folder()/runs``.
 
     Returns
     -------
@@ -47,11 +48,11 @@ def runs_dir() -> Path:
     >>> runs_dir().name, runs_dir().is_dir()
     ('runs', True)
     """
-    return ensure_dir(data_dir() / RUNS_FOLDER_NAME)
+    return ensure_dir(data_folder() / RUNS_FOLDER_NAME)
 
 
 def run_dir(run_id: int) -> Path:
-    """Return the folder of a training job, ``data_dir()/runs/<run_id>`` (not created).
+    """Return the folder of a training job, ``data_folder()/runs/<run_id>`` (not created).
 
     Parameters
     ----------
@@ -68,18 +69,18 @@ def run_dir(run_id: int) -> Path:
     >>> run_dir(7).parts[-2:]
     ('runs', '7')
     """
-    return data_dir() / RUNS_FOLDER_NAME / str(check_int(run_id, "run_id"))
+    return ensure_dir(data_folder()) / RUNS_FOLDER_NAME / str(check_int(run_id, "run_id"))
 
 
 def lock_path() -> Path:
-    """Return the single-job lock file, ``data_dir()/training.lock``.
+    """Return the single-job lock file, ``data_folder()/training.lock``.
 
     Examples
     --------
     >>> lock_path().name
     'training.lock'
     """
-    return data_dir() / LOCK_FILE_NAME
+    return ensure_dir(data_folder()) / LOCK_FILE_NAME
 
 
 def fresh_run_dir(run_id: int) -> Path:

@@ -21,9 +21,9 @@ import psutil
 
 from nuclei_core.errors import NucleiError
 from nuclei_core.jobs.paths import LOG_FILE_NAME
-from nuclei_core.locations import DATA_DIR_ENV, LOCK_FD_ENV, PROJECT_ROOT
+from nuclei_core.locations import DATA_DIR_ENV, LOCK_FD_ENV, PROJECT_ROOT, data_folder
 from nuclei_core.registry import pid_alive
-from nuclei_core.storage import data_dir
+from nuclei_core.storage import ensure_dir
 
 WORKER_MODULE = "nuclei_core.jobs"
 """The module ``python -m`` runs as a worker (also how a worker's command line is recognised)."""
@@ -55,7 +55,7 @@ def worker_env(lock_fd: int) -> dict[str, str]:
     ('5', '1')
     """
     env = dict(os.environ)
-    env[DATA_DIR_ENV] = str(data_dir())
+    env[DATA_DIR_ENV] = str(ensure_dir(data_folder()))
     env[LOCK_FD_ENV] = str(lock_fd)
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -22,11 +22,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from nuclei_core.cards import utc_now
 from nuclei_core.errors import JobBusyError, NucleiError
 from nuclei_core.jobs.lock import worker_lock, write_lock_info
 from nuclei_core.jobs.paths import PROGRESS_FILE_NAME, STOP_FILE_NAME, run_dir
 from nuclei_core.registry import Registry, Run, registry_or_default
+from nuclei_core.registry.cards import utc_now
 from nuclei_core.storage import atomic_write_json, ensure_dir
 from nuclei_core.training import TrainConfig, TrainingListener, train
 
@@ -73,9 +73,17 @@ class _JobListener(TrainingListener):
         self.missed: set[int] = set()  # epochs the registry did not take
 
     def fraction(self) -> float:
-        """Share of the planned epochs done."""
+        """Share of the planned epochs done, or of the time budget spent where it ends the run
+        first (a fine-tune's epochs are only an upper bound)."""
         done = self.epoch + (self.step / self.steps if self.steps else 0.0)
-        return min(1.0, max(0.0, done / self.epochs)) if self.epochs else 0.0
+        share = done / self.epochs if self.epochs else 0.0
+        if self.budget_s and self.origins:
+            share = max(share, (time.monotonic() - self.origins[0][0]) / self.budget_s)
+        return min(1.0, max(0.0, share))
+
+    def _where(self, epoch: int) -> str:
+        """``epoch 3/40``, or ``epoch 3`` for a run that its time budget ends."""
+        return f"epoch {epoch}" if self.budget_s else f"epoch {epoch}/{self.epochs}"
 
     def eta_seconds(self) -> float | None:
         """Time left, from the speed since the first batch or, later, the first epoch's end."""
@@ -99,6 +107,8 @@ class _JobListener(TrainingListener):
             "run_id": self.run_id,
             "epoch": self.epoch + 1 if self.steps else 0,
             "epochs": self.epochs,
+            "budget_minutes": self.budget_s / 60 if self.budget_s else None,
+            "training_seconds": round(now - self.origins[0][0], 1) if self.origins else 0.0,
             "step": self.step,
             "steps": self.steps,
             "fraction": round(self.fraction(), 4),
@@ -120,7 +130,7 @@ class _JobListener(TrainingListener):
         self.epoch, self.step, self.steps = epoch, step, steps
         if not self.origins:
             self.origins.append((time.monotonic(), self.fraction()))
-        self.message = f"epoch {epoch + 1}/{self.epochs}, step {step}/{steps}"
+        self.message = f"{self._where(epoch + 1)}, step {step}/{steps}"
         self.write()
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
@@ -137,7 +147,7 @@ class _JobListener(TrainingListener):
             f"{key} {value:.4g}" if isinstance(value, (int, float)) else f"{key} {value}"
             for key, value in self.metrics.items()
         )
-        self.message = f"epoch {epoch + 1}/{self.epochs} done"
+        self.message = f"{self._where(epoch + 1)} done"
         print(f"epoch {epoch + 1}: {shown}", file=sys.stderr, flush=True)
         self.write(force=True)
 

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from nuclei_core.errors import InputError, StorageError
-from nuclei_core.storage import data_dir, ensure_dir
+from nuclei_core.locations import data_folder
+from nuclei_core.storage import ensure_dir
 
 STATUSES = ("queued", "running", "finished", "failed", "stopped")
 """Every status a run can have."""
@@ -36,7 +37,7 @@ ENDED_STATUSES = ("finished", "failed", "stopped")
 """Statuses that set ``finished_at``."""
 
 REGISTRY_FILE_NAME = "registry.sqlite3"
-"""File name of the default registry inside :func:`nuclei_core.storage.data_dir`."""
+"""File name of the default registry inside :func:`nuclei_core.locations.data_folder`."""
 
 SCHEMA_VERSION = 1
 """Schema version this code writes (``PRAGMA user_version``)."""
@@ -126,14 +127,14 @@ class Run:
 
 
 def default_registry_path() -> Path:
-    """Return the data folder's registry file, ``data_dir()/registry.sqlite3``.
+    """Return the data folder's registry file, ``data_folder()/registry.sqlite3``.
 
     Examples
     --------
     >>> default_registry_path() == registry.path
     True
     """
-    return data_dir() / REGISTRY_FILE_NAME
+    return ensure_dir(data_folder()) / REGISTRY_FILE_NAME
 
 
 def _switch_to_wal(connection: sqlite3.Connection) -> None:

@@ -12,7 +12,6 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from nuclei_core.cards import utc_now
 from nuclei_core.checks import (
     check_choice,
     check_dict,
@@ -23,6 +22,7 @@ from nuclei_core.checks import (
     check_optional_str,
 )
 from nuclei_core.errors import InputError, InputTypeError
+from nuclei_core.registry.cards import utc_now
 from nuclei_core.registry.database import (
     ACTIVE_MODEL_KEY,
     ENDED_STATUSES,

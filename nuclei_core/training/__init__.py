@@ -29,7 +29,9 @@ Importing this package does not import TensorFlow.
 from nuclei_core.training.config import TrainConfig
 from nuclei_core.training.data import check_dataset
 from nuclei_core.training.finetune import finetune_config
-from nuclei_core.training.run import TrainingListener, TrainResult, train
+from nuclei_core.training.listener import TrainingListener
+from nuclei_core.training.run import train
+from nuclei_core.training.session import TrainResult
 
 __all__ = [
     "TrainConfig",

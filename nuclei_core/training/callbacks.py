@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 
 import keras
 
-from nuclei_core.model import save_model
+from nuclei_core.network.model import save_model
 from nuclei_core.storage import atomic_write_text
 from nuclei_core.training.config import TrainConfig
 from nuclei_core.training.state import STATE_FILE, RunState
 
 if TYPE_CHECKING:
-    from nuclei_core.training.run import TrainingListener
+    from nuclei_core.training.listener import TrainingListener
 
 
 def cosine_learning_rate(epoch: int, epochs: int, base: float, time_used: float = 0.0) -> float:

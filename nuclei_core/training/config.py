@@ -8,15 +8,20 @@ job. :meth:`TrainConfig.check` refuses out-of-range values before any work.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import shlex
+from dataclasses import dataclass, fields
 
 from nuclei_core.errors import ConfigError
 
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 PRECISIONS = ("auto", "float32", "bfloat16")
-SPLITS = ("hash", "all")
-"""``hash``: each folder split train / val / test by the hash rule; ``all``: every
-image trains and the same images validate (fine-tuning on a few corrected images)."""
+SPLITS = ("hash", "holdout")
+"""``hash``: each folder split train / val / test by the hash rule; ``holdout`` (a
+fine-tune on a few corrected images): with :data:`MIN_IMAGES_TO_HOLD_OUT` images or more,
+one in :data:`HOLD_OUT_EVERY` (by the hash of its id, at least one) is held out to validate
+and never trains; with fewer, every image trains and nothing validates."""
+MIN_IMAGES_TO_HOLD_OUT = 5
+HOLD_OUT_EVERY = 5
 
 
 @dataclass
@@ -68,7 +73,7 @@ class TrainConfig:
         return [self.data] if isinstance(self.data, str | os.PathLike) else list(self.data)
 
     def model_config(self):
-        """The :class:`~nuclei_core.model.ModelConfig` of the network this run trains.
+        """The :class:`~nuclei_core.network.model.ModelConfig` of the network this run trains.
 
         Examples
         --------
@@ -76,11 +81,38 @@ class TrainConfig:
         >>> model_config.architecture, model_config.depth, model_config.size_multiple
         ('unet', 3, 8)
         """
-        from nuclei_core.model import ModelConfig
+        from nuclei_core.network.model import ModelConfig
 
         return ModelConfig(
             self.architecture, self.depth, self.base_filters, True, self.dropout, self.distance
         )
+
+    def command_line(self) -> str:
+        """The command that runs this configuration: ``python -m nuclei_core train ...``, or
+        ``... finetune ...`` for a fine-tune (:func:`~nuclei_core.training.finetune_config`,
+        split ``holdout``); options at their default are left out.
+
+        Examples
+        --------
+        >>> TrainConfig(data=["a", "b"], out="runs/x", epochs=20, distance=True).command_line()
+        'python -m nuclei_core train --data a b --epochs 20 --distance --out runs/x'
+        >>> TrainConfig(data="a", out="b", split="holdout", base_model="m.keras",
+        ...             time_budget_minutes=5, steps_per_epoch=16).command_line()
+        'python -m nuclei_core finetune --model m.keras --data a --minutes 5 --rehearsal --out b'
+        """
+        if self.split == "holdout":
+            words = ["finetune", "--model", self.base_model, "--data", *self.data_folders()]
+            if self.time_budget_minutes is not None:
+                words += ["--minutes", f"{self.time_budget_minutes:g}"]
+            words += _options(self, {"seed": "--seed", "precision": "--precision"})
+            words += ["--rehearsal", *(self.rehearsal or [])]  # alone: replay nothing
+        else:
+            words = ["train", "--data", *self.data_folders()]
+            words += _options(self, _TRAIN_OPTIONS)
+            words += ["--distance"] if self.distance else []
+            words += ["--resume"] if self.resume else []
+        words += ["--out", self.out] + (["--name", self.name] if self.name else [])
+        return " ".join(["python -m nuclei_core", *(shlex.quote(str(word)) for word in words)])
 
     def check(self) -> None:
         """Refuse out-of-range values with the reason, before any work starts.
@@ -126,3 +158,33 @@ class TrainConfig:
         multiple = self.model_config().size_multiple
         if self.crop < multiple or self.crop % multiple:
             raise ConfigError(f"crop must be a positive multiple of {multiple}, got {self.crop}")
+
+
+_TRAIN_OPTIONS = {
+    "architecture": "--arch",
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "learning_rate": "--lr",
+    "patience": "--patience",
+    "crop": "--crop",
+    "val_fraction": "--val-fraction",
+    "seed": "--seed",
+    "base_filters": "--filters",
+    "depth": "--depth",
+    "base_model": "--start-from",
+    "time_budget_minutes": "--time-budget",
+    "strategy": "--strategy",
+    "precision": "--precision",
+}
+"""The ``train`` option of each :class:`TrainConfig` field that has one."""
+
+
+def _options(config: TrainConfig, flags: dict[str, str]) -> list[str]:
+    """``[flag, value, ...]`` for the fields of ``flags`` whose value is not the default."""
+    defaults = {item.name: item.default for item in fields(TrainConfig)}
+    words = []
+    for name, flag in flags.items():
+        value = getattr(config, name)
+        if value != defaults[name]:
+            words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    return words

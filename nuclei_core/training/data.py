@@ -3,14 +3,12 @@
 :func:`check_dataset` splits every dataset folder (train / val / test) and
 refuses a batch or crop the images cannot feed; :func:`load_training_data`
 reads the samples into :class:`TrainingArray` (model input, targets, crops per
-epoch); :func:`training_dataset` turns them into an endless stream of augmented
-crops (rescaling, flips, rotations, HED stain and intensity jitter) and
-:func:`validation_dataset` into whole, padded validation images.
-TensorFlow is imported by the two pipeline functions only.
+epoch); :mod:`nuclei_core.training.pipelines` turns them into ``tf.data`` streams.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,18 +19,15 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
-from nuclei_core.datasets import discover_dataset, load_sample, select_split
+from nuclei_core.datasets.folders import discover_dataset, load_sample, select_split
 from nuclei_core.errors import ConfigError, NucleiError
-from nuclei_core.imread import image_size
-from nuclei_core.preprocess import image_kind, to_model_input
-from nuclei_core.rescale import equivalent_diameters
-from nuclei_core.training.config import TrainConfig
+from nuclei_core.io.imread import image_size
+from nuclei_core.segmentation.diameter import equivalent_diameters
+from nuclei_core.segmentation.preprocess import image_kind, to_model_input
+from nuclei_core.training.config import HOLD_OUT_EVERY, MIN_IMAGES_TO_HOLD_OUT, TrainConfig
 
 if TYPE_CHECKING:
-    from nuclei_core.training.run import TrainingListener
-
-MAX_SCALE = 2.0  # crops are rescaled by a factor in [1 / MAX_SCALE, MAX_SCALE] (log-uniform)
-STAIN_JITTER = 0.1  # HED optical densities scaled by 1 +- this and shifted by +- half of it
+    from nuclei_core.training.listener import TrainingListener
 
 # --------------------------------------------------------------------------- the split
 
@@ -52,7 +47,7 @@ class TrainingSplit:
 def check_dataset(config: TrainConfig) -> TrainingSplit:
     """Split every dataset folder and refuse a batch or crop they cannot feed, before any work.
 
-    Each folder is split on its own (:func:`nuclei_core.datasets.select_split`), so
+    Each folder is split on its own (:func:`nuclei_core.datasets.folders.select_split`), so
     the test part of every dataset stays out of training and model selection.
 
     Raises
@@ -100,15 +95,39 @@ def _train_and_val(dataset, config: TrainConfig) -> tuple[list, list]:
     """The training and validation samples of one folder, as ``config.split`` says.
 
     With ``hash`` a folder whose split has no validation image gives one of its
-    training images to validation; with ``all`` every image does both.
+    training images to validation; with ``holdout`` (a fine-tune) one image in
+    ``HOLD_OUT_EVERY`` validates when there are ``MIN_IMAGES_TO_HOLD_OUT`` or
+    more, else every image trains and none validates. A validation image never trains.
     """
-    if config.split == "all":
-        return list(dataset.samples), list(dataset.samples)
+    if config.split == "holdout":
+        return hold_out(list(dataset.samples))
     train_samples = select_split(dataset, "train", config.val_fraction)
     val_samples = select_split(dataset, "val", config.val_fraction)
     if not val_samples and len(train_samples) >= 2:
         val_samples = [train_samples.pop()]
     return train_samples, val_samples
+
+
+def hold_out(samples: list) -> tuple[list, list]:
+    """``(train, val)`` of a fine-tune's few images: one in ``HOLD_OUT_EVERY`` (those whose
+    id hashes lowest, at least one) validates once there are ``MIN_IMAGES_TO_HOLD_OUT``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> images = [SimpleNamespace(id=f"cells{index}") for index in range(11)]
+    >>> train, val = hold_out(images)
+    >>> len(train), len(val), set(item.id for item in train) & set(item.id for item in val)
+    (9, 2, set())
+    >>> len(hold_out(images[:4])[1])
+    0
+    """
+    if len(samples) < MIN_IMAGES_TO_HOLD_OUT:
+        return samples, []
+    count = max(1, len(samples) // HOLD_OUT_EVERY)
+    ranked = sorted(samples, key=lambda sample: hashlib.sha256(sample.id.encode()).digest())
+    held = {id(sample) for sample in ranked[:count]}
+    return [item for item in samples if id(item) not in held], ranked[:count]
 
 
 def rehearsal_samples(folder, count: int, val_fraction: float = 0.1) -> list:
@@ -252,8 +271,8 @@ def load_training_data(
         except NucleiError as error:
             problems.append(str(error))
             continue
-        model_input = _pad_to(to_model_input(image), crop, crop)
-        targets = _pad_to(make_targets(labels, distance), crop, crop)
+        model_input = pad_to(to_model_input(image), crop, crop)
+        targets = pad_to(make_targets(labels, distance), crop, crop)
         kind = image_kind(image)
         count = crops_per_image(*labels.shape, crop)
         diameters = equivalent_diameters(labels).astype(np.float32)
@@ -273,7 +292,7 @@ def training_diameter(arrays) -> float | None:
     """Median equivalent diameter over every nucleus of ``arrays``, each counted once.
 
     None when the images hold no nucleus. The model card records it as
-    ``nucleus_diameter_px``, the size :mod:`nuclei_core.rescale` scales images to.
+    ``nucleus_diameter_px``, the size :mod:`nuclei_core.segmentation.diameter` scales images to.
     """
     diameters = [array.diameters for array in arrays if array.diameters.size]
     if not diameters:
@@ -281,7 +300,7 @@ def training_diameter(arrays) -> float | None:
     return round(float(np.median(np.concatenate(diameters))), 1)
 
 
-def _pad_to(array: np.ndarray, height: int, width: int) -> np.ndarray:
+def pad_to(array: np.ndarray, height: int, width: int) -> np.ndarray:
     pad_h, pad_w = max(0, height - array.shape[0]), max(0, width - array.shape[1])
     if not pad_h and not pad_w:
         return array
@@ -320,151 +339,3 @@ def kind_weights(kinds, cap: float = 3.0) -> dict[str, float]:
     counts = {kind: kinds.count(kind) for kind in set(kinds)}
     largest = max(counts.values(), default=1)
     return {kind: min(cap, math.sqrt(largest / count)) for kind, count in sorted(counts.items())}
-
-
-# --------------------------------------------------------------------------- augmentation
-
-# Stain vectors of haematoxylin, eosin and DAB (Ruifrok and Johnston, as skimage.color).
-_RGB_FROM_HED = np.array(
-    [[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]], dtype=np.float32
-)
-_RGB_FROM_HED /= np.linalg.norm(_RGB_FROM_HED, axis=1, keepdims=True)
-
-
-def _stain_jitter(image):
-    """Random HED stain change of an inverted colour model input (Tellez et al. 2018).
-
-    The input is ``1 - rgb``; the optical densities of haematoxylin, eosin and
-    DAB are each scaled by ``1 +- STAIN_JITTER`` and shifted by
-    ``+- STAIN_JITTER / 2``, then hue and saturation are jittered.
-    """
-    import tensorflow as tf
-
-    rgb_from_hed = tf.constant(_RGB_FROM_HED)
-    hed_from_rgb = tf.constant(np.linalg.inv(_RGB_FROM_HED).astype(np.float32))
-    density = -tf.math.log(tf.clip_by_value(1.0 - image, 1e-3, 1.0))
-    hed = tf.tensordot(density, hed_from_rgb, axes=1)
-    scale = tf.random.uniform([3], 1 - STAIN_JITTER, 1 + STAIN_JITTER)
-    shift = tf.random.uniform([3], -STAIN_JITTER / 2, STAIN_JITTER / 2)
-    density = tf.maximum(tf.tensordot(hed * scale + shift, rgb_from_hed, axes=1), 0.0)
-    rgb = tf.exp(-density)
-    rgb = tf.image.random_hue(rgb, 0.05)
-    rgb = tf.image.random_saturation(rgb, 0.7, 1.3)
-    return 1.0 - tf.clip_by_value(rgb, 0.0, 1.0)
-
-
-def _augment(image, target, colour, crop: int):
-    """Random rescaled crop, flips, 90-degree rotation, stain and intensity jitter (tf ops).
-
-    The crop covers ``crop * scale`` pixels (scale log-uniform in
-    ``[1 / MAX_SCALE, MAX_SCALE]``, at most the image) and is resized to
-    ``crop``, so nuclei are seen from half to twice their size.
-    """
-    import tensorflow as tf
-
-    scale = tf.exp(tf.random.uniform([], -math.log(MAX_SCALE), math.log(MAX_SCALE)))
-    shape = tf.shape(image)
-    size = tf.minimum(tf.cast(tf.round(crop * scale), tf.int32), tf.minimum(shape[0], shape[1]))
-    channels = target.shape[-1]
-    stacked = tf.concat([image, target], axis=-1)
-    patch = tf.image.random_crop(stacked, tf.stack([size, size, 3 + channels]))
-    patch = tf.image.resize(patch, [crop, crop], method="bilinear")
-    patch = tf.image.random_flip_left_right(patch)
-    patch = tf.image.random_flip_up_down(patch)
-    patch = tf.image.rot90(patch, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
-    # Foreground and boundary stay binary; a distance map is a fraction and stays one.
-    image, masks = patch[..., :3], tf.cast(patch[..., 3:5] > 0.5, tf.float32)
-    target = tf.concat([masks, patch[..., 5:]], axis=-1)
-    image = tf.clip_by_value(image, 0.0, 1.0)
-    if colour:
-        image = _stain_jitter(image)
-    if tf.random.uniform([]) < 0.2:
-        image = tf.repeat(tf.reduce_mean(image, axis=-1, keepdims=True), 3, axis=-1)
-    gamma = tf.exp(tf.random.uniform([], math.log(0.7), math.log(1.4)))
-    image = image**gamma
-    contrast = tf.random.uniform([], 0.7, 1.3)
-    brightness = tf.random.uniform([], -0.1, 0.1)
-    mean = tf.reduce_mean(image)
-    image = tf.clip_by_value((image - mean) * contrast + mean + brightness, 0.0, 1.0)
-    return tf.ensure_shape(image, [crop, crop, 3]), tf.ensure_shape(target, [crop, crop, channels])
-
-
-# --------------------------------------------------------------------------- pipelines
-
-
-def training_dataset(arrays, crop: int, batch_size: int, seed: int):
-    """Endless ``tf.data`` pipeline of augmented crops from the cached arrays.
-
-    Returns
-    -------
-    dataset : tf.data.Dataset
-        Batches of ``(images, targets)``, float32 ``(batch_size, crop, crop, 3)``
-        and ``(batch_size, crop, crop, 2)``.
-    crops : int
-        Crops per pass over the arrays (the sum of their counts).
-
-    Examples
-    --------
-    >>> image, targets = np.zeros((64, 64, 3), np.float32), np.zeros((64, 64, 2), np.float32)
-    >>> array = TrainingArray(image, targets, count=2, colour=False)
-    >>> dataset, crops = training_dataset([array], crop=32, batch_size=2, seed=0)
-    >>> images, targets = next(iter(dataset))
-    >>> tuple(images.shape), tuple(targets.shape), crops
-    ((2, 32, 32, 3), (2, 32, 32, 2), 2)
-    """
-    import tensorflow as tf
-
-    order = np.repeat(np.arange(len(arrays)), [array.count for array in arrays])
-    channels = arrays[0].targets.shape[-1]
-
-    def generate():
-        rng = np.random.default_rng(seed)
-        while True:
-            for index in rng.permutation(order):
-                array = arrays[index]
-                yield array.model_input, array.targets, array.colour
-
-    signature = (
-        tf.TensorSpec((None, None, 3), tf.float32),
-        tf.TensorSpec((None, None, channels), tf.float32),
-        tf.TensorSpec((), tf.bool),
-    )
-    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    dataset = dataset.map(
-        lambda image, target, colour: _augment(image, target, colour, crop),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE), len(order)
-
-
-def validation_dataset(arrays, multiple: int, replicas: int = 1):
-    """Whole validation images, zero-padded to a size multiple, one per replica per batch.
-
-    With several replicas (a distribution strategy) every batch holds one image per
-    replica, zero-padded to the largest, and images are repeated to fill the last
-    batch: a replica that gets an empty batch makes the evaluation step fail.
-
-    Examples
-    --------
-    >>> image, targets = np.zeros((40, 50, 3), np.float32), np.zeros((40, 50, 2), np.float32)
-    >>> array = TrainingArray(image, targets, count=1, colour=False)
-    >>> [tuple(images.shape) for images, _ in validation_dataset([array], multiple=16)]
-    [(1, 48, 64, 3)]
-    """
-    import tensorflow as tf
-
-    padded = []
-    for model_input, targets, *_ in arrays:
-        height = -(-model_input.shape[0] // multiple) * multiple
-        width = -(-model_input.shape[1] // multiple) * multiple
-        padded.append((_pad_to(model_input, height, width), _pad_to(targets, height, width)))
-    while padded and len(padded) % replicas:
-        padded.append(padded[len(padded) % len(arrays)])
-
-    channels = arrays[0].targets.shape[-1] if arrays else 2
-    signature = (
-        tf.TensorSpec((None, None, 3), tf.float32),
-        tf.TensorSpec((None, None, channels), tf.float32),
-    )
-    dataset = tf.data.Dataset.from_generator(lambda: iter(padded), output_signature=signature)
-    return dataset.padded_batch(replicas).cache().prefetch(tf.data.AUTOTUNE)

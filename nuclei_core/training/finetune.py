@@ -9,8 +9,10 @@ many minutes" into a :class:`~nuclei_core.training.TrainConfig` that
   from its weights (:func:`start_from`); batch normalisation keeps the base
   model's statistics (its layers are frozen), so a handful of images of one kind
   does not shift what the network expects of every other kind;
-* every image of the folder trains, and the same images validate (``split="all"``:
-  a user's five corrected images are too few to hold some out);
+* a validation image never trains (``split="holdout"``): with five images or more,
+  one in five is held out to validate (and to calibrate the result on); with fewer,
+  every image trains, the run has no validation figure, and the model keeps the
+  base model's calibration;
 * a low learning rate with a cosine decay over the time budget, small batches and
   a fixed number of steps per epoch, so that one image gives curves too;
 * images of the base model's own training data, where its folders are on this
@@ -26,10 +28,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nuclei_core.cards import read_card, training_commands
-from nuclei_core.datasets import discover_dataset
+from nuclei_core.datasets.folders import discover_dataset
 from nuclei_core.errors import ConfigError, ModelLoadError
-from nuclei_core.runtime import file_sha256
+from nuclei_core.network.runtime import file_sha256
+from nuclei_core.registry.cards import read_card, training_commands
 from nuclei_core.training.config import TrainConfig
 from nuclei_core.training.data import shorter_sides
 
@@ -87,14 +89,16 @@ def finetune_config(
     >>> from nuclei_core.locations import default_model_path, sample_folder
     >>> config = finetune_config(default_model_path(), sample_folder(), "runs/tuned", minutes=5)
     >>> config.split, config.time_budget_minutes, config.crop, config.learning_rate
-    ('all', 5, 256, 0.001)
+    ('holdout', 5, 256, 0.001)
     """
     if not minutes or minutes <= 0:
         raise ConfigError(f"minutes must be positive, got {minutes}")
     model = _base_architecture(Path(base_model))
     if rehearsal is None:
         rehearsal = training_folders_here(base_model)
-    multiple = 32 if model["architecture"] == "mobilenetv2" else 2 ** int(model["depth"])
+    from nuclei_core.network.model import ModelConfig
+
+    multiple = ModelConfig(model["architecture"], int(model["depth"])).size_multiple
     return TrainConfig(
         data=str(data),
         out=str(out),
@@ -113,7 +117,7 @@ def finetune_config(
         precision=precision,
         name=name,
         base_model=str(base_model),
-        split="all",
+        split="holdout",
         steps_per_epoch=STEPS_PER_EPOCH,
         rehearsal=[str(folder) for folder in rehearsal] or None,
     )
@@ -162,7 +166,7 @@ def start_from(model, base_model) -> None:
     """Copy the weights of the model file ``base_model`` into ``model``; freeze batch norm.
 
     A base model without the distance map can start a network with one
-    (:class:`~nuclei_core.model.ModelConfig` ``distance=True``): its output layer
+    (:class:`~nuclei_core.network.model.ModelConfig` ``distance=True``): its output layer
     gives the foreground and boundary channels, the distance channel starts new.
 
     Raises
@@ -173,7 +177,7 @@ def start_from(model, base_model) -> None:
     Examples
     --------
     >>> from nuclei_core.locations import default_model_path
-    >>> from nuclei_core.model import ModelConfig, build_unet
+    >>> from nuclei_core.network.model import ModelConfig, build_unet
     >>> start_from(build_unet(ModelConfig(depth=2, base_filters=4)), default_model_path())
     Traceback (most recent call last):
     ...
@@ -181,7 +185,7 @@ def start_from(model, base_model) -> None:
     """
     import keras
 
-    from nuclei_core.model import load_model
+    from nuclei_core.network.model import load_model
 
     weights = load_model(base_model).get_weights()
     current = model.get_weights()
@@ -251,12 +255,11 @@ def earlier_runs(config: TrainConfig) -> tuple[list[str], list[float]]:
 def base_model_summary(config: TrainConfig, n_images: int, n_replayed: int = 0) -> dict:
     """What the card of a fine-tuned model says of its start (``{}`` for a fresh run).
 
-    ``n_images`` counts the new images (with ``split="all"`` they are the
-    validation images), ``n_replayed`` the rehearsal images beside them. The base
+    ``n_images`` counts the new images, ``n_replayed`` the rehearsal images beside them. The base
     model's minimum confidence (``postprocess``) carries over: a few minutes of
     fine-tuning leave the network about as sure as it was, and a model that suddenly
     kept every unsure nucleus would look worse for no reason of its own
-    (``python bench/confidence.py --model NEW --update-card`` chooses it again).
+    (``python -m bench.confidence --model NEW --update-card`` chooses it again).
 
     Examples
     --------

@@ -10,95 +10,37 @@ best weights in float32 as ``model.keras`` and writes the card beside it
 from __future__ import annotations
 
 import contextlib
-import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
-from nuclei_core.cards import machine_description, utc_now, write_card
 from nuclei_core.errors import ConfigError, NucleiError
-from nuclei_core.training.config import TrainConfig
-from nuclei_core.training.data import (
-    TrainingSplit,
-    check_dataset,
-    load_training_data,
-    training_dataset,
-    training_diameter,
-    validation_dataset,
-)
-from nuclei_core.training.finetune import base_model_summary, earlier_runs, start_from
-from nuclei_core.training.precision import (
+from nuclei_core.network.precision import (
     build_for_training,
     float32_copy,
     model_precision,
     training_policy,
 )
+from nuclei_core.registry.cards import segment_machine, write_card
+from nuclei_core.training.card import calibrate_run, model_card
+from nuclei_core.training.config import TrainConfig
+from nuclei_core.training.data import (
+    TrainingSplit,
+    check_dataset,
+    load_training_data,
+    training_diameter,
+)
+from nuclei_core.training.finetune import start_from
+from nuclei_core.training.listener import TrainingListener
+from nuclei_core.training.pipelines import training_dataset, validation_dataset
+from nuclei_core.training.session import Session, TrainingInputs, TrainResult
 from nuclei_core.training.state import STATE_FILE, RunState
 
 # Keras warns about these with every generator-fed fit; they say nothing about this run.
 QUIET_FIT_WARNINGS = ".*(shuffle=True|ran out of data).*"
-
-
-class TrainingListener:
-    """Receives progress from :func:`train`; override what you need.
-
-    Examples
-    --------
-    >>> class Printer(TrainingListener):
-    ...     def on_status(self, message):
-    ...         print(message)
-    >>> Printer().on_status("reading 5 training and 1 validation images")
-    reading 5 training and 1 validation images
-    """
-
-    def on_status(self, message: str) -> None:
-        """A line of text about what training is doing now."""
-
-    def on_batch_end(self, epoch: int, step: int, steps: int, logs: dict) -> None:
-        """After every batch: ``epoch`` (0-based), ``step`` of ``steps``."""
-
-    def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        """After every epoch, with training and validation metrics."""
-
-
-@dataclass
-class TrainResult:
-    """What a finished (or stopped) run produced."""
-
-    model_path: Path
-    card_path: Path
-    history: list[dict]
-    best_epoch: int
-    stopped_early: bool
-    status: str  # "finished" or "stopped"
-    final_metrics: dict = field(default_factory=dict)
-
-
-@dataclass
-class TrainingInputs:
-    """The run's images as ``tf.data`` pipelines, and what the card says about them."""
-
-    train: object  # tf.data.Dataset: endless batches of augmented crops
-    val: object | None  # tf.data.Dataset of whole validation images, or None
-    steps: int  # batches per epoch
-    n_train: int  # readable images
-    n_val: int
-    n_test: int  # kept out of training and model selection
-    problems: list[str]  # one line per skipped file
-    nucleus_diameter_px: float | None = None  # median over the training images' nuclei
-
-
-@dataclass(frozen=True)
-class Session:
-    """One call of :func:`train`: how it computes, its command line, when fitting began."""
-
-    replicas: int  # of the distribution strategy
-    precision: str  # dtype policy of the model's layers
-    command: str | None  # ``python -m nuclei_core ...``, None outside the CLI
-    started: float  # time.monotonic() when fitting began
 
 
 def train(
@@ -139,12 +81,18 @@ def train(
     out = Path(config.out)
     listener = listener or TrainingListener()
     _set_seed(config.seed)
-    inputs = _read_inputs(config, split, int(strategy.num_replicas_in_sync), listener)
     model, state = _model_and_state(config, out, strategy, policy, listener)
-    session = _start_session(strategy, model, state, listener)
+    replicas = int(strategy.num_replicas_in_sync)
+    inputs = _read_inputs(config, split, replicas, listener, epochs_done=state.epoch)
+    session = _start_session(config, strategy, model, state, listener)
     with _write_folder(out, strategy) as folder:
         stopped = _fit(config, folder, model, inputs, state, listener, should_stop)
         result = _finish(config, folder, state, inputs, session, stopped)
+        if folder == out:  # the chief calibrates; the other workers' folders are temporary
+            try:
+                calibrate_run(config, split, result.model_path, listener)
+            except NucleiError as error:  # the model is saved; say why it has no level
+                listener.on_status(f"calibration failed, minimum confidence unchanged: {error}")
     # the chief's files, also on the other workers (whose own were temporary)
     return replace(
         result, model_path=out / result.model_path.name, card_path=out / result.card_path.name
@@ -211,9 +159,16 @@ def _set_seed(seed: int) -> None:
 
 
 def _read_inputs(
-    config: TrainConfig, split: TrainingSplit, replicas: int, listener: TrainingListener
+    config: TrainConfig,
+    split: TrainingSplit,
+    replicas: int,
+    listener: TrainingListener,
+    epochs_done: int = 0,
 ) -> TrainingInputs:
-    """Read the split's images (skipped files reported) and wrap them in pipelines."""
+    """Read the split's images (skipped files reported) and wrap them in pipelines.
+
+    A resumed run (``epochs_done`` epochs finished) goes on with the crops a single
+    run would draw next."""
     listener.on_status(
         f"reading {len(split.train)} training and {len(split.val)} validation images"
     )
@@ -231,18 +186,22 @@ def _read_inputs(
     steps = config.steps_per_epoch or max(
         1, sum(array.count for array in train_arrays) // config.batch_size
     )
-    train_data, _ = training_dataset(train_arrays, config.crop, config.batch_size, config.seed)
+    drawn = epochs_done * steps * config.batch_size
+    train_data, _ = training_dataset(
+        train_arrays, config.crop, config.batch_size, config.seed, start=drawn
+    )
     multiple = config.model_config().size_multiple
     val_data = validation_dataset(val_arrays, multiple, replicas) if val_arrays else None
     return TrainingInputs(
-        train_data,
-        val_data,
-        steps,
-        len(train_arrays),
-        len(val_arrays),
-        split.n_test,
-        problems,
-        training_diameter(train_arrays),
+        train=train_data,
+        val=val_data,
+        steps=steps,
+        n_train=len(train_arrays),
+        n_val=len(val_arrays),
+        n_test=split.n_test,
+        problems=problems,
+        nucleus_diameter_px=training_diameter(train_arrays),
+        n_replayed=sum(group.startswith("rehearsal") for group in split.train_groups),
     )
 
 
@@ -252,8 +211,8 @@ def _model_and_state(
     """The compiled model and its state: resumed from ``out`` when asked and possible, else new."""
     import keras
 
-    from nuclei_core.losses import NucleiLoss, training_metrics
-    from nuclei_core.model import load_model
+    from nuclei_core.network.losses import NucleiLoss, training_metrics
+    from nuclei_core.network.model import load_model
 
     state_path, last_path = out / STATE_FILE, out / "checkpoint_last.keras"
     with strategy.scope():
@@ -274,23 +233,18 @@ def _model_and_state(
     return model, RunState(encoder_weights=encoder_weights)
 
 
-def _start_session(strategy, model, state: RunState, listener: TrainingListener) -> Session:
+def _start_session(
+    config: TrainConfig, strategy, model, state: RunState, listener: TrainingListener
+) -> Session:
     """Report the strategy and precision, record the command line, start the clock."""
     replicas = int(strategy.num_replicas_in_sync)
     precision = model_precision(model)  # a resumed run keeps its checkpoint's precision
     listener.on_status(
         f"strategy: {type(strategy).__name__} with {replicas} replica(s), precision {precision}"
     )
-    command = _command_line()
-    state.start_session(command)
+    command = config.command_line()
+    state.start_session(command, segment_machine())
     return Session(replicas, precision, command, time.monotonic())
-
-
-def _command_line() -> str | None:
-    """``python -m nuclei_core ...`` when running from the CLI, else None."""
-    if Path(sys.argv[0]).name not in ("__main__.py", "nuclei_core"):
-        return None
-    return " ".join(["python -m nuclei_core", *sys.argv[1:]])
 
 
 def _fit(
@@ -327,7 +281,7 @@ def _fit(
 
 def _export_best(config: TrainConfig, out: Path) -> tuple[Path, int]:
     """Save the best checkpoint in float32 as ``model.keras``: its path and number of weights."""
-    from nuclei_core.model import load_model, save_model
+    from nuclei_core.network.model import load_model, save_model
 
     best_path = out / "checkpoint_best.keras"
     if not best_path.is_file():
@@ -358,70 +312,3 @@ def _finish(
         status=card["status"],
         final_metrics=card["final_metrics"],
     )
-
-
-def model_card(
-    config: TrainConfig,
-    state: RunState,
-    inputs: TrainingInputs,
-    session: Session,
-    *,
-    n_parameters: int,
-    stopped: bool,
-) -> dict:
-    """The card of a trained model: what it is, how it was made, how good it is.
-
-    ``n_parameters`` counts the exported model's weights; ``stopped`` says the
-    caller's stop flag ended the run. The rest comes from the config, the run's
-    state, its inputs and this session. :mod:`nuclei_core.cards` reads and writes it.
-
-    Examples
-    --------
-    >>> state = RunState()
-    >>> _ = state.add_epoch({"epoch": 1, "loss": 0.4, "val_loss": 0.5, "lr": 0.01}, seconds=60.0)
-    >>> inputs = TrainingInputs(None, None, steps=10, n_train=20, n_val=2, n_test=3, problems=[])
-    >>> session = Session(replicas=1, precision="float32", command=None, started=time.monotonic())
-    >>> config = TrainConfig(data="data", out="runs/first")
-    >>> card = model_card(config, state, inputs, session, n_parameters=1000, stopped=False)
-    >>> card["name"], card["status"], card["split"]["n_test"], card["final_metrics"]
-    ('first', 'finished', 3, {'loss': 0.4, 'val_loss': 0.5})
-    """
-    # The diameter the model sees nuclei at best (nuclei_core.rescale): the median of
-    # its training nuclei, else the default model's.
-    from nuclei_core.rescale import DEFAULT_MODEL_DIAMETER_PX
-
-    earlier_commands, earlier_minutes = earlier_runs(config)
-    return {
-        "name": config.name or Path(config.out).name,
-        "architecture": config.architecture,
-        "nucleus_diameter_px": inputs.nucleus_diameter_px or DEFAULT_MODEL_DIAMETER_PX,
-        "params": asdict(config),
-        "model": config.model_config().as_dict(),
-        "n_parameters": n_parameters,
-        "dataset": config.data if isinstance(config.data, list) else str(config.data),
-        "split": {
-            "rule": "sha256 of image id (nuclei_core.datasets.split_ids)",
-            "val_fraction": config.val_fraction,
-            "n_train": inputs.n_train,
-            "n_val": inputs.n_val,
-            "n_test": inputs.n_test,
-        },
-        "skipped_files": inputs.problems,
-        "command": session.command,
-        "commands": [*earlier_commands, *state.commands],
-        "machine": machine_description(),
-        "strategy": {"name": config.strategy, "replicas": session.replicas},
-        "precision": session.precision,
-        "encoder_weights": state.encoder_weights,
-        "train_seconds": round(state.seconds, 1),
-        "train_minutes_by_run": [*earlier_minutes, round(state.seconds / 60, 1)],
-        "session_seconds": round(time.monotonic() - session.started, 1),
-        "epochs_run": state.epoch,
-        "best_epoch": state.best_epoch,
-        "stopped_early": state.stopped_early,
-        "status": "stopped" if stopped else "finished",
-        "history": state.history,
-        "final_metrics": state.best_metrics(),
-        "created_at": utc_now(),
-        **base_model_summary(config, inputs.n_val, inputs.n_train - inputs.n_val),
-    }

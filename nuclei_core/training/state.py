@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from nuclei_core.registry.cards import utc_now
 from nuclei_core.storage import atomic_write_json
 from nuclei_core.training.config import TrainConfig
 
@@ -47,12 +49,16 @@ class RunState:
     encoder_weights: str | None = None  # "imagenet", "random", or None for the U-Net
     stopped_early: bool = False  # patience or time budget ended this session
     commands: list[str] = field(default_factory=list)  # the command lines that ran it
+    # One entry per call of train (a segment of a run that spans sessions or machines):
+    # its command, machine, epochs, minutes and how busy the machine was.
+    segments: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        """The JSON object of ``state.json``; ``commands`` only where a command line ran it."""
+        """The JSON object of ``state.json``; ``commands`` and ``segments`` only where recorded."""
         state = asdict(self)
-        if not self.commands:
-            del state["commands"]
+        for key in ("commands", "segments"):
+            if not state[key]:
+                del state[key]
         return state
 
     @classmethod
@@ -79,6 +85,8 @@ class RunState:
         """
         self.history.append(row)
         self.epoch = row["epoch"]
+        if self.segments:
+            self._count_in_segment(seconds)
         self.seconds = seconds
         monitored = row.get("val_loss", row["loss"])
         if monitored < self.best:
@@ -87,11 +95,44 @@ class RunState:
         self.wait += 1
         return False
 
-    def start_session(self, command: str | None) -> None:
-        """Begin a call of ``train``: not stopped early yet; its command line, if any, recorded."""
+    def start_session(self, command: str | None, machine: dict | None = None) -> None:
+        """Begin a call of ``train``: not stopped early yet; its command line, if any, recorded,
+        and a new segment (:attr:`segments`) opened on ``machine``.
+
+        Examples
+        --------
+        >>> state = RunState()
+        >>> state.start_session("python -m nuclei_core train --data a", {"cpu_cores": 2})
+        >>> _ = state.add_epoch({"epoch": 1, "loss": 0.9}, seconds=120.0)
+        >>> segment = state.segments[0]
+        >>> segment["epochs"], segment["minutes"], segment["machine"]
+        ([1, 1], 2.0, {'cpu_cores': 2})
+        """
         self.stopped_early = False
         if command:
             self.commands.append(command)
+        self.segments.append(
+            {
+                "command": command,
+                "started_at": utc_now(),
+                "machine": machine or {},
+                "epochs": [self.epoch + 1, self.epoch],  # first and last epoch it ran
+                "minutes": 0.0,
+                "seconds_before": round(self.seconds, 1),
+                "mean_load_1min": None,  # the machine's load average, sampled every epoch
+                "load_samples": 0,
+            }
+        )
+
+    def _count_in_segment(self, seconds: float) -> None:
+        """Add the epoch just finished to the open segment: its end, minutes and load."""
+        segment = self.segments[-1]
+        segment["epochs"][1] = self.epoch
+        segment["minutes"] = round((seconds - segment["seconds_before"]) / 60, 2)
+        load, count = os.getloadavg()[0], segment["load_samples"]
+        mean = segment["mean_load_1min"] or 0.0
+        segment["mean_load_1min"] = round((mean * count + load) / (count + 1), 2)
+        segment["load_samples"] = count + 1
 
     def has_work_left(self, config: TrainConfig) -> bool:
         """False when a resumed run has nothing left: all epochs, early stop or budget spent.

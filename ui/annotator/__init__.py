@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from nuclei_core.datasets.user_read import list_user_datasets
+from nuclei_core.datasets.user_write import save_training_image
 from nuclei_core.errors import NucleiError
-from nuclei_core.preprocess import IMAGE_KINDS
-from nuclei_core.user_datasets import list_user_datasets, save_training_image
+from nuclei_core.segmentation.preprocess import IMAGE_KINDS
 from ui.annotator.gestures import Correction
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"

@@ -3,7 +3,7 @@
 The browser component (``frontend/annotator.js``) sends each finished gesture as one
 dict ``{"tool": ..., "points": [[row, col], ...], "radius": r, "seq": n}`` in image
 pixel coordinates; :func:`apply_gesture` turns it into one call of
-:mod:`nuclei_core.edits` and :class:`Correction` keeps the :class:`EditHistory` of one
+:mod:`nuclei_core.segmentation.edits` and :class:`Correction` keeps the :class:`EditHistory` of one
 image (undo and redo go through it). :func:`labels_data_url` sends a label image to the
 browser losslessly as an RGB PNG (red = low byte, green = high byte of the id), so the
 component knows the nucleus under every pixel.
@@ -17,11 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nuclei_core import edits
 from nuclei_core.checks import as_rgb_uint8, check_choice, check_dict, check_label_image
 from nuclei_core.errors import EditError, InputError, NucleiError
-from nuclei_core.export import encode_png, labels_to_uint16
-from nuclei_core.render import NUCLEUS_PALETTE
+from nuclei_core.io.export import encode_png, labels_to_uint16
+from nuclei_core.io.render import NUCLEUS_PALETTE
+from nuclei_core.segmentation import edits
+from nuclei_core.segmentation.edit_history import EditHistory
 
 EDIT_TOOLS = ("delete", "outline", "split", "merge", "paint", "erase")
 """Tools whose gesture changes the labels (``points`` in ``[row, col]``)."""
@@ -175,9 +176,10 @@ def apply_gesture(labels: np.ndarray, gesture: dict) -> tuple[np.ndarray, str]:
 
 @dataclass
 class Correction:
-    """The corrections of one image: its :class:`~nuclei_core.edits.EditHistory`, the
-    display image's data URL, what made the starting labels (``source``) and the last
-    gesture handled (``seq``, echoed to the component).
+    """The corrections of one image: its
+    :class:`~nuclei_core.segmentation.edit_history.EditHistory`, the display image's data URL,
+    what made the starting labels (``source``) and the last gesture handled (``seq``, echoed
+    to the component).
 
     Examples
     --------
@@ -190,7 +192,7 @@ class Correction:
     (None, 0)
     """
 
-    history: edits.EditHistory
+    history: EditHistory
     image_url: str
     image_id: str
     source: object = None
@@ -202,7 +204,7 @@ class Correction:
         """Corrections of an image starting from ``labels`` (made by ``source``)."""
         url = image_data_url(rgb)
         return cls(
-            history=edits.EditHistory(check_label_image(labels)),
+            history=EditHistory(check_label_image(labels)),
             image_url=url,
             image_id=hashlib.blake2b(url.encode(), digest_size=8).hexdigest(),
             source=source,

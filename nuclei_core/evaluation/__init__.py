@@ -1,0 +1,1 @@
+"""How good a segmentation is: metrics over label images, scoring a dataset split or a folder."""

@@ -1,0 +1,77 @@
+"""Tests of nuclei_core.segmentation.segment: segment_image finds the same nuclei as
+nuclei_from_probabilities on its probabilities, reusing those the size estimate found."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from nuclei_core.segmentation import segment
+from nuclei_core.segmentation.options import SegmentOptions
+
+
+def squares(side, spacing, size=120):
+    """Probabilities with a grid of square nuclei, every other one less certain (0.9)."""
+    probabilities = np.zeros((size, size, 2), np.float32)
+    certainty = itertools.cycle([0.99, 0.9])
+    for top in range(2, size - side, spacing):
+        for left in range(2, size - side, spacing):
+            probabilities[top : top + side, left : left + side, 0] = next(certainty)
+    return probabilities
+
+
+@pytest.fixture
+def passes(monkeypatch):
+    """Fake network passes: ``first`` at the image's size, ``second`` at an estimated size;
+    counts the times the nuclei are found at the image's size."""
+    passes = {"first": squares(6, 24), "second": squares(6, 16), "found": 0}
+
+    def fake_predict(model, image, options, progress=None):
+        return passes["first" if options.diameter is None else "second"]
+
+    def counted(*args, **kwargs):
+        passes["found"] += 1
+        return found(*args, **kwargs)
+
+    found = segment.labels_from_probabilities
+    monkeypatch.setattr(segment, "predict_image", fake_predict)
+    monkeypatch.setattr(segment, "labels_from_probabilities", counted)
+    return passes
+
+
+@pytest.mark.parametrize("model_diameter", [6.8, 20.0])  # the first pass kept; the second
+@pytest.mark.parametrize("min_confidence", [0.0, 0.95])
+@pytest.mark.parametrize("threshold", [0.5, 0.3])
+def test_segment_image_finds_what_nuclei_from_probabilities_finds(
+    passes, model_diameter, min_confidence, threshold
+):
+    image = np.zeros((120, 120), np.uint8)
+    options = SegmentOptions(
+        diameter="auto",
+        model_diameter=model_diameter,
+        min_confidence=min_confidence,
+        threshold=threshold,
+    )
+    found = segment.segment_image(None, image, options, pixel_size=0.5)
+    used = replace(options, diameter=found.diameter)
+    labels, table = segment.nuclei_from_probabilities(
+        found.probabilities, image, used, pixel_size=0.5
+    )
+    assert (found.diameter is None) == (model_diameter == 6.8)
+    assert found.labels.dtype == labels.dtype and np.array_equal(found.labels, labels)
+    assert found.table.equals(table)
+
+
+@pytest.mark.parametrize(("model_diameter", "searches"), [(6.8, 1), (20.0, 2)])
+def test_segment_image_reuses_the_nuclei_the_size_estimate_found(passes, model_diameter, searches):
+    options = SegmentOptions(diameter="auto", model_diameter=model_diameter, min_confidence=0.95)
+    everything = segment.segment_image(
+        None, np.zeros((120, 120), np.uint8), replace(options, min_confidence=0.0)
+    )
+    passes["found"] = 0
+    found = segment.segment_image(None, np.zeros((120, 120), np.uint8), options)
+    assert passes["found"] == searches  # the size estimate's passes only
+    assert 0 < found.count < everything.count  # the less certain nuclei dropped
