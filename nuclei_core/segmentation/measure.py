@@ -1,7 +1,8 @@
 """Measuring nuclei: one table row per nucleus of a label image, and its CSV file.
 
-:func:`measure_nuclei` measures shape and intensity with
-``skimage.measure.regionprops_table`` into a :class:`pandas.DataFrame` whose column names
+:func:`measure_nuclei` measures shape and intensity (the figures of
+``skimage.measure.regionprops_table``, computed for all nuclei at once by
+:mod:`nuclei_core.segmentation.region_figures`) into a :class:`pandas.DataFrame` whose column names
 carry the unit: ``_px`` (pixels; for the area, a count of pixels), ``_um``
 (micrometres), ``_um2`` (square micrometres).  Without a pixel size sizes are in pixels; with one
 (micrometres per pixel) they are in micrometres, and the centroids are given in both
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from skimage.measure import regionprops_table
 
 from nuclei_core.checks import (
     check_array,
@@ -28,6 +28,7 @@ from nuclei_core.checks import (
 )
 from nuclei_core.errors import InputError, InputTypeError
 from nuclei_core.segmentation.preprocess import grey
+from nuclei_core.segmentation.region_figures import mean_intensities, region_figures
 from nuclei_core.storage import atomic_write_text
 
 __all__ = [
@@ -64,17 +65,7 @@ UM_COLUMNS = (
 )
 _INTENSITY_COLUMNS = ("mean_intensity", "max_intensity")
 
-# What skimage.measure.regionprops_table is asked for, and its column names -> ours.
-_SHAPE_PROPERTIES = (
-    "label",
-    "centroid",
-    "area",
-    "perimeter",
-    "equivalent_diameter_area",
-    "eccentricity",
-    "solidity",
-)
-_INTENSITY_PROPERTIES = ("intensity_mean", "intensity_max")
+# region_figures' names (regionprops_table's) -> ours.
 _COLUMN_NAMES = {
     "centroid-0": "centroid_y_px",
     "centroid-1": "centroid_x_px",
@@ -101,15 +92,12 @@ def _channel_columns(labels: np.ndarray, channels: np.ndarray) -> dict:
             f"channel_images must have shape {labels.shape + ('C',)}, got {channels.shape}"
         )
     check_finite(channels, "channel_images")
-    columns = {}
-    for index in range(channels.shape[-1]):
-        measured = regionprops_table(
-            labels,
-            intensity_image=channels[..., index].astype(np.float64),
-            properties=("intensity_mean",),
+    return {
+        f"mean_intensity_ch{index}": mean_intensities(
+            labels, channels[..., index].astype(np.float64)
         )
-        columns[f"mean_intensity_ch{index}"] = measured["intensity_mean"]
-    return columns
+        for index in range(channels.shape[-1])
+    }
 
 
 def measure_nuclei(
@@ -120,14 +108,16 @@ def measure_nuclei(
 ) -> pd.DataFrame:
     """Measure every nucleus of a label image (one row per nucleus); column names say the unit.
 
-    Uses ``skimage.measure.regionprops_table``.  Without ``pixel_size`` the columns are
-    :data:`MEASUREMENT_COLUMNS`: ``label``, ``centroid_y_px``, ``centroid_x_px`` (row and
-    column, pixels), ``area_px`` (number of pixels), ``perimeter_px``, ``equivalent_diameter_px``
-    (diameter of the disc of the same area), ``eccentricity``, ``solidity``.  With
-    ``pixel_size`` they are :data:`UM_COLUMNS`: the pixel centroids, the centroids in µm,
-    ``area_um2`` (µm²), ``perimeter_um`` and ``equivalent_diameter_um`` (µm).  With
-    ``intensity_image`` also ``mean_intensity`` and ``max_intensity``; with
-    ``channel_images`` also ``mean_intensity_ch0``, ``mean_intensity_ch1`` ...
+    The figures are ``skimage.measure.regionprops_table``'s, computed for all nuclei at
+    once (:func:`~nuclei_core.segmentation.region_figures.region_figures`).  Without
+    ``pixel_size`` the columns are :data:`MEASUREMENT_COLUMNS`: ``label``,
+    ``centroid_y_px``, ``centroid_x_px`` (row and column, pixels), ``area_px`` (number of
+    pixels), ``perimeter_px``, ``equivalent_diameter_px`` (diameter of the disc of the same
+    area), ``eccentricity``, ``solidity``.  With ``pixel_size`` they are
+    :data:`UM_COLUMNS`: the pixel centroids, the centroids in µm, ``area_um2`` (µm²),
+    ``perimeter_um`` and ``equivalent_diameter_um`` (µm).  With ``intensity_image`` also
+    ``mean_intensity`` and ``max_intensity``; with ``channel_images`` also
+    ``mean_intensity_ch0``, ``mean_intensity_ch1`` ...
 
     Parameters
     ----------
@@ -157,7 +147,6 @@ def measure_nuclei(
     0            5.0            2.5       2.5
     """
     check_label_image(labels)
-    properties = list(_SHAPE_PROPERTIES)
     columns = list(MEASUREMENT_COLUMNS if pixel_size is None else UM_COLUMNS)
     intensity = None
     if intensity_image is not None:
@@ -165,13 +154,11 @@ def measure_nuclei(
         check_same_shape(intensity_image, "intensity_image", labels.shape)
         check_finite(intensity_image, "intensity_image")
         intensity = grey(intensity_image, np.float64, "intensity_image")
-        properties += _INTENSITY_PROPERTIES
         columns += _INTENSITY_COLUMNS
     if pixel_size is not None:
         pixel_size = check_positive(pixel_size, "pixel_size")
 
-    measured = regionprops_table(labels, intensity_image=intensity, properties=properties)
-    table = pd.DataFrame(measured).rename(columns=_COLUMN_NAMES)
+    table = pd.DataFrame(region_figures(labels, intensity)).rename(columns=_COLUMN_NAMES)
     if pixel_size is not None:
         table = _in_micrometres(table, pixel_size)
     table = table[columns]
