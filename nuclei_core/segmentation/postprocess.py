@@ -19,7 +19,6 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
-from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
 from nuclei_core.checks import (
@@ -197,18 +196,15 @@ def _markers_from_distance(
     """Return the marker image of a distance map (int32, 0 = none).
 
     Every peak of the predicted distance that rises at least ``peak_height`` above the
-    pass to any higher peak (``skimage.morphology.h_maxima``) is one marker, with its
-    8-connected plateau: one per nucleus, wherever the network drew a dip between two.
-    Peaks are found in each 4-connected foreground component's bounding box, with the rest
-    of the box at 0, so time and memory follow the nuclei, not the image (20 times faster
-    than the whole image at once on a 1024 x 1024 one).
+    pass to any higher peak (``skimage.morphology.h_maxima`` in each 4-connected
+    foreground component's bounding box, with the rest of the box at 0) is one marker,
+    with its 8-connected plateau: one per nucleus, wherever the network drew a dip between
+    two. :func:`nuclei_core.segmentation.peaks.h_maxima_tops` finds them for all
+    components in one compiled pass, the same pixels as skimage's.
     """
-    components, _ = ndi.label(foreground, structure=_FOUR_CONNECTED)
-    tops = np.zeros(foreground.shape, dtype=bool)
-    for index, box in enumerate(ndi.find_objects(components), start=1):
-        inside = components[box] == index
-        local = np.where(inside, distance[box], 0).astype(np.float32, copy=False)
-        tops[box] |= h_maxima(local, peak_height).view(bool) & inside
+    from nuclei_core.segmentation.peaks import h_maxima_tops  # Numba: only for distance maps
+
+    tops = h_maxima_tops(foreground, distance, peak_height)
     markers, _ = ndi.label(tops, structure=np.ones((3, 3), dtype=bool))
     return markers.astype(np.int32, copy=False)
 
@@ -370,6 +366,8 @@ def labels_from_probabilities(
         )
     check_finite(probabilities, "probabilities")
     check_fraction(peak_height, "peak_height")
+    if peak_height == 0:
+        raise InputError("peak_height must be above 0 (h-maxima of height 0 are every peak)")
 
     foreground = probabilities[..., 0] > threshold
     boundary = probabilities[..., 1]
