@@ -149,12 +149,12 @@ def h_maxima_tops(foreground: np.ndarray, distance: np.ndarray, height: float) -
     # skimage.morphology.h_maxima's seed, in the same float32 arithmetic.
     resolution = 2 * np.finfo(np.float32).resolution
     shifted = local - height - resolution * np.abs(local)
-    shifted_outside = (np.zeros(1, np.float32) - height - resolution * np.float32(0.0))[0]
+    shifted_outside = np.float32(0.0) - height  # a pixel at 0 has no resolution term
     _tops(
         components,
         local,
         shifted,
-        np.float32(shifted_outside),
+        shifted_outside,
         _boxes(components, count),
         np.float32(height),
         float(height),

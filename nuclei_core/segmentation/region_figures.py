@@ -54,9 +54,8 @@ def _numbered(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values[1:], index
 
 
-def _perimeters(index: np.ndarray, count: int) -> np.ndarray:
-    """skimage's 4-connected perimeter of every nucleus."""
-    padded = np.pad(index, 1)
+def _perimeters(index: np.ndarray, padded: np.ndarray, count: int) -> np.ndarray:
+    """skimage's 4-connected perimeter of every nucleus (``padded``: ``index`` with a rim of 0)."""
     inner = index > 0
     for row_step, column_step in _SIDES:
         inner &= _neighbour(padded, row_step, column_step) == index
@@ -75,14 +74,13 @@ def _perimeters(index: np.ndarray, count: int) -> np.ndarray:
     return histogram[1:] @ _PATTERN_LENGTHS
 
 
-def _hull_pixel_counts(index: np.ndarray, count: int) -> np.ndarray:
+def _hull_pixel_counts(index: np.ndarray, padded: np.ndarray, count: int) -> np.ndarray:
     """The number of pixel centres inside or on each nucleus's convex hull.
 
     The hull is that of the midpoints of the pixels' edges (skimage's ``convex_hull_image``
     with ``offset_coordinates=True``), in coordinates doubled so that every point is an
     integer; only pixels that end a run of their row can be hull points.
     """
-    padded = np.pad(index, 1)
     ends = (index > 0) & (
         (_neighbour(padded, 0, -1) != index) | (_neighbour(padded, 0, 1) != index)
     )
@@ -175,7 +173,8 @@ def region_figures(labels: np.ndarray, intensity: np.ndarray | None = None) -> d
         centre_column,
         area,
     )
-    figures["perimeter"] = _perimeters(index, count)
+    padded = np.pad(index, 1)
+    figures["perimeter"] = _perimeters(index, padded, count)
     figures["equivalent_diameter_area"] = np.sqrt(4 * area / math.pi)
 
     row_offset = rows - np.concatenate([[0.0], centre_row])[owners]
@@ -193,7 +192,7 @@ def region_figures(labels: np.ndarray, intensity: np.ndarray | None = None) -> d
         figures["eccentricity"] = np.where(
             largest > 0, np.sqrt(np.clip(1 - smallest / largest, 0.0, 1.0)), 0.0
         )
-    figures["solidity"] = area / _hull_pixel_counts(index, count) if count else area
+    figures["solidity"] = area / _hull_pixel_counts(index, padded, count) if count else area
     if intensity is not None:
         values = intensity.ravel()[pixels]
         figures["intensity_mean"] = (
