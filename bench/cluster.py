@@ -91,15 +91,19 @@ def best_pass(rows: list[dict]) -> dict:
     return {**best, "rounds": [row["images_per_second"] for row in rows]}
 
 
-def run_alone(source, files: list[Path], folder: Path) -> dict:
-    """This process alone: load the model, then segment every file in turn."""
+def run_alone(source, files: list[Path], folder: Path, in_flight: int) -> dict:
+    """This process alone: load the model, then segment the files with ``in_flight`` images
+    at once (:func:`nuclei_core.batch.pipeline.ordered_map`; 1: one after the other)."""
     from nuclei_core.batch.collection import FileJob, predict_files
 
     started = time.perf_counter()
     model = source.load()
     loaded = time.perf_counter()
-    results = list(predict_files(model, files, FileJob(folder / "alone")))
-    return _row("one process", None, loaded - started, time.perf_counter() - loaded, results)
+    job = FileJob(folder / f"alone_{in_flight}")
+    results = list(predict_files(model, files, job, in_flight=in_flight))
+    row = _row("one process", None, loaded - started, time.perf_counter() - loaded, results)
+    row["in_flight"] = in_flight
+    return row
 
 
 def run_dask(source, files: list[Path], folder: Path, workers: int) -> dict:
@@ -127,12 +131,13 @@ def cluster_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     Examples
     --------
     >>> rows = [{"engine": "one process", "workers": None, "images": 8, "failed": 0,
-    ...          "seconds_startup": 2.0, "seconds": 4.0, "images_per_second": 2.0},
+    ...          "seconds_startup": 2.0, "seconds": 4.0, "images_per_second": 2.0,
+    ...          "in_flight": 1},
     ...         {"engine": "Dask LocalCluster", "workers": 2, "images": 8, "failed": 0,
     ...          "seconds_startup": 9.0, "seconds": 2.5, "images_per_second": 3.2}]
     >>> header, body = cluster_table(rows)
-    >>> body[1][0], body[1][-2], body[1][-1]
-    ('Dask LocalCluster, 2 workers', '3.20', '1.60')
+    >>> body[0][0], body[1][0], body[1][-2], body[1][-1]
+    ('one process, 1 image in flight', 'Dask LocalCluster, 2 workers', '3.20', '1.60')
     """
     header = ["engine", "images", "failed", "start-up s", "seconds", "images / s", "speed-up"]
     first = rows[0]["images_per_second"] if rows else None
@@ -141,6 +146,8 @@ def cluster_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
         name = row["engine"]
         if row["workers"] is not None:
             name += f", {row['workers']} worker{'s' if row['workers'] > 1 else ''}"
+        if row.get("in_flight"):
+            name += f", {row['in_flight']} image{'s' if row['in_flight'] > 1 else ''} in flight"
         speed = row["images_per_second"]
         body.append(
             [name, row["images"], row["failed"], number(row["seconds_startup"], 1)]
@@ -162,8 +169,10 @@ def render_cluster(cluster: dict | None = None) -> list[str]:
         f"{cluster['runtime']}. {cluster['images']} images ({cluster['megapixels']} megapixels): "
         f"the files of `{cluster['data']}` copied in turn. Each engine reads, segments and "
         "writes mask, labels and CSV of every image into a folder of its own. One process: "
-        "`nuclei_core.batch.collection.predict_files`; Dask: a `LocalCluster` of worker processes "
-        "with one thread each, one task per image, the model loaded once per worker "
+        "`nuclei_core.batch.collection.predict_files` with 1 or more images in flight at once "
+        "(threads of `nuclei_core.batch.pipeline.ordered_map`, results in order); Dask: a "
+        "`LocalCluster` of worker processes with one thread each, one task per image, the "
+        "model loaded once per worker "
         "(`nuclei_core.batch.distributed`). Start-up: loading the model, and for Dask starting the "
         "cluster and loading the model on every worker, before the clock of the images. "
         f"Images/s: the best of {len(cluster['rows'][0]['rounds'])} passes, the engines taking "
@@ -180,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--images", type=int, default=96, help="how many images to segment")
     parser.add_argument(
         "--rounds", type=int, default=3, help="passes of every engine, in turn; the best is kept"
+    )
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        nargs="+",
+        default=[1, 2, 3],
+        help="images in flight at once in one process, each count measured",
     )
     parser.add_argument(
         "--workers", type=int, nargs="+", default=[1, 2], help="Dask worker counts to measure"
@@ -226,7 +242,13 @@ def main(argv=None) -> int:
             "loadavg": [round(value, 2) for value in os.getloadavg()],
             "rows": [],
         }
-        runs = [("one process", lambda: run_alone(source, files, Path(folder)))]
+        runs = [
+            (
+                f"one process, {count} in flight",
+                lambda count=count: run_alone(source, files, Path(folder), count),
+            )
+            for count in args.in_flight
+        ]
         runs += [
             (
                 f"Dask, {count} workers",

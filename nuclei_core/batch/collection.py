@@ -331,13 +331,18 @@ def predict_file(model, path, job: FileJob, progress=None) -> FileResult:
 
 
 def predict_files(
-    model, files: Iterable, job: FileJob, slide_progress=None
+    model, files: Iterable, job: FileJob, slide_progress=None, in_flight: int | None = None
 ) -> Iterator[FileResult]:
-    """:func:`predict_file` for every file in turn, in this process (one model, one image at a
-    time): the local engine of ``predict``; :mod:`nuclei_core.batch.distributed` is the other.
+    """:func:`predict_file` for every file, in this process with one model: the local engine
+    of ``predict``; :mod:`nuclei_core.batch.distributed` is the other.
 
-    ``slide_progress(path)``, if given, is a context manager entered around each whole
-    slide that gives the ``progress(done, total)`` callable of its tiles.
+    Up to ``in_flight`` images (default :data:`~nuclei_core.batch.pipeline.DEFAULT_IN_FLIGHT`)
+    are read, segmented and written at once, each in a thread
+    (:func:`~nuclei_core.batch.pipeline.ordered_map`), so one image's network pass overlaps
+    another's reading, post-processing and writing; results come in the files' order, the
+    same as one at a time.  Whole slides run alone (they are tiled and use every core
+    already); ``slide_progress(path)``, if given, is a context manager entered around each
+    of them that gives the ``progress(done, total)`` callable of its tiles.
 
     Examples
     --------
@@ -345,15 +350,24 @@ def predict_files(
     >>> import tempfile
     >>> model = build_unet(ModelConfig(depth=2, base_filters=4))
     >>> job = FileJob(Path(tempfile.mkdtemp()))
-    >>> [result.status for result in predict_files(model, ["missing.png"], job)]
-    ['failed']
+    >>> [result.status for result in predict_files(model, ["missing.png", "gone.tif"], job)]
+    ['failed', 'failed']
     """
-    for path in files:
-        if slide_progress is None or not is_slide(path, job):
-            yield predict_file(model, path, job)
+    from itertools import groupby
+
+    from nuclei_core.batch.pipeline import DEFAULT_IN_FLIGHT, ordered_map
+
+    in_flight = DEFAULT_IN_FLIGHT if in_flight is None else in_flight
+    for slides, paths in groupby(map(Path, files), key=lambda path: is_slide(path, job)):
+        if not slides:
+            yield from ordered_map(lambda path: predict_file(model, path, job), paths, in_flight)
             continue
-        with slide_progress(path) as progress:
-            yield predict_file(model, path, job, progress)
+        for path in paths:
+            if slide_progress is None:
+                yield predict_file(model, path, job)
+                continue
+            with slide_progress(path) as progress:
+                yield predict_file(model, path, job, progress)
 
 
 def summary_frame(results: Iterable[FileResult]) -> pd.DataFrame:
