@@ -56,3 +56,32 @@ def test_command_line_help_loads_no_heavy_library(command):
 
 def test_the_probe_sees_a_heavy_library_when_one_is_imported():
     assert heavy_modules_after("import dask") == "heavy:dask"
+
+
+def test_predict_on_openvino_loads_neither_tensorflow_nor_what_its_outputs_do_not_need(
+    tmp_path, tiny_model_file, write_png, make_sample
+):
+    """A folder run on a compiled OpenVINO model imports no TensorFlow or Keras, and, for
+    masks, labels and tables, not scikit-image's contours (0.75 s of SciPy's signal and
+    statistics modules) either."""
+    pytest.importorskip("openvino")
+    from nuclei_core.network import runtime
+
+    runtime.exported_model(tiny_model_file)  # the compiled model beside the .keras file
+    image = write_png(tmp_path / "cells.png", make_sample((48, 48), seed=3)[0])
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['nuclei', 'predict', {str(image)!r}, '--out', {str(tmp_path / 'out')!r},"
+        f" '--model', {str(tiny_model_file)!r}, '--backend', 'openvino']\n"
+        "try:\n    runpy.run_module('nuclei_core', run_name='__main__')\n"
+        "except SystemExit as stop:\n    assert stop.code in (0, None), stop.code\n"
+        "late = {'skimage.measure._find_contours', 'scipy.signal', 'scipy.stats'}\n"
+        "late &= set(sys.modules)\n"
+        "assert not late, late\n"
+    )
+    assert heavy_modules_after(code) == "heavy:openvino"
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
+        "cells_labels.png",
+        "cells_mask.png",
+        "cells_nuclei.csv",
+    ]

@@ -19,7 +19,6 @@ import numpy as np
 
 from nuclei_core.checks import check_label_image, check_positive
 from nuclei_core.errors import ImageReadError, InputError, InputTypeError
-from nuclei_core.io.outlines import label_outlines
 
 __all__ = [
     "DEFAULT_FORMATS",
@@ -199,11 +198,13 @@ def roi_zip(labels: np.ndarray) -> bytes:
     """
     import roifile
 
+    from nuclei_core.io import outlines  # scikit-image's contours: only for outline formats
+
     labels = check_label_image(labels)
     width = max(4, len(str(int(labels.max()) if labels.size else 0)))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for label, outline in label_outlines(labels).items():
+        for label, outline in outlines.label_outlines(labels).items():
             roi = roifile.ImagejRoi.frompoints(outline[:-1], name=str(label))
             roi.roitype = roifile.ROI_TYPE.POLYGON
             archive.writestr(f"{label:0{width}d}.roi", roi.tobytes())
@@ -231,6 +232,8 @@ def geojson_features(labels: np.ndarray, table=None, offset=(0, 0)) -> list[dict
     >>> feature["properties"]["name"], min(x for x, _ in feature["geometry"]["coordinates"][0])
     ('1', 102.0)
     """
+    from nuclei_core.io import outlines  # scikit-image's contours: only for outline formats
+
     labels = check_label_image(labels)
     rows = {}
     if table is not None:
@@ -239,7 +242,7 @@ def geojson_features(labels: np.ndarray, table=None, offset=(0, 0)) -> list[dict
                 key: _number(value) for key, value in record.items() if key != "label"
             }
     features = []
-    for label, outline in label_outlines(labels).items():
+    for label, outline in outlines.label_outlines(labels).items():
         properties = {"objectType": "detection", "name": str(label), "label": label}
         if label in rows:
             properties["measurements"] = rows[label]

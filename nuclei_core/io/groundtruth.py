@@ -22,7 +22,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import PurePosixPath
 
 import numpy as np
-from skimage.measure import label as connected_components
 
 from nuclei_core.errors import GroundTruthError, ImageReadError, InputError
 from nuclei_core.io.imread import ImageSource, pixel_budget, read_image, source_bytes
@@ -138,6 +137,8 @@ def _labels_from_array(array: np.ndarray, label: str, kind: str) -> np.ndarray:
             "foreground value (was it saved as JPEG?)"
         )
     if len(values) <= 2 and kind != "labels":
+        from skimage.measure import label as connected_components  # 0.3 s: only for masks
+
         labels = connected_components(array > values.min() if len(values) == 2 else array > 0)
     else:
         labels = array
