@@ -96,8 +96,10 @@ if data is None:
 
 
 @st.fragment
-def nuclei_view(image, probabilities, measures, options):
-    """Everything the threshold and minimum size change, rerun alone when they move."""
+def nuclei_view(image, probabilities, measures, options, found):
+    """Everything the threshold and minimum size change, rerun alone when they move; ``found``
+    are the nuclei the size estimate found (used as they are at the default threshold and
+    size)."""
     threshold, min_size = 0.5, 15
     if model is not None:
         left, middle = st.columns(2)
@@ -107,14 +109,16 @@ def nuclei_view(image, probabilities, measures, options):
             left.caption(confidence_note(options.min_confidence))
     options = replace(options, threshold=threshold, min_size=min_size)
     with messages.engine_errors():
-        show_nuclei(image, probabilities, measures, options)
+        show_nuclei(image, probabilities, measures, options, found)
 
 
-def show_nuclei(image, probabilities, measures, options):
+def show_nuclei(image, probabilities, measures, options, found=None):
     """Count, pictures or annotator, measurements, downloads and the ground-truth comparison."""
     rgb = to_display_rgb(image)
     if model is not None:
-        labels, table = nuclei_from_probabilities(probabilities, image, options, **measures)
+        labels, table = nuclei_from_probabilities(
+            probabilities, image, options, found=found, **measures
+        )
     correcting = st.toggle(
         "Correct the nuclei",
         value=model is None,
@@ -237,9 +241,9 @@ with messages.engine_errors():
     if every_channel:
         measures["channel_images"] = channel_images(stack, plane)
     options = SegmentOptions(tta=tta, **sizes)
-    probabilities = None
+    probabilities = found = None
     if model is not None:
         key = (digest, channel, plane, model_key, tta, options.diameter)
-        probabilities, options = state.probabilities(key, model, image, options)
+        probabilities, options, found = state.probabilities(key, model, image, options)
     image_key = (digest, channel, plane)
-    nuclei_view(image, probabilities, measures, options)
+    nuclei_view(image, probabilities, measures, options, found)

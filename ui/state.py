@@ -149,10 +149,10 @@ def require_model(registry: Registry):
 
 
 def probabilities(key: tuple, model, image, options: SegmentOptions):
-    """Network output for an image and the options it was made with (the diameter resolved,
-    :func:`nuclei_core.segmentation.segment.predict_with_size`), computed once per (image, model,
-    flips,
-    diameter) with a progress bar.
+    """Network output for an image, the options it was made with (the diameter resolved) and
+    the nuclei its size estimate found (a
+    :class:`~nuclei_core.segmentation.segment.SizedPrediction`), computed once per (image,
+    model, flips, diameter) with a progress bar.
 
     Only the latest result is kept (a 4096 x 4096 image needs 128 MB).
     """

@@ -148,7 +148,7 @@ def image_scores(model, image, truth, options: SegmentOptions, levels) -> dict:
     from nuclei_core.evaluation.metrics import evaluate_labels
     from nuclei_core.segmentation.segment import nuclei_from_probabilities, predict_with_size
 
-    probabilities, used = predict_with_size(model, image, replace(options, min_confidence=0.0))
+    probabilities, used, _ = predict_with_size(model, image, replace(options, min_confidence=0.0))
     scores = {}
     for level in levels:
         labels, _ = nuclei_from_probabilities(

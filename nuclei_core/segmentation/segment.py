@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,7 @@ from nuclei_core.segmentation.preprocess import image_kind, to_model_input
 
 __all__ = [
     "Segmentation",
+    "SizedPrediction",
     "estimate_diameter",
     "nuclei_from_probabilities",
     "predict_image",
@@ -176,6 +178,19 @@ def _diameter_of(labels: np.ndarray, model_diameter: float) -> float | None:
     return diameter
 
 
+class SizedPrediction(NamedTuple):
+    """What :func:`predict_with_size` returns."""
+
+    probabilities: np.ndarray
+    """``float32 (H, W, 2)``, at the image's size."""
+    options: SegmentOptions
+    """The options with the diameter used (see :func:`predict_with_size`)."""
+    found: np.ndarray | None
+    """The nuclei the size estimate found in ``probabilities`` at the default threshold and
+    minimum size, for :func:`nuclei_from_probabilities` to reuse; None where there are none
+    to reuse (a given diameter)."""
+
+
 def predict_with_size(
     model,
     image,
@@ -183,32 +198,32 @@ def predict_with_size(
     progress=None,
     *,
     pixel_size: float | None = None,
-):
+) -> SizedPrediction:
     """:func:`predict_image`, resolving ``diameter="auto"`` on the way.
 
     Returns
     -------
-    probabilities : ndarray of float32, shape (H, W, 2)
-    options : SegmentOptions
-        ``options`` with the diameter used: the estimated one (:func:`estimate_diameter`,
-        which costs a second network pass at that size), or None for ``"auto"`` when
-        there is no estimate or the second pass found more than :data:`AUTO_MAX_GROWTH`
-        times the first's nuclei (then the first pass is the result); given diameters
-        (pixels or µm) as they were, in pixels.
+    SizedPrediction
+        ``probabilities`` ``float32 (H, W, 2)``; ``options`` with the diameter used: the
+        estimated one (:func:`estimate_diameter`, which costs a second network pass at that
+        size), or None for ``"auto"`` when there is no estimate or the second pass found
+        more than :data:`AUTO_MAX_GROWTH` times the first's nuclei (then the first pass is
+        the result); given diameters (pixels or µm) as they were, in pixels; ``found``, the
+        nuclei the estimate found, which :func:`nuclei_from_probabilities` reuses at the
+        default threshold and minimum size instead of finding them again.
 
     Examples
     --------
     >>> from nuclei_core.network.model import ModelConfig, build_unet
     >>> model = build_unet(ModelConfig(depth=2, base_filters=4))
-    >>> probabilities, used = predict_with_size(model, np.zeros((32, 32), np.uint8),
-    ...                                         SegmentOptions(diameter="auto"))
-    >>> probabilities.shape, used.diameter
-    ((32, 32, 2), None)
+    >>> probabilities, used, found = predict_with_size(model, np.zeros((32, 32), np.uint8),
+    ...                                                SegmentOptions(diameter="auto"))
+    >>> probabilities.shape, used.diameter, found.shape
+    ((32, 32, 2), None, (32, 32))
     """
-    probabilities, options, _ = _predict_with_size(
-        model, image, options.in_pixels(pixel_size), progress
+    return SizedPrediction(
+        *_predict_with_size(model, image, options.in_pixels(pixel_size), progress)
     )
-    return probabilities, options
 
 
 def _predict_with_size(model, image, options: SegmentOptions, progress):
@@ -239,6 +254,7 @@ def nuclei_from_probabilities(
     *,
     pixel_size: float | None = None,
     channel_images=None,
+    found=None,
 ):
     """Label image and measurement table from probabilities; no network pass.
 
@@ -247,7 +263,9 @@ def nuclei_from_probabilities(
     in micrometres; ``channel_images`` ``(H, W, C)`` adds one mean intensity per channel
     (see :func:`nuclei_core.segmentation.measure.measure_nuclei`).  With an expected diameter
     (``options.diameter``) the nuclei are found at the model's scale (see
-    :func:`labels_at_model_scale`).
+    :func:`labels_at_model_scale`).  ``found`` are the nuclei :func:`predict_with_size` found
+    in ``probabilities`` (:attr:`SizedPrediction.found`): at the default threshold and minimum
+    size they are used as they are (the same nuclei, found once), at others found again.
 
     Examples
     --------
@@ -259,7 +277,7 @@ def nuclei_from_probabilities(
     >>> float(table["area_um2"][0])
     12.25
     """
-    labels = _labels_of(probabilities, options.in_pixels(pixel_size))
+    labels = _labels_of(probabilities, options.in_pixels(pixel_size), found)
     table = measure_nuclei(
         labels, intensity_image=image, pixel_size=pixel_size, channel_images=channel_images
     )

@@ -171,7 +171,7 @@ def test_the_segment_page_keeps_only_nuclei_as_sure_as_the_model_card_asks(
     upload_image(at, make_sample)
     assert not at.exception and not at.error, texts(at.error)
     assert "at least 99.9 % sure of are left out" in texts(at.caption)
-    probabilities, options = at.session_state["segment_probabilities"][1]
+    probabilities, options, _ = at.session_state["segment_probabilities"][1]
     assert options.min_confidence == 0.999
     labels, _ = nuclei_from_probabilities(probabilities, np.zeros(probabilities.shape[:2]), options)
     (found,) = [metric.value for metric in at.metric if metric.label == "Nuclei found"]

@@ -310,10 +310,10 @@ def test_a_second_pass_that_multiplies_the_nuclei_is_not_used(monkeypatch):
     monkeypatch.setattr(segment, "predict_image", fake_predict)
     image = np.zeros((120, 120), np.uint8)
     options = SegmentOptions(diameter="auto", model_diameter=20.0)
-    probabilities, used = segment.predict_with_size(None, image, options)
+    probabilities, used, _ = segment.predict_with_size(None, image, options)
     assert probabilities is passes["first"] and used.diameter is None
     passes["second"] = squares(6, 16)  # 49 nuclei: under 3 times as many, kept
-    probabilities, used = segment.predict_with_size(None, image, options)
+    probabilities, used, _ = segment.predict_with_size(None, image, options)
     assert probabilities is passes["second"] and used.diameter == pytest.approx(6.77, abs=0.01)
 
 

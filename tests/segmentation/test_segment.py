@@ -75,3 +75,24 @@ def test_segment_image_reuses_the_nuclei_the_size_estimate_found(passes, model_d
     found = segment.segment_image(None, np.zeros((120, 120), np.uint8), options)
     assert passes["found"] == searches  # the size estimate's passes only
     assert 0 < found.count < everything.count  # the less certain nuclei dropped
+
+
+@pytest.mark.parametrize(("model_diameter", "searches"), [(6.8, 1), (20.0, 2)])
+def test_the_segment_page_path_finds_the_nuclei_once_and_again_only_when_a_slider_moves(
+    passes, model_diameter, searches
+):
+    """``predict_with_size`` then ``nuclei_from_probabilities(found=...)`` (the Segment page)
+    gives what ``segment_image`` gives, without finding the nuclei again at the default
+    threshold and size; a moved threshold finds them anew."""
+    image = np.zeros((120, 120), np.uint8)
+    options = SegmentOptions(diameter="auto", model_diameter=model_diameter, min_confidence=0.95)
+    whole = segment.segment_image(None, image, options)
+    passes["found"] = 0
+    probabilities, used, found = segment.predict_with_size(None, image, options)
+    labels, table = segment.nuclei_from_probabilities(probabilities, image, used, found=found)
+    assert passes["found"] == searches  # the size estimate's only
+    assert np.array_equal(labels, whole.labels) and table.equals(whole.table)
+    moved = replace(used, threshold=0.3)
+    again, _ = segment.nuclei_from_probabilities(probabilities, image, moved, found=found)
+    alone, _ = segment.nuclei_from_probabilities(probabilities, image, moved)
+    assert np.array_equal(again, alone) and passes["found"] > searches
