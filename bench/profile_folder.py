@@ -15,7 +15,8 @@ the code before and after a change. Three figures:
 * **time to first result**: ``python -m nuclei_core predict IMAGE`` on the first image in a
   fresh process, start to exit (best of ``--repeats``), and whether TensorFlow was imported;
 * **the folder**: ``python -m nuclei_core predict FOLDER`` in a fresh process, as a user runs
-  it (its default options: the size estimate, the card's calibration);
+  it (its default options: the size estimate, the card's calibration), against the
+  classical pipeline over the same folder in a fresh process (:data:`CLASSICAL`);
 * **profile**: the same command in this process under cProfile with one image at a time
   (the profiler sees only the calling thread), seconds by stage (cumulative time of the
   engine's calls: reading, network, seeds and watershed, measurements, writing), network
@@ -69,6 +70,50 @@ def dsb_test_images(folder: Path) -> Path:
         shutil.copyfile(sample.image_path, staging / f"{sample.id}{sample.image_path.suffix}")
     staging.rename(folder)
     return folder
+
+
+CLASSICAL = """
+import sys
+from pathlib import Path
+from nuclei_core.datasets.folders import flat_images
+from nuclei_core.io.export import labels_png16, mask_png
+from nuclei_core.io.imread import read_image
+from nuclei_core.segmentation.classical import otsu_labels
+from nuclei_core.segmentation.measure import measure_nuclei, write_measurements_csv
+from nuclei_core.storage import atomic_write_bytes
+
+out = Path(sys.argv[2])
+for path in flat_images(sys.argv[1]):
+    image = read_image(path)
+    labels = otsu_labels(image)
+    atomic_write_bytes(out / f"{path.stem}_mask.png", mask_png(labels))
+    atomic_write_bytes(out / f"{path.stem}_labels.png", labels_png16(labels))
+    write_measurements_csv(measure_nuclei(labels, image), out / f"{path.stem}_nuclei.csv")
+"""
+"""The classical pipeline a CellProfiler user would run instead (Otsu, distance watershed,
+the same measurements and files), as a script of its own: the folder run's yardstick."""
+
+
+def machine_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else the platform's."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def timed_classical(inputs: Path, repeats: int) -> dict:
+    """Seconds of :data:`CLASSICAL` over the folder in a fresh process, best of ``repeats``."""
+    times = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as out:
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", CLASSICAL, str(inputs), out], check=True)
+            times.append(time.perf_counter() - started)
+    return {"seconds": round(min(times), 2), "rounds": [round(t, 2) for t in times]}
 
 
 def timed_predict(inputs: Path, repeats: int) -> dict:
@@ -162,7 +207,10 @@ def report(figures: dict) -> str:
         f"- time to first result (fresh `python -m nuclei_core predict` on one image, to its "
         f"exit): {first['seconds']} s; TensorFlow imported: {first['tensorflow_imported']}",
         f"- the folder (fresh `python -m nuclei_core predict FOLDER`, to its exit): "
-        f"{figures['folder']['seconds']} s ({figures['images_per_second']} images/s)",
+        f"{figures['folder']['seconds']} s ({figures['images_per_second']} images/s); the "
+        f"classical pipeline (Otsu + distance watershed, the same measurements and files, "
+        f"`CLASSICAL` in the script) {figures['classical']['seconds']} s: "
+        f"{figures['against_classical']}x its time",
         f"- the folder in this process under cProfile, one image at a time: "
         f"{figures['profiled_seconds']} s, {figures['network_passes']} network passes for "
         f"{figures['images']} images",
@@ -200,8 +248,11 @@ def main(argv=None) -> int:
     figures = {
         "label": args.label,
         "started_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
-        "command": " ".join(["python -m bench.profile_folder", *(argv or sys.argv[1:])]),
-        "machine": platform.processor() or platform.machine(),
+        "command": " ".join(
+            [f"PYTHONPATH={path}" for path in [os.environ.get("PYTHONPATH")] if path]
+            + ["python -m bench.profile_folder", *(argv or sys.argv[1:])]
+        ),
+        "machine": machine_name(),
         "cpu_count": os.cpu_count(),
         "loadavg": [round(value, 2) for value in os.getloadavg()],
         "runtime": default_runtime(),
@@ -212,6 +263,10 @@ def main(argv=None) -> int:
     timed_predict(files[0], 1)  # warm the caches: Numba's, OpenVINO's, the disk's
     figures["first_result"] = timed_predict(files[0], args.repeats)
     figures["folder"] = timed_predict(data, args.repeats)
+    figures["classical"] = timed_classical(data, args.repeats)
+    figures["against_classical"] = round(
+        figures["folder"]["seconds"] / figures["classical"]["seconds"], 2
+    )
     stats, seconds, code = profiled_predict(data)
     figures["profiled_seconds"] = round(seconds, 2)
     figures["stages"], figures["network_passes"] = stage_seconds(stats)
