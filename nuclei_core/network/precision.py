@@ -168,6 +168,36 @@ def float32_copy(model, model_config):
     return copy
 
 
+def computing_in_float32(model):
+    """``model`` itself when it computes in float32, else a float32 clone with its weights.
+
+    A training checkpoint (``checkpoint_best.keras``) of a run in mixed bfloat16 keeps that
+    policy; OpenVINO cannot convert it ("cpu_convert can't convert from f32 to dynamic") and
+    TensorFlow cannot run it on a CPU without AVX-512, so inference always gets this copy.
+    Unlike :func:`float32_copy` it needs no :class:`~nuclei_core.network.model.ModelConfig`
+    (every layer is cloned from its own configuration).
+
+    Examples
+    --------
+    >>> from nuclei_core.network.model import ModelConfig
+    >>> trained = build_with_policy(ModelConfig(depth=2, base_filters=4), "mixed_bfloat16", None)
+    >>> copy = computing_in_float32(trained)
+    >>> model_precision(copy), computing_in_float32(copy) is copy
+    ('float32', True)
+    """
+    import keras
+
+    if model_precision(model) == "float32" and model.dtype_policy.name == "float32":
+        return model
+
+    def float32_layer(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=float32_layer)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def model_precision(model) -> str:
     """The dtype policy a model computes in: that of its first layer with weights.
 

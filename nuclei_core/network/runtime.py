@@ -191,8 +191,9 @@ def _export(model_path: Path, folder: Path, digest: str) -> None:
     import openvino as ov
 
     from nuclei_core.network.model import load_model
+    from nuclei_core.network.precision import computing_in_float32
 
-    keras_model = load_model(model_path)
+    keras_model = computing_in_float32(load_model(model_path))
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=folder.parent))
     try:
@@ -279,8 +280,9 @@ def load_inference_model(model_path, backend: str = "auto", precision: str = "au
     if chosen == "openvino":
         return load_openvino(model_path, precision)
     from nuclei_core.network.model import load_model
+    from nuclei_core.network.precision import computing_in_float32
 
-    return load_model(model_path)
+    return computing_in_float32(load_model(model_path))
 
 
 def backend_of(model) -> str:

@@ -165,3 +165,24 @@ def test_bad_model_files_are_refused_before_export(tmp_path):
     assert not runtime.cache_root(fake).exists() or not any(
         (runtime.cache_root(fake)).glob("*/manifest.json")
     )
+
+
+@needs_openvino
+def test_a_training_checkpoint_in_mixed_bfloat16_runs_on_both_backends_as_float32(tmp_path):
+    """A run's ``checkpoint_best.keras`` keeps its mixed bfloat16 policy; OpenVINO failed on it
+    with a raw "cpu_convert can't convert from f32 to dynamic". Both backends now run its
+    float32 copy, and give what the float32 model of the same weights gives."""
+    from nuclei_core.network.model import ModelConfig, save_model
+    from nuclei_core.network.precision import build_with_policy, float32_copy, model_precision
+
+    model_config = ModelConfig(depth=2, base_filters=4)
+    checkpoint = build_with_policy(model_config, "mixed_bfloat16", None)
+    path = save_model(checkpoint, tmp_path / "checkpoint_best.keras")
+    image = np.random.default_rng(0).random((64, 96, 3), dtype=np.float32)
+    expected = predict_probabilities(float32_copy(checkpoint, model_config), image)
+    for backend in ("tensorflow", "openvino"):
+        model = runtime.load_inference_model(path, backend, "float32")
+        if backend == "tensorflow":
+            assert model_precision(model) == "float32"
+        found = predict_probabilities(model, image)
+        assert np.abs(found - expected).max() < 1e-4, backend
