@@ -65,8 +65,9 @@ tta = right.checkbox(
 
 job = batch.current_job()
 busy = job is not None and job.running
+images_word = "image" if len(sources) == 1 else "images"
 if st.button(
-    f"Segment {len(sources)} images with {run.name}",
+    f"Segment {len(sources)} {images_word} with {wording.plain(run.name)}",
     type="primary",
     disabled=not sources or busy,
     key="batch_start",

@@ -126,9 +126,11 @@ def progress_text(progress: BatchProgress) -> str:
     'Image 2 of 8 done · about 2 min left'
     >>> progress_text(BatchProgress(done=0, total=8, elapsed=0.0))
     'Segmenting 8 images…'
+    >>> progress_text(BatchProgress(done=0, total=1, elapsed=0.0))
+    'Segmenting 1 image…'
     """
     if not progress.done:
-        return f"Segmenting {progress.total} images…"
+        return f"Segmenting {progress.total} image{'' if progress.total == 1 else 's'}…"
     return (
         f"Image {progress.done} of {progress.total} done · {format_eta(progress.eta_seconds)} left"
     )

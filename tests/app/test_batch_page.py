@@ -83,10 +83,12 @@ def test_a_server_folder_is_checked_and_segmented(active_model, tmp_path, write_
     assert "dataset folder does not exist" in texts(at.error)
     assert at.button(key="batch_start").disabled
 
-    for seed in range(2):
-        write_png(tmp_path / "images" / f"img{seed}.png", make_sample((48, 48), seed=seed)[0])
+    write_png(tmp_path / "images" / "img0.png", make_sample((48, 48), seed=0)[0])
     at.text_input(key="batch_folder").set_value(str(tmp_path / "images")).run()
     assert not at.error, texts(at.error)
+    assert at.button(key="batch_start").label == "Segment 1 image with tiny"
+    write_png(tmp_path / "images" / "img1.png", make_sample((48, 48), seed=1)[0])
+    at.run()
     assert at.button(key="batch_start").label == "Segment 2 images with tiny"
     at.number_input(key="batch_pixel_size").set_value(0.5).run()
     at.number_input(key="batch_diameter").set_value(12.0).run()  # given, not estimated
