@@ -353,6 +353,7 @@ def predict_files(
     >>> [result.status for result in predict_files(model, ["missing.png", "gone.tif"], job)]
     ['failed', 'failed']
     """
+    from contextlib import nullcontext
     from itertools import groupby
 
     from nuclei_core.batch.pipeline import DEFAULT_IN_FLIGHT, ordered_map
@@ -361,12 +362,8 @@ def predict_files(
     for slides, paths in groupby(map(Path, files), key=lambda path: is_slide(path, job)):
         if not slides:
             yield from ordered_map(lambda path: predict_file(model, path, job), paths, in_flight)
-            continue
-        for path in paths:
-            if slide_progress is None:
-                yield predict_file(model, path, job)
-                continue
-            with slide_progress(path) as progress:
+        for path in paths if slides else ():
+            with slide_progress(path) if slide_progress else nullcontext() as progress:
                 yield predict_file(model, path, job, progress)
 
 

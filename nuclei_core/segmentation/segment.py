@@ -181,14 +181,9 @@ def _diameter_of(labels: np.ndarray, model_diameter: float) -> float | None:
 class SizedPrediction(NamedTuple):
     """What :func:`predict_with_size` returns."""
 
-    probabilities: np.ndarray
-    """``float32 (H, W, 2)``, at the image's size."""
-    options: SegmentOptions
-    """The options with the diameter used (see :func:`predict_with_size`)."""
-    found: np.ndarray | None
-    """The nuclei the size estimate found in ``probabilities`` at the default threshold and
-    minimum size, for :func:`nuclei_from_probabilities` to reuse; None where there are none
-    to reuse (a given diameter)."""
+    probabilities: np.ndarray  # float32 (H, W, 2), at the image's size
+    options: SegmentOptions  # with the diameter used
+    found: np.ndarray | None  # the size estimate's nuclei (None: a given diameter)
 
 
 def predict_with_size(
