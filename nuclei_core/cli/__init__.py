@@ -2,8 +2,9 @@
 
 Each command is one module that builds its parser and runs it: :mod:`.train`
 (``train``, ``finetune``), :mod:`.predict`, :mod:`.evaluate` (``evaluate``,
-``calibrate``), :mod:`.access` (``hash-password``); :mod:`.common` holds what they
-share (the model and segmentation options, the progress printer). The work itself
+``calibrate``), :mod:`.share` (``export-model``), :mod:`.access` (``hash-password``);
+:mod:`.common` holds what they share (the model and segmentation options, the progress
+printer). The work itself
 is the engine's: these modules read arguments, call it and print.
 """
 
@@ -13,10 +14,10 @@ import argparse
 import sys
 
 from nuclei_core import __version__
-from nuclei_core.cli import access, evaluate, predict, train
+from nuclei_core.cli import access, evaluate, predict, share, train
 from nuclei_core.errors import NucleiError
 
-COMMANDS = (train, predict, evaluate, access)
+COMMANDS = (train, predict, evaluate, share, access)
 """The modules whose ``add_commands(subparsers)`` register the commands, in help order."""
 
 
