@@ -32,9 +32,25 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+SCRYPT_MAX_MEMORY = 2**26
+"""Most memory one sign-in's scrypt may take (64 MiB): a stored hash asking for more is refused
+by :func:`check_stored_hash` (hashlib would raise at sign-in)."""
+
+
+def _scrypt_memory(n: int, r: int, p: int) -> int:
+    """The bytes OpenSSL's scrypt allocates for these parameters."""
+    return 128 * r * (n + p + 2)
+
+
 def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=2**26, dklen=HASH_BYTES
+        password.encode("utf-8"),
+        salt=salt,
+        n=n,
+        r=r,
+        p=p,
+        maxmem=SCRYPT_MAX_MEMORY,
+        dklen=HASH_BYTES,
     )
 
 
@@ -100,6 +116,12 @@ def check_stored_hash(stored) -> tuple[int, int, int, bytes, bytes]:
     n, r, p = (int(part) for part in parts[1:4])
     if n < 2**10 or n > 2**20 or n & (n - 1) or not 1 <= r <= 32 or not 1 <= p <= 16:
         raise problem
+    if _scrypt_memory(n, r, p) > SCRYPT_MAX_MEMORY:
+        raise ConfigError(
+            f"the configured password hash asks scrypt for {_scrypt_memory(n, r, p):,} bytes "
+            f"(N={n}, r={r}, p={p}), over the limit of {SCRYPT_MAX_MEMORY:,}: make it again "
+            "with 'nuclei hash-password'"
+        )
     try:
         salt, digest = _unb64(parts[4]), _unb64(parts[5])
     except ValueError:

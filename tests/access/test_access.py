@@ -26,6 +26,8 @@ def test_each_hash_has_its_own_salt_and_checks_only_its_password():
         "bcrypt$16384$8$1$c2FsdHNhbHRzYWx0$" + "A" * 43,
         "scrypt$1000$8$1$c2FsdHNhbHRzYWx0$" + "A" * 43,  # N not a power of two
         "scrypt$16384$8$1$***$" + "A" * 43,
+        "scrypt$65536$8$1$c2FsdHNhbHRzYWx0$" + "A" * 43,  # 64 MiB and more: hashlib would raise
+        "scrypt$1048576$32$1$c2FsdHNhbHRzYWx0$" + "A" * 43,  # 4 GiB
     ],
 )
 def test_a_configured_hash_that_is_not_one_is_refused_without_showing_it(stored):
@@ -33,6 +35,20 @@ def test_a_configured_hash_that_is_not_one_is_refused_without_showing_it(stored)
         check_stored_hash(stored)
     assert "nuclei hash-password" in str(raised.value)
     assert not stored or stored not in str(raised.value)
+
+
+def test_the_largest_hash_the_check_accepts_verifies():
+    """Every hash the check accepts can be verified: none fails at sign-in in hashlib."""
+    import base64
+    import hashlib
+
+    salt = b"saltsaltsalt"
+    n, r = 2**15, 8  # 32 MiB, under the 64 MiB limit
+    digest = hashlib.scrypt(b"correct horse", salt=salt, n=n, r=r, p=1, maxmem=2**26, dklen=32)
+    encode = lambda data: base64.urlsafe_b64encode(data).decode().rstrip("=")  # noqa: E731
+    stored = f"scrypt${n}${r}$1${encode(salt)}${encode(digest)}"
+    check_stored_hash(stored)
+    assert verify_password("correct horse", stored)
 
 
 def test_a_short_password_is_refused():
