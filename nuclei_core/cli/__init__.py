@@ -2,10 +2,10 @@
 
 Each command is one module that builds its parser and runs it: :mod:`.train`
 (``train``, ``finetune``), :mod:`.predict`, :mod:`.evaluate` (``evaluate``,
-``calibrate``), :mod:`.share` (``export-model``), :mod:`.access` (``hash-password``);
-:mod:`.common` holds what they share (the model and segmentation options, the progress
-printer). The work itself
-is the engine's: these modules read arguments, call it and print.
+``calibrate``), :mod:`.share` (``export-model``, ``import-model``), :mod:`.access`
+(``hash-password``); :mod:`.common` holds what they share (the model and segmentation
+options, the progress printer). The work itself is the engine's: these modules read
+arguments, call it and print.
 """
 
 from __future__ import annotations
