@@ -19,6 +19,7 @@ from nuclei_core import jobs
 from nuclei_core.evaluation.evaluate import check_dataset_folder
 from nuclei_core.registry import ACTIVE_STATUSES, catalogue
 from nuclei_core.registry.history import history_frame
+from nuclei_core.sharing import zoo_import
 from nuclei_core.training import TrainConfig
 from ui import (
     charts,
@@ -79,12 +80,12 @@ def training_monitor(run_id: int) -> None:
 
 def use_in_session(run_id: int, name: str) -> None:
     state.use_model(registry, run_id)
-    messages.flash(f"This session now uses {name}.")
+    messages.flash(f"This session now uses {wording.plain(name)}.")
 
 
 def make_default(run_id: int, name: str) -> None:
     registry.set_active_model(run_id)
-    messages.flash(f"{name} is now the model new sessions start with.")
+    messages.flash(f"{wording.plain(name)} is now the model new sessions start with.")
 
 
 st.header("Train a model")
@@ -250,19 +251,21 @@ else:
         if st.button("Rename", key="models_rename"):
             with messages.engine_errors():
                 registry.rename_run(chosen.id, new_name)
-                messages.flash(f"Renamed to {new_name.strip()}.")
+                messages.flash(f"Renamed to {wording.plain(new_name.strip())}.")
                 st.rerun()
         confirm = st.checkbox("Yes, delete this model", key="models_confirm_delete")
         if st.button("Delete", key="models_delete", disabled=not confirm):
             with messages.engine_errors():
                 removed = catalogue.delete_model(registry, chosen.id)
                 state.clear_model_cache()
-                messages.flash(f"Deleted {chosen.name}" + (" and its files." if removed else "."))
+                gone = wording.plain(chosen.name)
+                messages.flash(f"Deleted {gone}" + (" and its files." if removed else "."))
                 st.rerun()
 
 st.subheader("Add a model file")
 upload = st.file_uploader(
-    "Keras 3 model (.keras), loaded in safe mode; unsafe or unfitting files are refused",
+    "Keras 3 model (.keras) or BioImage Model Zoo package (.bioimageio.zip), loaded in safe "
+    "mode; unsafe or unfitting files are refused",
     type=uploads.MODEL_TYPES,
     key="models_upload",
 )
@@ -270,11 +273,14 @@ upload_name = st.text_input("Name (optional)", key="models_upload_name")
 activate = st.checkbox("Use it in this session", value=True, key="models_upload_activate")
 if st.button("Add this model", key="models_add", disabled=upload is None) and upload is not None:
     with messages.engine_errors():
-        added = catalogue.import_model(upload.getvalue(), upload.name, registry, upload_name)
+        package = upload.name.lower().endswith(".zip")
+        importer = zoo_import.import_package if package else catalogue.import_model
+        added = importer(upload.getvalue(), upload.name, registry, upload_name)
         if activate:
             state.use_model(registry, added.id)
         state.clear_model_cache()
         messages.flash(
-            f"Added {added.name}" + (" and switched this session to it." if activate else ".")
+            f"Added {wording.plain(added.name)}"
+            + (" and switched this session to it." if activate else ".")
         )
         st.rerun()

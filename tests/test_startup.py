@@ -43,7 +43,10 @@ def test_the_notebook_names_resolve_without_loading_tensorflow_until_used():
     assert heavy_modules_after(code) == "heavy:"
 
 
-@pytest.mark.parametrize("command", [[], ["predict"], ["train"], ["evaluate"], ["finetune"]])
+@pytest.mark.parametrize(
+    "command",
+    [[], ["predict"], ["train"], ["evaluate"], ["finetune"], ["export-model"], ["import-model"]],
+)
 def test_command_line_help_loads_no_heavy_library(command):
     code = (
         "import sys, runpy\n"

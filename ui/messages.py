@@ -14,7 +14,7 @@ import streamlit as st
 
 from nuclei_core.errors import NucleiError
 from nuclei_core.registry.catalogue import has_model_file
-from ui.wording import validation_line
+from ui.wording import plain, validation_line
 
 NO_VALIDATION_TEXT = (
     "No validation figure: this model kept no images apart from training "
@@ -63,16 +63,19 @@ def training_outcome(run) -> tuple[str, str] | None:
     >>> from types import SimpleNamespace
     >>> training_outcome(SimpleNamespace(name="u", status="failed", message="out of memory"))
     ('error', 'Training run u failed: out of memory')
+    >>> print(training_outcome(SimpleNamespace(name="[x](y)", status="failed", message=""))[1])
+    Training run \\[x\\]\\(y\\) failed: no message
     """
     if run is None:
         return None
+    name, message = plain(run.name), plain(run.message or "")  # shown as typed, not Markdown
     if run.status == "failed":
-        return "error", f"Training run {run.name} failed: {run.message or 'no message'}"
+        return "error", f"Training run {name} failed: {message or 'no message'}"
     if has_model_file(run):
         metrics = validation_line(run, separator=", ")
-        text = f"Training run **{run.name}** {run.status}"
+        text = f"Training run **{name}** {run.status}"
         text += f" (best epoch {run.best_epoch})" if run.best_epoch else ""
         return "success", text + (f": {metrics}" if metrics else ".")
     if not run.is_active:
-        return "info", f"Training run {run.name} {run.status}: {run.message or 'no model saved'}"
+        return "info", f"Training run {name} {run.status}: {message or 'no model saved'}"
     return None

@@ -12,5 +12,5 @@ IMAGE_TYPES = tuple(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES)
 """Microscopy images: PNG, JPEG, TIFF."""
 GROUND_TRUTH_TYPES = ("png", "tif", "tiff", "zip")
 """Ground truth: a binary mask or label image (PNG, TIFF), or a zip of one mask per nucleus."""
-MODEL_TYPES = ("keras",)
-"""Model files: Keras 3 ``.keras`` archives."""
+MODEL_TYPES = ("keras", "zip")
+"""Model files: Keras 3 ``.keras`` archives and BioImage Model Zoo packages (``.zip``)."""

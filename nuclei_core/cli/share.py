@@ -15,7 +15,7 @@ def _export_model(args) -> int:
     from nuclei_core.cli.common import model_path
     from nuclei_core.sharing.zoo_export import export_package
 
-    written = export_package(model_path(args), args.out)
+    written = export_package(model_path(args), args.out, args.test_image)
     print(f"{written}: BioImage Model Zoo package ({written.stat().st_size / 1e6:.1f} MB)")
     return 0
 
@@ -45,6 +45,12 @@ def add_commands(commands) -> None:
         "--out",
         default=None,
         help="package file, ending in .bioimageio.zip (default: beside the model)",
+    )
+    export.add_argument(
+        "--test-image",
+        default=None,
+        help="image of the test tensors and the cover: nuclei bright, sides multiples of 32 "
+        "(default: sample_images/inputs/fluo_03.png)",
     )
     export.set_defaults(handler=_export_model)
     bring = commands.add_parser(

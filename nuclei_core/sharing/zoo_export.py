@@ -136,17 +136,25 @@ def _citations(card: dict) -> list:
     return found
 
 
-def _test_tensors(model, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _test_tensors(model, test_image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The raw test input ``(1, H, W, 3)`` float32, the network's output ``(1, H, W, C)`` on
-    the preprocessed input, and the sample image (for the cover)."""
+    the preprocessed input, and the test image (for the cover)."""
     from nuclei_core.io.imread import read_image
     from nuclei_core.locations import sample_folder
     from nuclei_core.network.predict import predict_probabilities
-    from nuclei_core.segmentation.preprocess import grey, to_model_input
+    from nuclei_core.segmentation.preprocess import grey, normalise, to_model_input
 
-    image = read_image(sample_folder() / "inputs" / TEST_IMAGE)
+    image = read_image(test_image or sample_folder() / "inputs" / TEST_IMAGE)
+    model_input = to_model_input(image)
+    # The package's preprocessing is the percentile scaling alone, of the greyscale repeated.
+    as_packaged = np.allclose(model_input, normalise(grey(image, np.float32))[..., None])
+    if not as_packaged or image.shape[0] % 32 or image.shape[1] % 32:
+        raise InputError(
+            f"{test_image}: the test image must be greyscale with nuclei brighter than the "
+            "background (not inverted), its sides multiples of 32"
+        )
     raw = np.repeat(grey(image, np.float32)[..., None], 3, axis=-1)[None]
-    output = predict_probabilities(model, to_model_input(image))
+    output = predict_probabilities(model, model_input)
     return raw, output[None].astype(np.float32), image
 
 
@@ -168,7 +176,7 @@ def _cover(model, image: np.ndarray, path: Path) -> Path:
     return path
 
 
-def export_package(model_path, out=None) -> Path:
+def export_package(model_path, out=None, test_image=None) -> Path:
     """Write the BioImage Model Zoo package of a ``.keras`` model and its card; its path.
 
     Parameters
@@ -178,13 +186,18 @@ def export_package(model_path, out=None) -> Path:
         when there is one).
     out : str or Path, optional
         The package file (ending in :data:`SUFFIX`); default: beside the model.
+    test_image : str or Path, optional
+        The image of the test tensors and the cover (fluorescence-like: nuclei bright;
+        sides multiples of 32); default :data:`TEST_IMAGE` of the sample images.
 
     Raises
     ------
     ModelLoadError
         The model cannot be loaded (see :func:`nuclei_core.network.model.load_model`).
     InputError
-        ``out`` does not end in :data:`SUFFIX`.
+        ``out`` does not end in :data:`SUFFIX`, or the test image does not fit.
+    ImageReadError
+        The test image cannot be read (no sample images where none is given).
     """
     import keras
     import tensorflow as tf
@@ -213,7 +226,7 @@ def export_package(model_path, out=None) -> Path:
         weights = folder / "model.keras"
         weights.write_bytes(model_path.read_bytes())
         opset = _onnx_weights(model, folder / "model.onnx")
-        raw, output, image = _test_tensors(model, folder)
+        raw, output, image = _test_tensors(model, test_image)
         np.save(folder / "test_input.npy", raw)
         np.save(folder / "test_output.npy", output)
         (folder / "README.md").write_text(_documentation(card, name, channels))

@@ -510,6 +510,30 @@ def test_unsafe_or_malformed_model_upload_is_refused(name, data, reason, registr
     assert not list((Path(registry.path).parent / "models").glob("*.keras"))
 
 
+@pytest.fixture(scope="module")
+def zoo_package(tiny_model_file, tmp_path_factory):
+    """The tiny model as a BioImage Model Zoo package (made before the fresh environment, which
+    hides the sample images)."""
+    pytest.importorskip("bioimageio.spec")
+    from nuclei_core.sharing.zoo_export import export_package
+
+    return export_package(tiny_model_file, tmp_path_factory.mktemp("zoo") / "s.bioimageio.zip")
+
+
+def test_a_bioimage_model_zoo_package_is_added_and_a_broken_one_refused(registry, zoo_package):
+    from nuclei_core.registry import cards
+
+    package = zoo_package
+    at = start("pages/train.py")
+    upload_model(at, "broken.bioimageio.zip", b"not a zip")
+    assert "broken.bioimageio.zip: not a zip file" in texts(at.error)
+    upload_model(at, package.name, package.read_bytes())
+    assert not at.error, texts(at.error)
+    (run,) = registry.list_runs()
+    assert "Added" in texts(at.success) and run.name.startswith("nuclei U-Net")
+    assert cards.read_card(run.model_path)["params"]["source"] == "BioImage Model Zoo package"
+
+
 def test_model_with_the_wrong_output_shape_is_refused(registry, tmp_path):
     import keras
 

@@ -95,8 +95,12 @@ def test_the_onnx_weights_give_the_keras_foreground(package, tmp_path):
     assert np.abs(onnx_output[..., 0] - keras_output[..., 0]).max() < 1e-4
 
 
-def test_a_package_name_must_say_what_it_is(tmp_path, tiny_model_file):
+def test_a_package_name_and_a_test_image_must_fit(tmp_path, tiny_model_file):
+    from nuclei_core.locations import sample_folder
     from nuclei_core.sharing.zoo_export import export_package
 
     with pytest.raises(InputError, match=r"ends in \.bioimageio\.zip"):
         export_package(tiny_model_file, tmp_path / "model.zip")
+    stained = sample_folder() / "inputs" / "stained_01.png"  # dark nuclei: to be inverted
+    with pytest.raises(InputError, match="stained_01.png: the test image must be greyscale"):
+        export_package(tiny_model_file, tmp_path / "m.bioimageio.zip", test_image=stained)
