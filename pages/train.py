@@ -19,7 +19,7 @@ from nuclei_core import jobs
 from nuclei_core.evaluation.evaluate import check_dataset_folder
 from nuclei_core.registry import ACTIVE_STATUSES, catalogue
 from nuclei_core.registry.history import history_frame
-from nuclei_core.sharing import zoo_import
+from nuclei_core.sharing import zoo_export, zoo_import
 from nuclei_core.training import TrainConfig
 from ui import (
     charts,
@@ -221,7 +221,7 @@ else:
         f" · file {chosen.model_path}"
     )
     default = registry.active_model()
-    columns = st.columns(4)
+    columns = st.columns(5)
     columns[0].button(
         "Use in this session",
         key="models_activate",
@@ -246,7 +246,17 @@ else:
         on_click="ignore",
         key="models_download",
     )
-    with columns[3].popover("Rename or delete"):
+    columns[3].download_button(
+        "Download for Fiji, QuPath, napari",
+        lambda: zoo_export.package_bytes(chosen.model_path),
+        file_name=f"{catalogue.slug(chosen.name)}{zoo_export.SUFFIX}",
+        mime="application/zip",
+        on_click="ignore",
+        key="models_download_zoo",
+        help="A BioImage Model Zoo package (spec 0.5): Keras 3 and ONNX weights, test "
+        "tensors, cover, and this model's card as its documentation; made when clicked.",
+    )
+    with columns[4].popover("Rename or delete"):
         new_name = st.text_input("New name", value=chosen.name, key="models_new_name")
         if st.button("Rename", key="models_rename"):
             with messages.engine_errors():

@@ -25,7 +25,7 @@ import numpy as np
 
 from nuclei_core.errors import InputError, ModelLoadError
 
-__all__ = ["OUTPUT_CHANNELS", "SUFFIX", "export_package"]
+__all__ = ["OUTPUT_CHANNELS", "SUFFIX", "export_package", "package_bytes"]
 
 SUFFIX = ".bioimageio.zip"
 """How an exported package's file name ends."""
@@ -304,3 +304,10 @@ def export_package(model_path, out=None, test_image=None) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         save_bioimageio_package(descr, output_path=out)
     return out
+
+
+def package_bytes(model_path, test_image=None) -> bytes:
+    """:func:`export_package` into a temporary folder: the package file's bytes (for a
+    download), nothing left on disk."""
+    with tempfile.TemporaryDirectory() as folder:
+        return export_package(model_path, Path(folder) / f"model{SUFFIX}", test_image).read_bytes()

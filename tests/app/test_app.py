@@ -532,6 +532,8 @@ def test_a_bioimage_model_zoo_package_is_added_and_a_broken_one_refused(registry
     (run,) = registry.list_runs()
     assert "Added" in texts(at.success) and run.name.startswith("nuclei U-Net")
     assert cards.read_card(run.model_path)["params"]["source"] == "BioImage Model Zoo package"
+    labels = [button.label for button in at.get("download_button")]
+    assert "Download for Fiji, QuPath, napari" in labels  # the package of the chosen model
 
 
 def test_model_with_the_wrong_output_shape_is_refused(registry, tmp_path):

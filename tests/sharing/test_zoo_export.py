@@ -8,6 +8,7 @@ and the package must describe what this project's engine runs: the test output i
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 
@@ -104,3 +105,14 @@ def test_a_package_name_and_a_test_image_must_fit(tmp_path, tiny_model_file):
     stained = sample_folder() / "inputs" / "stained_01.png"  # dark nuclei: to be inverted
     with pytest.raises(InputError, match="stained_01.png: the test image must be greyscale"):
         export_package(tiny_model_file, tmp_path / "m.bioimageio.zip", test_image=stained)
+
+
+def test_package_bytes_are_a_whole_package_and_leave_nothing_behind(tmp_path, tiny_model_file):
+    from nuclei_core.sharing.zoo_export import package_bytes
+
+    model = tmp_path / "tiny.keras"
+    model.write_bytes(tiny_model_file.read_bytes())
+    data = package_bytes(model)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert {"rdf.yaml", "model.keras", "model.onnx"} <= set(archive.namelist())
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["tiny.keras"]
