@@ -9,36 +9,14 @@ and the package must describe what this project's engine runs: the test output i
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 
 import numpy as np
 import pytest
 
-from nuclei_core import cli
 from nuclei_core.errors import InputError
 
 pytest.importorskip("bioimageio.core")
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory, tiny_model_file):
-    """The tiny model exported by ``nuclei export-model``, with a card naming MoNuSeg."""
-    folder = tmp_path_factory.mktemp("zoo")
-    model = folder / "tiny.keras"
-    model.write_bytes(tiny_model_file.read_bytes())
-    card = {
-        "name": "tiny",
-        "datasets": [
-            {"name": "2018 Data Science Bowl stage1_train", "licence": "CC0 1.0", "images": 670},
-            {"name": "MoNuSeg 2018 training tiles", "licence": "CC BY-NC-SA 4.0", "images": 30},
-        ],
-        "postprocess": {"min_confidence": 0.9},
-    }
-    (folder / "tiny.json").write_text(json.dumps(card))
-    out = folder / "tiny.bioimageio.zip"
-    assert cli.main(["export-model", "--model", str(model), "--out", str(out)]) == 0
-    return out
 
 
 def test_the_package_passes_bioimageio_core_offline(package):

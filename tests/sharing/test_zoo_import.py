@@ -4,7 +4,6 @@ with the reason, before anything in them is extracted or run."""
 from __future__ import annotations
 
 import io
-import json
 import re
 import zipfile
 
@@ -15,19 +14,6 @@ from nuclei_core import cli
 from nuclei_core.errors import ModelLoadError
 
 pytest.importorskip("bioimageio.spec")
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory, tiny_model_file):
-    """The tiny model exported with a card that carries a minimum confidence."""
-    from nuclei_core.sharing.zoo_export import export_package
-
-    folder = tmp_path_factory.mktemp("zoo_import")
-    model = folder / "tiny.keras"
-    model.write_bytes(tiny_model_file.read_bytes())
-    card = {"name": "tiny", "postprocess": {"min_confidence": 0.9}, "datasets": []}
-    (folder / "tiny.json").write_text(json.dumps(card))
-    return export_package(model, folder / "tiny.bioimageio.zip")
 
 
 def test_a_package_exported_here_comes_back_as_the_same_model(package, tmp_path, monkeypatch):
@@ -41,7 +27,7 @@ def test_a_package_exported_here_comes_back_as_the_same_model(package, tmp_path,
     (run,) = [run for run in Registry().list_runs() if run.name == "shared tiny"]
     card = cards.read_card(run.model_path)
     assert card["params"]["source"] == "BioImage Model Zoo package"
-    assert card["postprocess"] == {"min_confidence": 0.9} and card["licence"] == "CC0-1.0"
+    assert card["postprocess"] == {"min_confidence": 0.9} and card["licence"] == "CC-BY-NC-SA-4.0"
     image = np.random.default_rng(1).integers(0, 255, (64, 64), dtype=np.uint8)
     original = segment_image(load_model(package.with_name("tiny.keras")), image)
     imported = segment_image(load_model(run.model_path), image)
