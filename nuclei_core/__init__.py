@@ -24,6 +24,10 @@ import os
 # ("failed call to cuInit"); level 3 keeps the terminal for real problems. Set the
 # variable yourself to see TensorFlow's logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The engine's networks are Keras on TensorFlow. bioimageio.core (the BioImage Model Zoo
+# packages, nuclei_core.sharing) sets KERAS_BACKEND to its own default, "torch", unless it is
+# set already, for this process and every process started from it.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from nuclei_core.errors import NucleiError  # noqa: E402
 

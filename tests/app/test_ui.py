@@ -141,7 +141,7 @@ def test_display_size_keeps_wide_strips_visible():
 
 def test_upload_types():
     assert uploads.IMAGE_TYPES == ("png", "jpg", "jpeg", "tif", "tiff")
-    assert "zip" in uploads.GROUND_TRUTH_TYPES and uploads.MODEL_TYPES == ("keras",)
+    assert "zip" in uploads.GROUND_TRUTH_TYPES and uploads.MODEL_TYPES == ("keras", "zip")
 
 
 # --------------------------------------------------------------------------- rough edges

@@ -9,6 +9,7 @@ and the package must describe what this project's engine runs: the test output i
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 
 import numpy as np
@@ -25,6 +26,9 @@ def test_the_package_passes_bioimageio_core_offline(package):
     summary = test_model(str(package))
     failed = [detail.name for detail in summary.details if detail.status == "failed"]
     assert summary.status == "passed", failed
+    # bioimageio.core sets its default Keras backend (torch) unless one is set: the engine
+    # sets TensorFlow first, so the processes started after it still run Keras on TensorFlow
+    assert os.environ["KERAS_BACKEND"] == "tensorflow"
 
 
 def test_the_package_describes_what_the_engine_runs(package):
