@@ -11,19 +11,18 @@ start with.  Session-state keys: ``train_last_run_id`` (the run started from thi
 session), ``models_choice``, ``train_*`` (the form), ``finetune_*`` (the fine-tune form).
 """
 
-from pathlib import Path
-
 import streamlit as st
 
 from nuclei_core import jobs
 from nuclei_core.evaluation.evaluate import check_dataset_folder
 from nuclei_core.registry import ACTIVE_STATUSES, catalogue
 from nuclei_core.registry.history import history_frame
-from nuclei_core.sharing import zoo_export, zoo_import
+from nuclei_core.sharing import zoo_import
 from nuclei_core.training import TrainConfig
 from ui import (
     charts,
     messages,
+    model_files,
     navigation,
     progress,
     signin,
@@ -238,24 +237,7 @@ else:
         args=(chosen.id, chosen.name),
         help="The model every new browser session starts with; open sessions keep theirs.",
     )
-    columns[2].download_button(
-        "Download .keras",
-        lambda: Path(chosen.model_path).read_bytes(),
-        file_name=f"{catalogue.slug(chosen.name)}.keras",
-        mime="application/zip",
-        on_click="ignore",
-        key="models_download",
-    )
-    columns[3].download_button(
-        "Download for Fiji, QuPath, napari",
-        lambda: zoo_export.package_bytes(chosen.model_path),
-        file_name=f"{catalogue.slug(chosen.name)}{zoo_export.SUFFIX}",
-        mime="application/zip",
-        on_click="ignore",
-        key="models_download_zoo",
-        help="A BioImage Model Zoo package (spec 0.5): Keras 3 and ONNX weights, test "
-        "tensors, cover, and this model's card as its documentation; made when clicked.",
-    )
+    model_files.show_model_files(chosen, columns[2:4])
     with columns[4].popover("Rename or delete"):
         new_name = st.text_input("New name", value=chosen.name, key="models_new_name")
         if st.button("Rename", key="models_rename"):
@@ -263,8 +245,14 @@ else:
                 registry.rename_run(chosen.id, new_name)
                 messages.flash(f"Renamed to {wording.plain(new_name.strip())}.")
                 st.rerun()
-        confirm = st.checkbox("Yes, delete this model", key="models_confirm_delete")
-        if st.button("Delete", key="models_delete", disabled=not confirm):
+        bundled = catalogue.is_bundled(chosen)
+        confirm = st.checkbox(
+            "Yes, delete this model",
+            key="models_confirm_delete",
+            disabled=bundled,
+            help="The bundled default model cannot be deleted." if bundled else None,
+        )
+        if st.button("Delete", key="models_delete", disabled=not confirm or bundled):
             with messages.engine_errors():
                 removed = catalogue.delete_model(registry, chosen.id)
                 state.clear_model_cache()

@@ -96,8 +96,10 @@ def _describe_model(source: ModelSource) -> str:
 def _export_once(source: ModelSource) -> None:
     """Write the model's OpenVINO export here, before the workers load the model: each would
     otherwise write it at the same time (:func:`nuclei_core.network.runtime.exported_model`)."""
-    from nuclei_core.network.runtime import exported_model, resolve_backend
+    from nuclei_core.network.runtime import PACKAGE_SUFFIX, exported_model, resolve_backend
 
+    if str(source.path).lower().endswith(PACKAGE_SUFFIX):
+        return  # a package from elsewhere compiles its ONNX weights in memory
     if resolve_backend(source.backend) == "openvino" and Path(source.path).is_file():
         exported_model(source.path)
 

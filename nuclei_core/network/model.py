@@ -278,6 +278,30 @@ def check_model_shape(model: keras.Model, label: str) -> None:
         )
 
 
+def load_keras_safely(path, compile: bool = False) -> keras.Model:
+    """Load any ``.keras`` file with ``safe_mode=True`` after the archive's checks (no
+    Lambda layer, no unsafe reference, only the expected members); shapes unchecked.
+
+    Raises
+    ------
+    ModelLoadError
+        Not a Keras archive, unexpected members, a Lambda layer, or does not load.
+    """
+    path = Path(path)
+    if path.name.lower().endswith(".bioimageio.zip"):
+        raise ModelLoadError(
+            f"{path.name}: a BioImage Model Zoo package from elsewhere runs here (segment, "
+            "compare) but is not a Keras network of this project: it cannot be trained on, "
+            "fine-tuned or exported again"
+        )
+    _check_archive(path)
+    try:
+        return keras.models.load_model(path, compile=compile, safe_mode=True)
+    except Exception as error:  # Keras raises many types for bad archives
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ModelLoadError(f"{path}: model does not load ({message[:300]})") from None
+
+
 def load_model(path, compile: bool = False) -> keras.Model:
     """Load a ``.keras`` model with ``safe_mode=True`` and check its shapes.
 
@@ -287,12 +311,6 @@ def load_model(path, compile: bool = False) -> keras.Model:
         Not a Keras archive, unexpected members, a Lambda layer, does not load,
         or the wrong input/output shape.
     """
-    path = Path(path)
-    _check_archive(path)
-    try:
-        model = keras.models.load_model(path, compile=compile, safe_mode=True)
-    except Exception as error:  # Keras raises many types for bad archives
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ModelLoadError(f"{path}: model does not load ({message[:300]})") from None
+    model = load_keras_safely(path, compile)
     check_model_shape(model, str(path))
     return model

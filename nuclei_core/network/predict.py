@@ -27,10 +27,11 @@ DEFAULT_OVERLAP = 64
 def _inference_function(model):
     """A compiled forward pass, cached on the model (one trace for any input size).
 
-    An OpenVINO model (:mod:`nuclei_core.network.runtime`) brings its own forward pass
+    An OpenVINO model or a package from elsewhere (:mod:`nuclei_core.network.runtime`)
+    brings its own forward pass
     (looked up by name, not class: a module reload in a running app makes new classes).
     """
-    if backend_of(model) == "openvino":
+    if backend_of(model) != "tensorflow":
         return model.predict_batch
     function = getattr(model, "_nuclei_inference", None)
     if function is None:

@@ -27,7 +27,14 @@ import numpy as np
 from nuclei_core.errors import ConfigError, ModelLoadError
 
 BACKENDS = ("auto", "tensorflow", "openvino")
-BACKEND_NAMES = {"tensorflow": "TensorFlow", "openvino": "OpenVINO"}
+BACKEND_NAMES = {
+    "tensorflow": "TensorFlow",
+    "openvino": "OpenVINO",
+    "bioimageio": "bioimage.io package",
+}
+PACKAGE_SUFFIX = ".bioimageio.zip"
+"""A model file ending so is a BioImage Model Zoo package from elsewhere
+(:mod:`nuclei_core.sharing.package_model`)."""
 PRECISIONS = ("float32", "bfloat16")
 INFERENCE_PRECISIONS = ("auto", *PRECISIONS)
 CACHE_SUFFIX = ".openvino"
@@ -264,7 +271,10 @@ def load_inference_model(model_path, backend: str = "auto", precision: str = "au
     """A model ready for :mod:`nuclei_core.network.predict`, on the chosen backend and precision.
 
     Returns the Keras model for ``"tensorflow"`` and an :class:`OpenVinoModel` for
-    ``"openvino"``; :func:`backend_of` tells which and :func:`describe` says both.
+    ``"openvino"``; a BioImage Model Zoo package from elsewhere (a file ending in
+    :data:`PACKAGE_SUFFIX`) runs as a
+    :class:`~nuclei_core.sharing.package_model.PackageModel` whatever the backend;
+    :func:`backend_of` tells which and :func:`describe` says both.
     ``"auto"`` precision is :func:`resolve_precision`'s choice.
 
     Raises
@@ -275,6 +285,10 @@ def load_inference_model(model_path, backend: str = "auto", precision: str = "au
     ModelLoadError
         The model file is bad.
     """
+    if str(model_path).lower().endswith(PACKAGE_SUFFIX):
+        from nuclei_core.sharing.package_model import load_package_model
+
+        return load_package_model(model_path)  # its own runtime (OpenVINO for ONNX)
     chosen = resolve_backend(backend)
     precision = resolve_precision(precision, chosen)
     if chosen == "openvino":
@@ -286,14 +300,17 @@ def load_inference_model(model_path, backend: str = "auto", precision: str = "au
 
 
 def backend_of(model) -> str:
-    """``"openvino"`` for an :class:`OpenVinoModel`, else ``"tensorflow"``.
+    """``"openvino"`` for an :class:`OpenVinoModel`, ``"bioimageio"`` for a package from
+    elsewhere, else ``"tensorflow"``.
 
     Examples
     --------
     >>> backend_of(object())
     'tensorflow'
     """
-    return "openvino" if hasattr(model, "predict_batch") else "tensorflow"
+    if not hasattr(model, "predict_batch"):
+        return "tensorflow"
+    return getattr(model, "backend", "openvino")
 
 
 def default_runtime() -> str:
@@ -319,5 +336,5 @@ def describe(model) -> str:
     'TensorFlow, float32'
     """
     backend = backend_of(model)
-    precision = model.precision if backend == "openvino" else "float32"
+    precision = "float32" if backend == "tensorflow" else model.precision
     return f"{BACKEND_NAMES[backend]}, {precision}"

@@ -31,6 +31,7 @@ __all__ = [
     "delete_model",
     "has_model_file",
     "import_model",
+    "is_bundled",
     "latest_training_run",
     "model_file_key",
     "model_runs",
@@ -251,16 +252,35 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
+def is_bundled(run) -> bool:
+    """Whether a run's model is the bundled default model (which cannot be deleted).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> is_bundled(SimpleNamespace(model_path=None)), is_bundled(SimpleNamespace(model_path="x"))
+    (False, False)
+    """
+    path = run.model_path
+    return bool(path) and Path(path).resolve() == default_model_path().resolve()
+
+
 def delete_model(registry, run_id: int) -> list[Path]:
     """Remove a model from the registry; delete its files when they live in the data folder.
 
-    Files elsewhere (the bundled default model, a model trained by the CLI) are
-    left on disk.
+    Files elsewhere (a model trained by the CLI) are left on disk, and the bundled default
+    model cannot be removed (every new session would start with no model).  The OpenVINO
+    export of a deleted file (``<name>.openvino/``, beside it) goes with it.
 
     Returns
     -------
     list of Path
-        The files deleted.
+        The files and folders deleted.
+
+    Raises
+    ------
+    InputError
+        The run is the bundled default model.
 
     Examples
     --------
@@ -271,11 +291,27 @@ def delete_model(registry, run_id: int) -> list[Path]:
     >>> delete_model(registry, run.id), (folder / "elsewhere.keras").is_file()
     ([], True)
     """
-    run = registry.delete_run(run_id)
+    import shutil
+
+    from nuclei_core.errors import InputError
+
+    run = registry.get_run(run_id)
+    if is_bundled(run):
+        raise InputError(
+            f"model {run.name!r} is the bundled default model and cannot be deleted; "
+            "make another model the default instead"
+        )
+    registry.delete_run(run_id)
     removed = []
     folder = data_folder()
     for text in (run.model_path, run.card_path):
         if text and Path(text).is_file() and _inside(Path(text), folder):
             Path(text).unlink(missing_ok=True)
             removed.append(Path(text))
+    if run.model_path and Path(run.model_path) in removed:
+        model_path = Path(run.model_path)
+        export = model_path.with_name(model_path.stem + ".openvino")
+        if export.is_dir():
+            shutil.rmtree(export, ignore_errors=True)
+            removed.append(export)
     return removed

@@ -25,7 +25,7 @@ import numpy as np
 
 from nuclei_core.errors import InputError, ModelLoadError
 
-__all__ = ["OUTPUT_CHANNELS", "SUFFIX", "export_package", "package_bytes"]
+__all__ = ["OUTPUT_CHANNELS", "SUFFIX", "export_package", "package_bytes", "package_contents"]
 
 SUFFIX = ".bioimageio.zip"
 """How an exported package's file name ends."""
@@ -107,11 +107,34 @@ def _documentation(card: dict, model_name: str, channels: tuple[str, ...]) -> st
         "input and compares with the test output; the exporter runs the same check.",
         "",
     ]
-    tests = card.get("test_metrics") or {}
-    if tests:
-        lines += ["## Test figures (held-out test part of each set)", "", "```"]
-        lines += [json.dumps(tests, indent=1)[:4000], "```", ""]
+    commands = card.get("commands") or ([card["command"]] if card.get("command") else [])
+    if commands:
+        lines += ["## Training", "", "```", *commands, "```", ""]
+    lines += _test_figures(card)
     return "\n".join(lines)
+
+
+def _test_figures(card: dict) -> list[str]:
+    """The card's test figures (``evaluations``) as a table, by set and image kind."""
+    rows = []
+    for where, evaluation in (card.get("evaluations") or {}).items():
+        for kind, figures in (evaluation.get("summary") or {}).items():
+            rows.append(
+                f"| {where} | {kind} | {figures.get('n_images')} "
+                f"| {figures.get('mean_dsb_score', float('nan')):.3f} "
+                f"| {figures.get('mean_f1', float('nan')):.3f} "
+                f"| {figures.get('mean_foreground_iou', float('nan')):.3f} |"
+            )
+    if not rows:
+        return []
+    return [
+        "## Test figures (held-out test part of each set)",
+        "",
+        "| set | kind | images | DSB score | F1@0.5 | foreground IoU |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 _CHANNEL_TEXT = {
@@ -121,19 +144,54 @@ _CHANNEL_TEXT = {
 }
 
 
-def _citations(card: dict) -> list:
-    from bioimageio.spec.model.v0_5 import CiteEntry
-
+def _cited(card: dict) -> list[tuple[str, str]]:
+    """The citations (text, DOI) of the data sets the card names (the DSB 2018 paper where
+    it names none)."""
     found = []
     for dataset in card.get("datasets", []):
         name = str(dataset.get("name", ""))
-        for start, (text, doi) in DATASET_CITATIONS.items():
-            if name.startswith(start) and all(entry.text != text for entry in found):
-                found.append(CiteEntry(text=text, doi=doi))
-    if not found:
-        text, doi = DATASET_CITATIONS["2018 Data Science Bowl"]
-        found.append(CiteEntry(text=text, doi=doi))
-    return found
+        for start, citation in DATASET_CITATIONS.items():
+            if name.startswith(start) and citation not in found:
+                found.append(citation)
+    return found or [DATASET_CITATIONS["2018 Data Science Bowl"]]
+
+
+def _citations(card: dict) -> list:
+    from bioimageio.spec.model.v0_5 import CiteEntry
+
+    return [CiteEntry(text=text, doi=doi) for text, doi in _cited(card)]
+
+
+def package_contents(card: dict, output_channels: int) -> list[str]:
+    """What :func:`export_package` puts in a model's package, one line each, from its card
+    (for the app to show before the export; nothing is loaded or built).
+
+    Examples
+    --------
+    >>> lines = package_contents({"postprocess": {"min_confidence": 0.9}}, 3)
+    >>> lines[1]
+    'outputs: foreground, boundary, distance (0 to 1 each)'
+    >>> lines[3]
+    'licence CC0-1.0 (that of its training data)'
+    """
+    levels = card.get("postprocess") or {}
+    confidence = levels.get("min_confidence")
+    diameter = card.get("nucleus_diameter_px")
+    figures = card.get("evaluations") or {}
+    return [
+        "weights: Keras 3 (.keras) and ONNX (converted on export)",
+        f"outputs: {', '.join(OUTPUT_CHANNELS[:output_channels])} (0 to 1 each)",
+        "input: the image's intensities on 3 channels, scaled between its 1st and 99.8th "
+        "percentiles (the package's preprocessing); nuclei bright",
+        f"licence {_licence(card)} (that of its training data)",
+        "cites: " + "; ".join(". ".join(text.split(". ")[:2]) for text, _ in _cited(card)),
+        "post-processing named in config: minimum confidence "
+        + (f"{confidence}" if confidence is not None else "none (0)")
+        + (f", nucleus diameter {diameter} px" if diameter else ""),
+        f"test input and output, and a cover with outlines, from sample image {TEST_IMAGE}",
+        "README.md from this card: data sets and licences"
+        + (f", training command, test figures of {len(figures)} sets by kind" if figures else ""),
+    ]
 
 
 def _test_tensors(model, test_image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -167,12 +225,17 @@ def _onnx_weights(model, path: Path) -> int:
     return max(entry.version for entry in onnx.load(str(path)).opset_import if not entry.domain)
 
 
-def _cover(model, image: np.ndarray, path: Path) -> Path:
+def _cover(probabilities: np.ndarray, image: np.ndarray, model_path: Path, path: Path) -> Path:
+    """The test image with its nuclei outlined, found from the test output (no second
+    network pass) with the model's own minimum confidence."""
     from nuclei_core.io.export import encode_png
     from nuclei_core.io.render import overlay
-    from nuclei_core.segmentation.segment import segment_image
+    from nuclei_core.segmentation.options import SegmentOptions, model_settings
+    from nuclei_core.segmentation.segment import nuclei_from_probabilities
 
-    path.write_bytes(encode_png(overlay(image, segment_image(model, image).labels)))
+    options = SegmentOptions(**model_settings(model_path))
+    labels, _ = nuclei_from_probabilities(probabilities, image, options)
+    path.write_bytes(encode_png(overlay(image, labels)))
     return path
 
 
@@ -193,7 +256,8 @@ def export_package(model_path, out=None, test_image=None) -> Path:
     Raises
     ------
     ModelLoadError
-        The model cannot be loaded (see :func:`nuclei_core.network.model.load_model`).
+        The model cannot be loaded (see :func:`nuclei_core.network.model.load_model`), or
+        its card is not valid JSON (the package would lose its data sets' licences).
     InputError
         ``out`` does not end in :data:`SUFFIX`, or the test image does not fit.
     ImageReadError
@@ -213,10 +277,7 @@ def export_package(model_path, out=None, test_image=None) -> Path:
     if not out.name.endswith(SUFFIX):
         raise InputError(f"{out}: a BioImage Model Zoo package's name ends in {SUFFIX}")
     model = computing_in_float32(load_model(model_path))
-    try:
-        card = read_card(model_path)
-    except Exception:  # no card, or an unreadable one: the package says less
-        card = {}
+    card = read_card(model_path)  # {} without a card; an unreadable one is an error
     channels = OUTPUT_CHANNELS[: int(model.output_shape[-1])]
     if len(channels) < 2:
         raise ModelLoadError(f"{model_path}: the network has no foreground and boundary outputs")
@@ -230,7 +291,7 @@ def export_package(model_path, out=None, test_image=None) -> Path:
         np.save(folder / "test_input.npy", raw)
         np.save(folder / "test_output.npy", output)
         (folder / "README.md").write_text(_documentation(card, name, channels))
-        cover = _cover(model, image, folder / "cover.png")
+        cover = _cover(output[0], image, model_path, folder / "cover.png")
         space = [
             v0_5.SpaceInputAxis(id=axis, size=v0_5.ParameterizedSize(min=64, step=32))
             for axis in ("y", "x")

@@ -13,64 +13,15 @@ post-processing levels.
 
 from __future__ import annotations
 
-import io
-import tempfile
-import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from nuclei_core.errors import InputTypeError, ModelLoadError
+from nuclei_core.sharing.archive import checked_archive, member_bytes, read_description
 
-__all__ = ["MAX_MEMBERS", "MAX_UNPACKED_BYTES", "import_package", "package_weights"]
+__all__ = ["import_package", "package_weights"]
 
-MAX_MEMBERS = 256
-"""Most files a package may hold."""
-MAX_UNPACKED_BYTES = 2 * 1024**3
-"""Most bytes a package's files may add up to, unpacked (2 GiB)."""
 NEEDED_CHANNELS = ("foreground", "boundary")
 """The output channels, in this order, of a network the engine can run."""
-
-
-def _checked_archive(data: bytes, label: str) -> zipfile.ZipFile:
-    """The package as an open zip, its members checked (names, count, sizes)."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise ModelLoadError(f"{label}: not a zip file (a .bioimageio.zip package)") from None
-    members = archive.infolist()
-    if len(members) > MAX_MEMBERS:
-        raise ModelLoadError(f"{label}: {len(members)} files, over the limit of {MAX_MEMBERS}")
-    if sum(member.file_size for member in members) > MAX_UNPACKED_BYTES:
-        raise ModelLoadError(
-            f"{label}: its files unpack to more than {MAX_UNPACKED_BYTES:,} bytes, the limit"
-        )
-    for member in members:
-        path = PurePosixPath(member.filename.replace("\\", "/"))
-        if path.is_absolute() or ".." in path.parts or ":" in member.filename:
-            raise ModelLoadError(f"{label}: a file outside the package ({member.filename!r})")
-    if "rdf.yaml" not in archive.namelist():
-        raise ModelLoadError(f"{label}: no rdf.yaml: not a BioImage Model Zoo package")
-    return archive
-
-
-def _description(archive: zipfile.ZipFile, label: str):
-    """The package's model description, read without network access; refused if invalid."""
-    from bioimageio.spec import InvalidDescr, load_model_description
-
-    with tempfile.TemporaryDirectory() as folder:
-        archive.extractall(folder)
-        try:
-            described = load_model_description(Path(folder) / "rdf.yaml", perform_io_checks=False)
-        except Exception as error:  # the spec's loader raises several kinds for a bad file
-            raise ModelLoadError(f"{label}: its rdf.yaml cannot be read ({error})") from None
-    if isinstance(described, InvalidDescr):
-        errors = (
-            described.validation_summary.details[-1].errors
-            if described.validation_summary.details
-            else []
-        )
-        first = errors[0].msg if errors else "not a valid model description"
-        raise ModelLoadError(f"{label}: not a valid model description ({first})")
-    return described
 
 
 def package_weights(data, file_name: str) -> tuple[bytes, dict]:
@@ -108,8 +59,8 @@ def package_weights(data, file_name: str) -> tuple[bytes, dict]:
     if not isinstance(data, (bytes, bytearray)):
         raise InputTypeError(f"package data must be bytes, got {type(data).__name__}")
     label = Path(str(file_name)).name or "package.bioimageio.zip"
-    archive = _checked_archive(bytes(data), label)
-    described = _description(archive, label)
+    archive = checked_archive(bytes(data), label)
+    described = read_description(archive, label)
     keras_weights = described.weights.keras_v3
     if keras_weights is None:
         formats = ", ".join(sorted(described.weights.available_formats)) or "none"
@@ -128,7 +79,7 @@ def package_weights(data, file_name: str) -> tuple[bytes, dict]:
             f"{label}: its output is {', '.join(channels) or 'unnamed'}; a model here gives "
             "foreground and boundary probabilities (and optionally a distance map)"
         )
-    weights = archive.read(str(keras_weights.source.path))
+    weights = member_bytes(archive, keras_weights.source, label)
     config = (described.config.model_dump() if described.config else {}).get("nuclei_core", {})
     card = {
         "name": str(described.name),
@@ -141,16 +92,103 @@ def package_weights(data, file_name: str) -> tuple[bytes, dict]:
     return weights, card
 
 
+def _made_here(described) -> bool:
+    """A package exported by this project: its Keras 3 weights are one of our networks."""
+    config = described.config.model_dump() if described.config else {}
+    channels = tuple(
+        str(name)
+        for axis in described.outputs[0].axes
+        if str(axis.type) == "channel"
+        for name in axis.channel_names
+    )
+    return (
+        "nuclei_core" in config
+        and described.weights.keras_v3 is not None
+        and len(described.outputs) == 1
+        and channels[:2] == NEEDED_CHANNELS
+    )
+
+
+def _register_package(data: bytes, label: str, registry, name: str, described):
+    """Keep a package from elsewhere as it is, in the data folder, once its network has run
+    on a small image here; its registered run."""
+    import hashlib
+
+    import numpy as np
+
+    from nuclei_core.locations import data_folder
+    from nuclei_core.registry import cards
+    from nuclei_core.registry.catalogue import slug
+    from nuclei_core.sharing.package_model import load_package_model
+    from nuclei_core.storage import atomic_write_bytes, ensure_dir
+
+    digest = hashlib.sha256(data).hexdigest()[:10]
+    stem = label.removesuffix(".zip").removesuffix(".bioimageio") or "package"
+    target = ensure_dir(data_folder() / "models") / f"{slug(stem)}-{digest}.bioimageio.zip"
+    if not target.is_file():
+        atomic_write_bytes(target, data)
+    try:
+        model = load_package_model(target)
+        model.predict_batch(np.random.default_rng(0).random((1, 64, 64, 3), np.float32))
+    except Exception as error:  # the package's network or its processing failed to run
+        target.unlink(missing_ok=True)
+        text = str(error).replace(str(target), label).replace(target.name, label)
+        if isinstance(error, ModelLoadError):
+            raise ModelLoadError(text) from None
+        raise ModelLoadError(f"{label}: its network does not run here ({text[:300]})") from None
+    output = described.outputs[0]
+    channel_names = [
+        str(channel)
+        for axis in output.axes
+        if str(axis.type) == "channel"
+        for channel in axis.channel_names
+    ]
+    card = cards.read_card(target) or {
+        "name": name,
+        "architecture": "bioimage.io package",
+        "licence": str(described.license),
+        "description": str(described.description)[:500],
+        "params": {
+            "source": "BioImage Model Zoo package",
+            "file_name": label,
+            "weights": model.layout.weight_format,
+            "outputs": channel_names or ["foreground"],
+            "authors": [str(author.name) for author in described.authors][:10],
+        },
+        "created_at": cards.utc_now(),
+    }
+    cards.write_card(target, card)
+    return registry.register_model_card(card, target, cards.card_path(target), name=name)
+
+
 def import_package(data, file_name: str, registry, name: str | None = None):
-    """Add a package's Keras 3 weights to the data folder and the registry (see
-    :func:`package_weights`); the registered model, its card saying where it came from."""
+    """Add a BioImage Model Zoo package to the data folder and the registry; its run.
+
+    A package exported here comes back as its Keras 3 weights, the same model
+    (:func:`package_weights`). One from elsewhere whose network gives a foreground
+    probability in ONNX or Keras 3 weights is kept as it is and runs through
+    :class:`~nuclei_core.sharing.package_model.PackageModel` (it is run once on a small
+    image first); others are refused with the reason
+    (:func:`~nuclei_core.sharing.package_model.package_layout`).
+    """
     from nuclei_core.registry import cards
     from nuclei_core.registry.catalogue import import_model
+    from nuclei_core.sharing.package_model import package_layout
 
+    if not isinstance(data, (bytes, bytearray)):
+        raise InputTypeError(f"package data must be bytes, got {type(data).__name__}")
+    label = Path(str(file_name)).name or "package.bioimageio.zip"
+    described = read_description(checked_archive(bytes(data), label), label)
+    chosen = (name or "").strip() or None
+    if not _made_here(described):
+        package_layout(described, label)  # refused here, before anything is written
+        return _register_package(
+            bytes(data), label, registry, chosen or str(described.name), described
+        )
     weights, package_card = package_weights(data, file_name)
-    stem = Path(str(file_name)).name.removesuffix(".zip").removesuffix(".bioimageio")
+    stem = label.removesuffix(".zip").removesuffix(".bioimageio")
     run = import_model(
-        weights, f"{stem or 'package'}.keras", registry, name or package_card["name"]
+        weights, f"{stem or 'package'}.keras", registry, chosen or package_card["name"]
     )
     card = cards.read_card(run.model_path) or {}
     cards.write_card(run.model_path, {**card, **package_card, "name": run.name})

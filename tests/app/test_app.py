@@ -534,6 +534,33 @@ def test_a_bioimage_model_zoo_package_is_added_and_a_broken_one_refused(registry
     assert cards.read_card(run.model_path)["params"]["source"] == "BioImage Model Zoo package"
     labels = [button.label for button in at.get("download_button")]
     assert "Download for Fiji, QuPath, napari" in labels  # the package of the chosen model
+    (holds,) = [e for e in at.expander if e.label == "What the Fiji, QuPath, napari package holds"]
+    shown = texts(holds.markdown)
+    assert "weights: Keras 3" in shown and "foreground, boundary" in shown
+
+
+@pytest.fixture(scope="module")
+def lab_package(tmp_path_factory):
+    """A package made elsewhere: ONNX weights, one foreground channel."""
+    pytest.importorskip("bioimageio.core")
+    from tests.sharing.foreign import write_foreign_package
+
+    return write_foreign_package(tmp_path_factory.mktemp("lab"))
+
+
+def test_a_package_from_elsewhere_says_where_it_came_from_and_downloads_as_it_is(
+    registry, lab_package
+):
+    at = start("pages/train.py")
+    upload_model(at, lab_package.name, lab_package.read_bytes())
+    assert not at.error, texts(at.error)
+    (run,) = registry.list_runs()
+    assert run.name == "another lab nuclei" and run.model_path.endswith(".bioimageio.zip")
+    labels = [button.label for button in at.get("download_button")]
+    assert "Download the package" in labels and "Download for Fiji, QuPath, napari" not in labels
+    (origin,) = [e for e in at.expander if e.label == "Where this model came from"]
+    shown = texts(origin.markdown)
+    assert "lab.bioimageio.zip" in shown and "Another Lab" in shown and "onnx" in shown
 
 
 def test_model_with_the_wrong_output_shape_is_refused(registry, tmp_path):

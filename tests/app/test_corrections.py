@@ -107,6 +107,12 @@ def test_without_a_model_one_annotates_from_scratch_and_saves(make_sample):
 
     at.run()
     assert at.selectbox(key="annotator_dataset").options == ["my_cells", "New dataset…"]
+    saved = mask.read_bytes()
+    at.selectbox(key="annotator_dataset").set_value("New dataset…").run()
+    at.text_input(key="annotator_new_dataset").set_value("my cells")  # the same folder again
+    at.button(key="annotator_save").click().run()
+    assert "A dataset named my_cells exists already" in texts(at.warning)
+    assert not at.success and mask.read_bytes() == saved
 
 
 @pytest.mark.usefixtures("active_model")

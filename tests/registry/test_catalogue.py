@@ -133,10 +133,29 @@ def test_delete_model_deletes_only_files_in_the_data_folder(registry, data_folde
     inside.parent.mkdir(parents=True)
     inside.write_bytes(b"x")
     inside.with_suffix(".json").write_text("{}")
+    export = data_folder / "models" / "inside.openvino" / "0123"
+    export.mkdir(parents=True)
+    (export / "model.xml").write_text("<net/>")
     outside = tmp_path / "outside.keras"
     outside.write_bytes(b"x")
     kept = registry.register_model_card({}, outside, None)
     removed = registry.register_model_card({}, inside, inside.with_suffix(".json"))
     assert catalogue.delete_model(registry, kept.id) == [] and outside.is_file()
-    assert catalogue.delete_model(registry, removed.id) == [inside, inside.with_suffix(".json")]
-    assert not inside.exists() and registry.list_runs() == []
+    assert catalogue.delete_model(registry, removed.id) == [
+        inside,
+        inside.with_suffix(".json"),
+        export.parent,
+    ]
+    assert not inside.exists() and not export.parent.exists() and registry.list_runs() == []
+
+
+def test_the_bundled_default_model_cannot_be_deleted(registry, tmp_path, monkeypatch):
+    from nuclei_core.errors import InputError
+
+    bundled = tmp_path / "default.keras"
+    bundled.write_bytes(b"model")
+    monkeypatch.setenv("NUCLEI_DEFAULT_MODEL", str(bundled))
+    run = catalogue.bootstrap_registry(registry, bundled)
+    with pytest.raises(InputError, match="bundled default model and cannot be deleted"):
+        catalogue.delete_model(registry, run.id)
+    assert registry.get_run(run.id) is not None and bundled.is_file()

@@ -29,3 +29,12 @@ def package(tmp_path_factory, tiny_model_file):
     out = folder / "tiny.bioimageio.zip"
     assert cli.main(["export-model", "--model", str(model), "--out", str(out)]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def foreign_package(tmp_path_factory):
+    """A package made elsewhere (:func:`tests.sharing.foreign.write_foreign_package`)."""
+    pytest.importorskip("bioimageio.core")
+    from tests.sharing.foreign import write_foreign_package
+
+    return write_foreign_package(tmp_path_factory.mktemp("foreign"))

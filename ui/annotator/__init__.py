@@ -20,10 +20,12 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from nuclei_core.datasets.user_names import check_dataset_name
 from nuclei_core.datasets.user_read import list_user_datasets
 from nuclei_core.datasets.user_write import save_training_image
 from nuclei_core.errors import NucleiError
 from nuclei_core.segmentation.preprocess import IMAGE_KINDS
+from ui import wording
 from ui.annotator.gestures import Correction
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
@@ -156,6 +158,13 @@ def save_form(name: str, image: np.ndarray, labels: np.ndarray, kind: str, sourc
             st.warning("Type a name for the new dataset.")
             return
         try:
+            if chosen == NEW_DATASET and check_dataset_name(dataset) in existing:
+                st.warning(
+                    f"A dataset named {wording.plain(check_dataset_name(dataset))} exists "
+                    "already: choose it in the list to add this image to it, or type another "
+                    "name. Nothing was saved."
+                )
+                return
             given = name if Path(name).stem == stem else stem  # keeps the file's name if it can
             saved = save_training_image(dataset, given, image, labels, kind, source_model)
         except NucleiError as error:
