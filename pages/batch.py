@@ -37,7 +37,8 @@ else:
         "Folder",
         key="batch_folder",
         help="Every PNG, JPEG and TIFF image directly in this folder (not its sub-folders). "
-        "Relative paths start at the project folder. " + wording.SERVER_PATHS_HELP,
+        "On your own machine relative paths start at the project folder. "
+        + wording.SERVER_PATHS_HELP,
     )
     if folder_text.strip():
         with messages.engine_errors():

@@ -31,8 +31,8 @@ folder_text = st.text_input(
     value=default_text,
     key="browse_folder",
     help="Either layout: <id>/images/ + <id>/masks/ (Kaggle, BBBC038) or inputs/ + masks/ "
-    "(optionally under train/ and test/). Relative paths start at the project folder"
-    + wording.SERVER_PATHS_HELP,
+    "(optionally under train/ and test/). On your own machine relative paths start at the "
+    "project folder. " + wording.SERVER_PATHS_HELP,
 )
 
 

@@ -30,7 +30,7 @@ path_text = st.text_input(
     "Slide file on the server",
     key="slide_path",
     help="A TIFF, OME-TIFF or BigTIFF (grey or RGB; level 0 of a pyramid) the server can read. "
-    "Relative paths start at the project folder. " + wording.SERVER_PATHS_HELP,
+    "On your own machine relative paths start at the project folder. " + wording.SERVER_PATHS_HELP,
 )
 left, middle, right = st.columns(3)
 threshold, min_size = instance_inputs("slide", left, middle)

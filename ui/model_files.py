@@ -55,26 +55,19 @@ def show_model_files(chosen, columns) -> None:
     path = Path(chosen.model_path)
     card = cards.read_card(path)
     name = catalogue.slug(chosen.name)
-    if path.name.lower().endswith(PACKAGE_SUFFIX):
-        columns[0].download_button(
-            "Download the package",
-            lambda: path.read_bytes(),
-            file_name=f"{name}{PACKAGE_SUFFIX}",
-            mime="application/zip",
-            on_click="ignore",
-            key="models_download",
-        )
-        with st.expander("Where this model came from"):
-            st.markdown("\n".join(f"- {line}" for line in origin_lines(card)))
-        return
+    imported = path.name.lower().endswith(PACKAGE_SUFFIX)
     columns[0].download_button(
-        "Download .keras",
+        "Download the package" if imported else "Download .keras",
         lambda: path.read_bytes(),
-        file_name=f"{name}.keras",
+        file_name=f"{name}{PACKAGE_SUFFIX if imported else '.keras'}",
         mime="application/zip",
         on_click="ignore",
         key="models_download",
     )
+    if imported:
+        with st.expander("Where this model came from"):
+            st.markdown("\n".join(f"- {line}" for line in origin_lines(card)))
+        return
     columns[1].download_button(
         "Download for Fiji, QuPath, napari",
         lambda: zoo_export.package_bytes(chosen.model_path),
