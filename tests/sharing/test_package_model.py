@@ -116,3 +116,27 @@ def test_packages_whose_network_does_not_fit_are_refused_with_what_is_missing(
         with pytest.raises(ModelLoadError, match=f"^theirs.bioimageio.zip: {re.escape(reason)}"):
             import_package(data, "theirs.bioimageio.zip", Registry())
     assert not list((tmp_path / "data").rglob("*.bioimageio.zip"))  # nothing kept
+
+
+def test_a_keras_only_package_from_elsewhere_runs_with_safe_mode(package, tmp_path, monkeypatch):
+    """Our package without its ONNX weights and its ``config.nuclei_core`` is a Keras 3
+    package made elsewhere: kept as it came, run by Keras, the same probabilities."""
+    from nuclei_core.network.model import load_model
+    from nuclei_core.network.predict import predict_probabilities
+    from nuclei_core.network.runtime import load_inference_model
+    from nuclei_core.segmentation.preprocess import to_model_input
+
+    rdf = zipfile.ZipFile(package).read("rdf.yaml").decode()
+    keras_only = re.sub(r"\n  onnx:\n(    .*\n)+", "\n", rdf).split("\nconfig:\n")[0] + "\n"
+    path = tmp_path / "keras_only.bioimageio.zip"
+    path.write_bytes(rewritten(package, replace={"rdf.yaml": keras_only}))
+    run = imported(path, tmp_path, monkeypatch, "keras only")
+    assert run.model_path.endswith(".bioimageio.zip")
+    model = load_inference_model(run.model_path)
+    assert model.layout.weight_format == "keras_v3"
+    image = np.random.default_rng(4).integers(0, 255, (64, 64), dtype=np.uint8)
+    model_input = to_model_input(image)
+    keras_output = predict_probabilities(load_model(package.with_name("tiny.keras")), model_input)
+    np.testing.assert_allclose(
+        predict_probabilities(model, model_input), keras_output[..., :2], atol=1e-4
+    )
