@@ -189,6 +189,24 @@ def _adapter_class():
     return Adapter
 
 
+def _refuse_external_data(path: Path, label: str) -> None:
+    """Refuse ONNX weights that refer to files outside themselves ("external data"): the
+    runtime would read them from wherever they point, a server file included."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as error:  # onnx raises its own decode errors
+        raise ModelLoadError(f"{label}: its ONNX weights cannot be read ({error})") from None
+    tensors = list(model.graph.initializer) + [
+        attribute.t for node in model.graph.node for attribute in node.attribute
+    ]
+    if any(tensor.data_location == onnx.TensorProto.EXTERNAL for tensor in tensors):
+        raise ModelLoadError(
+            f"{label}: its ONNX weights keep data in other files (external data); refused"
+        )
+
+
 def _network(archive, described, layout: PackageLayout, label: str):
     """The package's weights as a function of one float32 array, in the input's axis order."""
     weights = getattr(described.weights, layout.weight_format)
@@ -198,6 +216,8 @@ def _network(archive, described, layout: PackageLayout, label: str):
         path.write_bytes(data)
         if layout.weight_format == "onnx":
             import openvino as ov
+
+            _refuse_external_data(path, label)
 
             core = ov.Core()
             try:

@@ -140,3 +140,23 @@ def test_a_keras_only_package_from_elsewhere_runs_with_safe_mode(package, tmp_pa
     np.testing.assert_allclose(
         predict_probabilities(model, model_input), keras_output[..., :2], atol=1e-4
     )
+
+
+def test_onnx_weights_that_point_at_other_files_are_refused(foreign_package, tmp_path):
+    """An initializer stored as "external data" would make the runtime read a file of the
+    server (here ``/etc/hostname``): the package is refused before OpenVINO sees it."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from nuclei_core.sharing.package_model import load_package_model
+
+    model = onnx.load(zipfile.ZipFile(foreign_package).open("net.onnx"), load_external_data=False)
+    stolen = helper.make_tensor("four", TensorProto.FLOAT, [], [4.0])
+    stolen.ClearField("float_data")
+    stolen.data_location = TensorProto.EXTERNAL
+    stolen.external_data.add(key="location", value="../../../../etc/hostname")
+    model.graph.initializer[0].CopyFrom(stolen)
+    path = tmp_path / "stolen.bioimageio.zip"
+    path.write_bytes(rewritten(foreign_package, replace={"net.onnx": model.SerializeToString()}))
+    with pytest.raises(ModelLoadError, match="external data"):
+        load_package_model(path)
