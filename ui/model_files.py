@@ -31,8 +31,8 @@ def origin_lines(card: dict) -> list[str]:
     --------
     >>> card = {"licence": "MIT", "params": {"file_name": "cells.bioimageio.zip",
     ...         "weights": "onnx", "outputs": ["prob"], "authors": ["A. Lab"]}}
-    >>> origin_lines(card)[0]
-    'from the BioImage Model Zoo package cells.bioimageio.zip'
+    >>> print(origin_lines(card)[0])  # the package's own words escaped for Markdown
+    from the BioImage Model Zoo package cells\\.bioimageio\\.zip
     """
     params = card.get("params") or {}
     lines = [
