@@ -288,7 +288,7 @@ def load_keras_safely(path, compile: bool = False) -> keras.Model:
         Not a Keras archive, unexpected members, a Lambda layer, or does not load.
     """
     path = Path(path)
-    if path.name.lower().endswith(".bioimageio.zip"):
+    if path.name.lower().endswith(".bioimageio.zip"):  # runtime.PACKAGE_SUFFIX (no import circle)
         raise ModelLoadError(
             f"{path.name}: a BioImage Model Zoo package from elsewhere runs here (segment, "
             "compare) but is not a Keras network of this project: it cannot be trained on, "

@@ -14,7 +14,14 @@ from pathlib import Path, PurePosixPath
 
 from nuclei_core.errors import ModelLoadError
 
-__all__ = ["MAX_MEMBERS", "MAX_UNPACKED_BYTES", "checked_archive", "read_description"]
+__all__ = [
+    "MAX_MEMBERS",
+    "MAX_UNPACKED_BYTES",
+    "channel_names",
+    "checked_archive",
+    "member_bytes",
+    "read_description",
+]
 
 MAX_MEMBERS = 256
 """Most files a package may hold."""
@@ -82,3 +89,13 @@ def member_bytes(archive: zipfile.ZipFile, source, label: str) -> bytes:
         return archive.read(name)
     except KeyError:
         raise ModelLoadError(f"{label}: its rdf.yaml names {name!r}, not in the package") from None
+
+
+def channel_names(tensor) -> list[str]:
+    """The channel names of a described tensor (``[]`` when it has no channel axis)."""
+    return [
+        str(name)
+        for axis in tensor.axes
+        if str(axis.type) == "channel"
+        for name in axis.channel_names
+    ]

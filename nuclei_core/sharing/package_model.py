@@ -29,7 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from nuclei_core.errors import ModelLoadError
-from nuclei_core.sharing.archive import checked_archive, member_bytes, read_description
+from nuclei_core.sharing.archive import (
+    channel_names,
+    checked_archive,
+    member_bytes,
+    read_description,
+)
 
 __all__ = [
     "FOREGROUND_NAMES",
@@ -38,6 +43,7 @@ __all__ = [
     "PackageLayout",
     "PackageModel",
     "load_package_model",
+    "package_model",
     "package_layout",
 ]
 
@@ -79,15 +85,13 @@ def _spatial_ids(tensor) -> list[str]:
 
 
 def _channel_names(tensor) -> list[str]:
-    for axis in tensor.axes:
-        if str(axis.type) == "channel":
-            return [str(name) for name in axis.channel_names]
-    return ["(one channel)"]
+    return channel_names(tensor) or ["(one channel)"]
 
 
-def _find(names: list[str], parts: tuple[str, ...]) -> int | None:
+def _find(names: list[str], parts: tuple[str, ...], skip: int | None = None) -> int | None:
+    """The first channel (other than ``skip``) whose name contains one of ``parts``."""
     for index, name in enumerate(names):
-        if any(part in name.lower() for part in parts):
+        if index != skip and any(part in name.lower() for part in parts):
             return index
     return None
 
@@ -137,10 +141,7 @@ def _check_output(described, label: str) -> tuple[int, int | None]:
             f"{label}: its output is not a probability from 0 to 1 ({data}); a model here "
             "gives foreground (and boundary) probabilities"
         )
-    boundary = _find([name for name in names if names.index(name) != foreground], BOUNDARY_NAMES)
-    if boundary is not None and boundary >= foreground:
-        boundary += 1
-    return foreground, (boundary if len(names) > 1 else None)
+    return foreground, _find(names, BOUNDARY_NAMES, skip=foreground)
 
 
 def package_layout(described, label: str) -> PackageLayout:
@@ -163,13 +164,15 @@ def package_layout(described, label: str) -> PackageLayout:
     return PackageLayout(channels, foreground, boundary, present[0])
 
 
-def _adapter_class():
-    """A ``bioimageio.core`` model adapter running the weights read here (made on first use:
-    the base class comes with bioimageio.core)."""
+def _adapter(described, network):
+    """A ``bioimageio.core`` model adapter running ``network`` (the weights read here); its
+    class is made on first use, as the base class comes with bioimageio.core."""
     from bioimageio.core._model_adapter import LocalModelAdapter
 
     class Adapter(LocalModelAdapter):
-        network = None  # set before the adapter loads
+        def __init__(self):
+            self.network = network  # before the base class loads the adapter
+            super().__init__(described, None)
 
         def _parse_devices(self, devices):
             return [None]
@@ -186,7 +189,7 @@ def _adapter_class():
         def _cleanup_post_model_deletion(self, device):
             pass
 
-    return Adapter
+    return Adapter()
 
 
 def _refuse_external_data(path: Path, label: str) -> None:
@@ -307,6 +310,25 @@ class PackageModel:
         return np.stack([self._one(image) for image in np.asarray(batch, np.float32)])
 
 
+def package_model(archive, described, path: Path) -> PackageModel:
+    """The :class:`PackageModel` of a package already opened
+    (:func:`~nuclei_core.sharing.archive.checked_archive`) and described; ``path`` is its
+    file, named in messages.
+
+    Raises
+    ------
+    ModelLoadError
+        Its network does not fit (:func:`package_layout`) or its weights cannot be read.
+    """
+    from bioimageio.core import create_prediction_pipeline
+
+    label = Path(path).name
+    layout = package_layout(described, label)
+    adapter = _adapter(described, _network(archive, described, layout, label))
+    pipeline = create_prediction_pipeline(described, model_adapter=adapter)
+    return PackageModel(pipeline, layout, Path(path))
+
+
 def load_package_model(path) -> PackageModel:
     """Open a ``.bioimageio.zip`` package as a model the engine runs (see the module notes).
 
@@ -316,17 +338,8 @@ def load_package_model(path) -> PackageModel:
         The package is unsafe or invalid (:func:`~nuclei_core.sharing.archive.checked_archive`)
         or its network does not fit (:func:`package_layout`).
     """
-    from bioimageio.core import create_prediction_pipeline
-
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"{path}: no such model file")
-    label = path.name
-    archive = checked_archive(path.read_bytes(), label)
-    described = read_description(archive, label)
-    layout = package_layout(described, label)
-    adapter_class = _adapter_class()
-    adapter_class.network = staticmethod(_network(archive, described, layout, label))
-    adapter = adapter_class(described, None)
-    pipeline = create_prediction_pipeline(described, model_adapter=adapter)
-    return PackageModel(pipeline, layout, path)
+    archive = checked_archive(path.read_bytes(), path.name)
+    return package_model(archive, read_description(archive, path.name), path)

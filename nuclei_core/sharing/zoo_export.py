@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from nuclei_core.errors import InputError, ModelLoadError
+from nuclei_core.network.runtime import PACKAGE_SUFFIX
 
 __all__ = ["OUTPUT_CHANNELS", "SUFFIX", "export_package", "package_bytes", "package_contents"]
 
-SUFFIX = ".bioimageio.zip"
+SUFFIX = PACKAGE_SUFFIX
 """How an exported package's file name ends."""
 OUTPUT_CHANNELS = ("foreground", "boundary", "distance")
 """The network's output channels, in order (a model without a distance map has two)."""

@@ -16,7 +16,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from nuclei_core.errors import InputTypeError, ModelLoadError
-from nuclei_core.sharing.archive import checked_archive, member_bytes, read_description
+from nuclei_core.sharing.archive import (
+    channel_names,
+    checked_archive,
+    member_bytes,
+    read_description,
+)
 
 __all__ = ["import_package", "package_weights"]
 
@@ -60,7 +65,11 @@ def package_weights(data, file_name: str) -> tuple[bytes, dict]:
         raise InputTypeError(f"package data must be bytes, got {type(data).__name__}")
     label = Path(str(file_name)).name or "package.bioimageio.zip"
     archive = checked_archive(bytes(data), label)
-    described = read_description(archive, label)
+    return _keras_weights(archive, read_description(archive, label), label)
+
+
+def _keras_weights(archive, described, label: str) -> tuple[bytes, dict]:
+    """:func:`package_weights` of a package already opened and described."""
     keras_weights = described.weights.keras_v3
     if keras_weights is None:
         formats = ", ".join(sorted(described.weights.available_formats)) or "none"
@@ -68,12 +77,7 @@ def package_weights(data, file_name: str) -> tuple[bytes, dict]:
             f"{label}: no Keras 3 weights (it has {formats}); only packages with Keras 3 "
             "weights load here"
         )
-    channels = tuple(
-        str(name)
-        for axis in described.outputs[0].axes
-        if str(axis.type) == "channel"
-        for name in axis.channel_names
-    )
+    channels = tuple(channel_names(described.outputs[0]))
     if len(described.outputs) != 1 or channels[:2] != NEEDED_CHANNELS:
         raise ModelLoadError(
             f"{label}: its output is {', '.join(channels) or 'unnamed'}; a model here gives "
@@ -95,12 +99,7 @@ def package_weights(data, file_name: str) -> tuple[bytes, dict]:
 def _made_here(described) -> bool:
     """A package exported by this project: its Keras 3 weights are one of our networks."""
     config = described.config.model_dump() if described.config else {}
-    channels = tuple(
-        str(name)
-        for axis in described.outputs[0].axes
-        if str(axis.type) == "channel"
-        for name in axis.channel_names
-    )
+    channels = tuple(channel_names(described.outputs[0]))
     return (
         "nuclei_core" in config
         and described.weights.keras_v3 is not None
@@ -109,7 +108,7 @@ def _made_here(described) -> bool:
     )
 
 
-def _register_package(data: bytes, label: str, registry, name: str, described):
+def _register_package(data: bytes, label: str, registry, name: str, archive, described):
     """Keep a package from elsewhere as it is, in the data folder, once its network has run
     on a small image here; its registered run."""
     import hashlib
@@ -119,7 +118,7 @@ def _register_package(data: bytes, label: str, registry, name: str, described):
     from nuclei_core.locations import data_folder
     from nuclei_core.registry import cards
     from nuclei_core.registry.catalogue import slug
-    from nuclei_core.sharing.package_model import load_package_model
+    from nuclei_core.sharing.package_model import package_model
     from nuclei_core.storage import atomic_write_bytes, ensure_dir
 
     digest = hashlib.sha256(data).hexdigest()[:10]
@@ -128,7 +127,7 @@ def _register_package(data: bytes, label: str, registry, name: str, described):
     if not target.is_file():
         atomic_write_bytes(target, data)
     try:
-        model = load_package_model(target)
+        model = package_model(archive, described, target)
         model.predict_batch(np.random.default_rng(0).random((1, 64, 64, 3), np.float32))
     except Exception as error:  # the package's network or its processing failed to run
         target.unlink(missing_ok=True)
@@ -136,13 +135,6 @@ def _register_package(data: bytes, label: str, registry, name: str, described):
         if isinstance(error, ModelLoadError):
             raise ModelLoadError(text) from None
         raise ModelLoadError(f"{label}: its network does not run here ({text[:300]})") from None
-    output = described.outputs[0]
-    channel_names = [
-        str(channel)
-        for axis in output.axes
-        if str(axis.type) == "channel"
-        for channel in axis.channel_names
-    ]
     card = cards.read_card(target) or {
         "name": name,
         "architecture": "bioimage.io package",
@@ -152,7 +144,7 @@ def _register_package(data: bytes, label: str, registry, name: str, described):
             "source": "BioImage Model Zoo package",
             "file_name": label,
             "weights": model.layout.weight_format,
-            "outputs": channel_names or ["foreground"],
+            "outputs": channel_names(described.outputs[0]) or ["foreground"],
             "authors": [str(author.name) for author in described.authors][:10],
         },
         "created_at": cards.utc_now(),
@@ -178,14 +170,15 @@ def import_package(data, file_name: str, registry, name: str | None = None):
     if not isinstance(data, (bytes, bytearray)):
         raise InputTypeError(f"package data must be bytes, got {type(data).__name__}")
     label = Path(str(file_name)).name or "package.bioimageio.zip"
-    described = read_description(checked_archive(bytes(data), label), label)
+    archive = checked_archive(bytes(data), label)
+    described = read_description(archive, label)
     chosen = (name or "").strip() or None
     if not _made_here(described):
         package_layout(described, label)  # refused here, before anything is written
         return _register_package(
-            bytes(data), label, registry, chosen or str(described.name), described
+            bytes(data), label, registry, chosen or str(described.name), archive, described
         )
-    weights, package_card = package_weights(data, file_name)
+    weights, package_card = _keras_weights(archive, described, label)
     stem = label.removesuffix(".zip").removesuffix(".bioimageio")
     run = import_model(
         weights, f"{stem or 'package'}.keras", registry, chosen or package_card["name"]
