@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from nuclei_core.access.users import visible_runs
 from nuclei_core.errors import NucleiError
 from nuclei_core.network import runtime
 from nuclei_core.registry.catalogue import has_model_file, model_runs
@@ -20,6 +21,7 @@ st.set_page_config(page_title="Nuclei segmentation", page_icon="🔬", layout="w
 if not signin.gate():  # a served app: nothing runs before the sign-in
     st.stop()
 access = signin.current_access()
+user = signin.current_user(access)
 
 PAGES = [
     st.Page("pages/segment.py", title="Segment an image", icon=":material/biotech:", default=True),
@@ -52,6 +54,9 @@ with st.sidebar:
     if report["problem"]:
         st.warning(report["problem"])
     active = state.session_model(registry)
+    lost = state.lost_model_notice()
+    if lost:
+        st.warning(lost)
     if active is None or not has_model_file(active):
         st.warning(messages.NO_MODEL_TEXT)
     else:
@@ -60,7 +65,7 @@ with st.sidebar:
         metrics = wording.validation_line(active)
         st.caption(f"Validation: {metrics}" if metrics else messages.NO_VALIDATION_TEXT)
         st.caption(f"Runs on {runtime.default_runtime()}")
-    choices = model_runs(registry)
+    choices = visible_runs(user, model_runs(registry))
     if choices:
         names = {run.id: wording.run_label(run) for run in choices}
         wanted = active.id if active is not None and active.id in names else None

@@ -19,6 +19,13 @@ variable                   what it sets (default)
 ``NUCLEI_SAMPLES_DIR``     the bundled sample images (``sample_images/``)
 ``NUCLEI_MAX_PIXELS``      largest image read whole, width x height (8192 x 8192)
 ``NUCLEI_JOB_LOCK_FD``     set by the app for its training worker process only
+``NUCLEI_PASSWORD_HASH``   the lab password's hash (``nuclei hash-password``)
+``NUCLEI_OPERATOR_``       the operator password's hash: who signs in with it
+``PASSWORD_HASH``          may change shared models and the default
+``NUCLEI_OPERATORS``       single-sign-on accounts (e-mails, ``,``-separated)
+                           that are operators
+``NUCLEI_ALLOWED_ROOTS``   ``:``-separated folders a served app may read
+``NUCLEI_ALLOW_ANONYMOUS`` ``1``: serve a network address without sign-in
 =========================  =====================================================
 """
 
@@ -46,6 +53,8 @@ LOCK_FD_ENV = "NUCLEI_JOB_LOCK_FD"
 PASSWORD_HASH_ENV = "NUCLEI_PASSWORD_HASH"  # the lab password's hash (nuclei hash-password)
 ALLOW_ANONYMOUS_ENV = "NUCLEI_ALLOW_ANONYMOUS"  # 1: serve a network without sign-in, on purpose
 ALLOWED_ROOTS_ENV = "NUCLEI_ALLOWED_ROOTS"  # ':'-separated folders a served app may read
+OPERATORS_ENV = "NUCLEI_OPERATORS"  # ','-separated single-sign-on accounts that are operators
+OPERATOR_HASH_ENV = "NUCLEI_OPERATOR_PASSWORD_HASH"  # the operator password's hash
 IMPORTS_FOLDER_NAME = "imports"  # <data folder>/imports: what a served app reads by default
 
 DEFAULT_DATA_DIR_NAME = ".nuclei_data"
@@ -159,3 +168,28 @@ def configured_roots() -> list[Path]:
     """
     parts = os.environ.get(ALLOWED_ROOTS_ENV, "").split(":")
     return [Path(part.strip()).expanduser() for part in parts if part.strip()]
+
+
+def operator_hash_setting() -> str | None:
+    """The operator password's hash from ``$NUCLEI_OPERATOR_PASSWORD_HASH``, or None.
+
+    Examples
+    --------
+    >>> operator_hash_setting() == (os.environ.get(OPERATOR_HASH_ENV, "").strip() or None)
+    True
+    """
+    return os.environ.get(OPERATOR_HASH_ENV, "").strip() or None
+
+
+def operators_setting() -> list[str]:
+    """The single-sign-on accounts of ``$NUCLEI_OPERATORS`` (``,``-separated, blanks ignored).
+
+    Examples
+    --------
+    >>> os.environ[OPERATORS_ENV] = " ada@lab.org, ,bob@lab.org"
+    >>> operators_setting()
+    ['ada@lab.org', 'bob@lab.org']
+    >>> del os.environ[OPERATORS_ENV]
+    """
+    parts = os.environ.get(OPERATORS_ENV, "").split(",")
+    return [part.strip() for part in parts if part.strip()]

@@ -14,6 +14,7 @@ session), ``models_choice``, ``train_*`` (the form), ``finetune_*`` (the fine-tu
 import streamlit as st
 
 from nuclei_core import jobs
+from nuclei_core.access.users import may_change, may_see, visible_runs
 from nuclei_core.evaluation.evaluate import check_dataset_folder
 from nuclei_core.registry import ACTIVE_STATUSES, catalogue
 from nuclei_core.registry.history import history_frame
@@ -35,6 +36,8 @@ from ui import (
 navigation.ensure_app_shell(__file__)
 st.title("Train or load a model")
 registry = state.registry()
+access = signin.current_access()
+user = signin.current_user(access)
 messages.show_flash()
 
 
@@ -56,13 +59,15 @@ def training_monitor(run_id: int) -> None:
         fraction, text = progress.job_progress(status)
         st.progress(fraction, text=text)
         stopping = bool(status.get("stop_requested"))
+        allowed = may_change(user, run)
         st.button(
             "Stopping…" if stopping else "Stop training",
             key="train_stop",
             type="primary",
-            disabled=stopping,
+            disabled=stopping or not allowed,
             on_click=request_stop,
             args=(run_id,),
+            help=None if allowed else "Only the person who started it, or an operator, stops it.",
         )
         if stopping:
             st.info(progress.STOPPING_TEXT)
@@ -83,6 +88,10 @@ def use_in_session(run_id: int, name: str) -> None:
 
 
 def make_default(run_id: int, name: str) -> None:
+    """Operators only: the default is every user's, so it is shared (its owner cleared)."""
+    if not user.operator:
+        return
+    registry.update_run(run_id, owner=None)
     registry.set_active_model(run_id)
     messages.flash(f"{wording.plain(name)} is now the model new sessions start with.")
 
@@ -93,7 +102,7 @@ if job is not None:
     training_monitor(job.id)
 else:
     last = catalogue.latest_training_run(registry)
-    outcome = messages.training_outcome(last)
+    outcome = messages.training_outcome(last) if last and may_see(user, last) else None
     if outcome is not None:
         kind, text = outcome
         getattr(st, kind)(text)
@@ -190,19 +199,19 @@ else:
                 time_budget_minutes=float(budget) if budget else None,
                 name=name.strip() or None,
             )
-            run = jobs.start_training(config, registry)
+            run = jobs.start_training(config, registry, owner=user.owner)
             st.session_state["train_last_run_id"] = run.id
             st.rerun()
 
 st.header("Your corrected images")
-corrected = user_datasets.show_user_datasets(registry)
+corrected = user_datasets.show_user_datasets(registry, user)
 if corrected and job is None:
-    user_datasets.finetune_form(registry, corrected)
+    user_datasets.finetune_form(registry, corrected, user)
 elif corrected:
     st.caption("Fine-tuning can start when the running job ends.")
 
 st.header("Manage models")
-runs = catalogue.model_runs(registry)
+runs = visible_runs(user, catalogue.model_runs(registry))
 if not runs:
     st.info("No model is registered yet: train one above or add a `.keras` file below.")
 else:
@@ -215,10 +224,12 @@ else:
     chosen = registry.get_run(
         st.selectbox("Model", list(names), format_func=names.get, key="models_choice")
     )
+    shown_file = chosen.model_path if access.mode == "open" else wording.file_name(chosen)
     st.caption(
         f"{wording.model_caption(chosen)} · {wording.validation_line(chosen) or 'no metrics'}"
-        f" · file {chosen.model_path}"
+        f" · file {wording.plain(shown_file)}"
     )
+    allowed = may_change(user, chosen)
     default = registry.active_model()
     columns = st.columns(5)
     columns[0].button(
@@ -232,15 +243,20 @@ else:
     columns[1].button(
         "Make it the default",
         key="models_default",
-        disabled=default is not None and default.id == chosen.id,
+        disabled=not user.operator or (default is not None and default.id == chosen.id),
         on_click=make_default,
         args=(chosen.id, chosen.name),
-        help="The model every new browser session starts with; open sessions keep theirs.",
+        help="The model every new browser session starts with; open sessions keep theirs."
+        + ("" if user.operator else " Only an operator changes it."),
     )
     model_files.show_model_files(chosen, columns[2:4])
-    with columns[4].popover("Rename or delete"):
+    with columns[4].popover(
+        "Rename or delete",
+        disabled=not allowed,
+        help=None if allowed else "Shared models and other people's are read-only to you.",
+    ):
         new_name = st.text_input("New name", value=chosen.name, key="models_new_name")
-        if st.button("Rename", key="models_rename"):
+        if st.button("Rename", key="models_rename", disabled=not allowed):
             with messages.engine_errors():
                 registry.rename_run(chosen.id, new_name)
                 messages.flash(f"Renamed to {wording.plain(new_name.strip())}.")
@@ -252,7 +268,7 @@ else:
             disabled=bundled,
             help="The bundled default model cannot be deleted." if bundled else None,
         )
-        if st.button("Delete", key="models_delete", disabled=not confirm or bundled):
+        if st.button("Delete", key="models_delete", disabled=not confirm or bundled or not allowed):
             with messages.engine_errors():
                 removed = catalogue.delete_model(registry, chosen.id)
                 state.clear_model_cache()
@@ -273,7 +289,7 @@ if st.button("Add this model", key="models_add", disabled=upload is None) and up
     with messages.engine_errors():
         package = upload.name.lower().endswith(".zip")
         importer = zoo_import.import_package if package else catalogue.import_model
-        added = importer(upload.getvalue(), upload.name, registry, upload_name)
+        added = importer(upload.getvalue(), upload.name, registry, upload_name, user.owner)
         if activate:
             state.use_model(registry, added.id)
         state.clear_model_cache()

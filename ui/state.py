@@ -6,8 +6,11 @@ Everything here is about caches and session state; the work itself is done by
 
 * ``segment_probabilities``: ``(key, probabilities)`` of the last network pass on
   the Segment page, the key being (image hash, model key, test-time flips);
-* ``session_model``: the run id of the model this browser session uses
-  (:func:`session_model`); new sessions start with the registry's active model;
+* ``session_model``: ``(run id, name)`` of the model this browser session uses
+  (:func:`session_model`), also kept in the page address (``?model=<id>``) so a
+  reload keeps it; new sessions start with the registry's active model;
+* ``session_model_lost``: the name of a chosen model that was deleted or hidden
+  since, told once in the sidebar (:func:`lost_model_notice`);
 * ``kept_<key>``: the last value of a widget made with :func:`kept`, so a form
   keeps its fields while it is not shown.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import streamlit as st
 
 from nuclei_core import jobs
+from nuclei_core.access.users import may_see
 from nuclei_core.errors import NucleiError
 from nuclei_core.locations import default_model_path
 from nuclei_core.registry import Registry, Run, default_registry_path
@@ -24,6 +28,8 @@ from nuclei_core.registry.catalogue import bootstrap_registry, has_model_file, m
 from nuclei_core.segmentation.options import SegmentOptions
 from nuclei_core.segmentation.segment import predict_with_size
 from ui.messages import NO_MODEL_TEXT
+from ui.signin import current_user
+from ui.wording import plain
 
 # --------------------------------------------------------------------------- registry
 
@@ -68,28 +74,62 @@ def startup_report() -> dict:
 # --------------------------------------------------------------------------- the session's model
 
 
+MODEL_PARAMETER = "model"  # the page address's ?model=<run id>: the session's model
+
+
+def _chosen_model() -> tuple[int, str | None] | None:
+    """The session's choice: its state, else the page address's (a reloaded page)."""
+    chosen = st.session_state.get("session_model")
+    if chosen is not None:
+        return chosen
+    text = st.query_params.get(MODEL_PARAMETER, "")
+    return (int(text), None) if text.isdigit() else None
+
+
 def session_model(registry: Registry) -> Run | None:
     """The model this browser session uses: its own choice, else the registry's active model.
 
-    A choice whose run or file is gone falls back to the registry's active
-    model (the default for new sessions), so one person's switch never
-    changes another's model.
+    The choice is kept in the page address too, so a reload keeps it. A choice whose
+    run or file is gone, or that this user may no longer see, falls back to the
+    registry's active model (the default for new sessions), and the sidebar says so
+    once (:func:`lost_model_notice`); one person's switch never changes another's model.
     """
-    chosen = st.session_state.get("session_model")
+    chosen = _chosen_model()
     if chosen is not None:
+        run_id, name = chosen
         try:
-            run = registry.get_run(chosen)
+            run = registry.get_run(run_id)
         except NucleiError:
             run = None
-        if run is not None and has_model_file(run):
+        if run is not None and has_model_file(run) and may_see(current_user(), run):
+            st.session_state["session_model"] = (run.id, run.name)
+            if st.query_params.get(MODEL_PARAMETER) != str(run.id):  # cleared by navigation
+                st.query_params[MODEL_PARAMETER] = str(run.id)
             return run
-        del st.session_state["session_model"]
+        st.session_state.pop("session_model", None)
+        st.query_params.pop(MODEL_PARAMETER, None)
+        if name is not None:
+            st.session_state["session_model_lost"] = name
     return registry.active_model()
 
 
+def lost_model_notice() -> str | None:
+    """Once, after the session's model was deleted elsewhere: what happened to it."""
+    name = st.session_state.pop("session_model_lost", None)
+    if name is None:
+        return None
+    return (
+        f"The model you chose, {plain(name)}, was deleted or is no longer shared; this "
+        "session now uses the default model."
+    )
+
+
 def use_model(registry: Registry, run_id: int) -> None:
-    """Make ``run_id`` this session's model; the first model also becomes the default."""
-    st.session_state["session_model"] = run_id
+    """Make ``run_id`` this session's model (kept in the page address for a reload); the
+    first model also becomes the default."""
+    run = registry.get_run(run_id)
+    st.session_state["session_model"] = (run.id, run.name)
+    st.query_params[MODEL_PARAMETER] = str(run.id)
     if registry.active_model() is None:
         registry.set_active_model(run_id)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from nuclei_core import jobs
+from nuclei_core.access.users import User
 from nuclei_core.datasets import user_read, user_write
 from nuclei_core.errors import NucleiError
 from nuclei_core.registry import Registry
@@ -67,23 +68,26 @@ def image_caption(image, model_names: dict[str, str]) -> str:
     return " · ".join(parts + [source_name(image.source_model, model_names)])
 
 
-def _remove(dataset: str, stem: str) -> None:
+def _remove(dataset: str, stem: str, root) -> None:
     """The Remove button's callback: delete the image and its labels, say so after the rerun."""
     try:
-        user_write.remove_training_image(dataset, stem)
+        user_write.remove_training_image(dataset, stem, root)
     except NucleiError as error:
         messages.flash(str(error), "error")
     else:
         messages.flash(f"Removed {stem} from {dataset}.")
 
 
-def show_dataset(dataset, model_names: dict[str, str]) -> None:
-    """One dataset: its name and size, then its images as a grid of thumbnails with Remove."""
+def show_dataset(dataset, model_names: dict[str, str], user: User) -> None:
+    """One dataset: its name and size, then its images as a grid of thumbnails with Remove.
+
+    The server folder is shown to the one user of a loopback app only."""
     st.subheader(dataset.name)
-    images = user_read.dataset_images(dataset.name)
+    images = user_read.dataset_images(dataset.name, user.datasets_root)
+    where = f" · folder {plain(str(dataset.folder))}" if user.name is None else ""
     st.caption(
         f"{len(images)} image{'s' if len(images) != 1 else ''} · updated "
-        f"{format_date(dataset.updated_at)} · folder {dataset.folder}"
+        f"{format_date(dataset.updated_at)}{where}"
     )
     if not images:
         st.info("This dataset holds no image.")
@@ -103,25 +107,26 @@ def show_dataset(dataset, model_names: dict[str, str]) -> None:
                 "Remove",
                 key=f"user_remove_{dataset.name}_{image.stem}",
                 on_click=_remove,
-                args=(dataset.name, image.stem),
+                args=(dataset.name, image.stem, user.datasets_root),
                 help="Delete this image and its corrected nuclei from the dataset.",
             )
 
 
-def show_user_datasets(registry: Registry) -> list:
-    """Every user dataset with its thumbnails (or a note that there is none); returns them."""
-    datasets = user_read.list_user_datasets()
+def show_user_datasets(registry: Registry, user: User) -> list:
+    """Every dataset of ``user`` with its thumbnails (or a note that there is none); returns
+    them."""
+    datasets = user_read.list_user_datasets(user.datasets_root)
     if not datasets:
         st.info(NO_DATASET_TEXT)
         return []
     model_names = {run.model_path: run.name for run in registry.list_runs() if run.model_path}
     for dataset in datasets:
         with messages.engine_errors():
-            show_dataset(dataset, model_names)
+            show_dataset(dataset, model_names, user)
     return datasets
 
 
-def finetune_form(registry: Registry, datasets: list) -> None:
+def finetune_form(registry: Registry, datasets: list, user: User) -> None:
     """The form "Fine-tune the active model": dataset, minutes, run name, Start."""
     base = state.session_model(registry)
     st.subheader("Fine-tune the active model")
@@ -149,15 +154,15 @@ def finetune_form(registry: Registry, datasets: list) -> None:
         name = state.kept(second.text_input, "Run name (optional)", key="finetune_name", default="")
         submitted = st.form_submit_button("Start fine-tuning", type="primary")
     if submitted:
-        start_finetune(registry, base, names.get(chosen), minutes, name)
+        start_finetune(registry, base, names.get(chosen), minutes, name, user)
 
 
-def start_finetune(registry: Registry, base, dataset, minutes, name: str) -> None:
+def start_finetune(registry: Registry, base, dataset, minutes, name: str, user: User) -> None:
     """Check the base model and the dataset, then start the fine-tuning job and rerun."""
     if base is None or not has_model_file(base):
         st.error("No active model to fine-tune: pick a model in the sidebar or add one below.")
         return
-    if dataset is None or not user_read.dataset_images(dataset.name):
+    if dataset is None or not user_read.dataset_images(dataset.name, user.datasets_root):
         st.error(
             f"The dataset {plain(getattr(dataset, 'name', ''))} holds no image to fine-tune on."
         )
@@ -172,6 +177,6 @@ def start_finetune(registry: Registry, base, dataset, minutes, name: str) -> Non
             minutes=float(minutes),
             name=name.strip() or None,
         )
-        run = jobs.start_training(config, registry)
+        run = jobs.start_training(config, registry, owner=user.owner)
         st.session_state["train_last_run_id"] = run.id
         st.rerun()

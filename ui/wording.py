@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import Path
 
 import streamlit as st
 
@@ -240,8 +241,12 @@ def format_date(text: str | None) -> str:
         return str(text)
 
 
+LABEL_NAME_CHARACTERS = 40  # a select box shows the start of its label: the name, cut here
+
+
 def run_label(run) -> str:
-    """One line naming a run in a select box.
+    """One line naming a run in a select box: its name first (long names cut, so a narrow
+    box still shows the name), then architecture, date, status and whose it is.
 
     Examples
     --------
@@ -250,12 +255,33 @@ def run_label(run) -> str:
     ...                       finished_at="2024-05-01T12:30:00+00:00", created_at=None)
     >>> run_label(run)
     'u · U-Net · 2024-05-01 12:30 UTC'
+    >>> run_label(SimpleNamespace(**{**vars(run), "name": "n" * 60, "owner": "ada"}))[38:]
+    'n… · U-Net · 2024-05-01 12:30 UTC · ada'
     """
-    label = f"{run.name} · {architecture_label(run.architecture, short=True)}"
+    name = run.name
+    if len(name) > LABEL_NAME_CHARACTERS:
+        name = name[: LABEL_NAME_CHARACTERS - 1] + "…"
+    label = f"{name} · {architecture_label(run.architecture, short=True)}"
     label += f" · {format_date(run.finished_at or run.created_at)}"
     if run.status != "finished":
         label += f" · {run.status}"
+    if getattr(run, "owner", None):
+        label += f" · {run.owner}"
     return label
+
+
+def file_name(run) -> str:
+    """The name of a run's model file without its server folder (what a signed-in user is
+    shown: no absolute server paths).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> file_name(SimpleNamespace(model_path="/srv/data/models/u-1.keras")), file_name(
+    ...     SimpleNamespace(model_path=None))
+    ('u-1.keras', 'none')
+    """
+    return Path(run.model_path).name if run.model_path else "none"
 
 
 def model_caption(run) -> str:

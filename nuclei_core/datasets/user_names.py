@@ -105,19 +105,21 @@ def check_image_stem(name: Any) -> str:
     return stem
 
 
-def dataset_folder(dataset: Any) -> Path:
-    """The folder of a user dataset (which may not exist yet).
+def dataset_folder(dataset: Any, root: Path | None = None) -> Path:
+    """The folder of a user dataset (which may not exist yet), in ``root`` (default
+    :func:`~nuclei_core.locations.user_datasets_folder`; a signed-in user's own is
+    :attr:`nuclei_core.access.users.User.datasets_root`).
 
     Examples
     --------
     >>> dataset_folder("my cells").name
     'my_cells'
     """
-    return user_datasets_folder() / check_dataset_name(dataset)
+    return (root or user_datasets_folder()) / check_dataset_name(dataset)
 
 
-def existing_dataset_folder(dataset: Any) -> Path:
-    """The folder of a user dataset that exists.
+def existing_dataset_folder(dataset: Any, root: Path | None = None) -> Path:
+    """The folder of a user dataset that exists (in ``root``, as :func:`dataset_folder`).
 
     Raises
     ------
@@ -131,7 +133,7 @@ def existing_dataset_folder(dataset: Any) -> Path:
     ...
     nuclei_core.errors.DatasetError: ...: user dataset 'never saved' does not exist
     """
-    folder = dataset_folder(dataset)
+    folder = dataset_folder(dataset, root)
     if not folder.is_dir():
         raise DatasetError(f"{folder}: user dataset {dataset!r} does not exist")
     return folder

@@ -136,8 +136,8 @@ def _images_of(folder: Path) -> list[UserImage]:
     return found
 
 
-def dataset_images(dataset: Any) -> list[UserImage]:
-    """The images of a user dataset, by stem.
+def dataset_images(dataset: Any, root: Path | None = None) -> list[UserImage]:
+    """The images of a user dataset (in ``root``, default the data folder's), by stem.
 
     Raises
     ------
@@ -151,18 +151,19 @@ def dataset_images(dataset: Any) -> list[UserImage]:
     ...
     nuclei_core.errors.DatasetError: ...: user dataset 'never saved' does not exist
     """
-    return _images_of(existing_dataset_folder(dataset))
+    return _images_of(existing_dataset_folder(dataset, root))
 
 
-def list_user_datasets() -> list[UserDataset]:
-    """The user datasets, by name (an empty list when there is none).
+def list_user_datasets(root: Path | None = None) -> list[UserDataset]:
+    """The user datasets in ``root`` (default the data folder's), by name (an empty list
+    when there is none).
 
     Examples
     --------
     >>> list_user_datasets()
     []
     """
-    root = user_datasets_folder()
+    root = root or user_datasets_folder()
     if not root.is_dir():
         return []
     found = []

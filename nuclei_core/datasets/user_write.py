@@ -140,6 +140,7 @@ def save_training_image(
     labels: Any,
     kind: Any,
     source_model: Any = None,
+    root: Path | None = None,
 ) -> UserImage:
     """Save an image and its corrected labels into a user dataset (created when new).
 
@@ -159,6 +160,9 @@ def save_training_image(
         The image's kind (:func:`nuclei_core.segmentation.preprocess.image_kind`).
     source_model : str or path, optional
         The model that made the starting point (``None``: drawn from scratch).
+    root : Path, optional
+        The folder of the datasets (default the data folder's; a signed-in user's own is
+        :attr:`nuclei_core.access.users.User.datasets_root`).
 
     Returns
     -------
@@ -180,7 +184,7 @@ def save_training_image(
     >>> saved.n_nuclei, saved.kind, saved.source_model
     (1, 'stained', 'models/default.keras')
     """
-    folder = dataset_folder(dataset)
+    folder = dataset_folder(dataset, root)
     stem = check_image_stem(name)
     image = as_image(image)
     renumbered, count = _checked_labels(labels, image.shape)
@@ -206,8 +210,9 @@ def save_training_image(
     return UserImage.from_entry(stem, image_path, mask_path, entry)
 
 
-def remove_training_image(dataset: Any, stem: Any) -> None:
-    """Remove one image and its labels from a user dataset; the others stay as they are.
+def remove_training_image(dataset: Any, stem: Any, root: Path | None = None) -> None:
+    """Remove one image and its labels from a user dataset (in ``root``, default the data
+    folder's); the others stay as they are.
 
     Raises
     ------
@@ -225,7 +230,7 @@ def remove_training_image(dataset: Any, stem: Any) -> None:
     ...
     nuclei_core.errors.DatasetError: ...: user dataset 'set' holds no image 'b'
     """
-    folder = existing_dataset_folder(dataset)
+    folder = existing_dataset_folder(dataset, root)
     stem = check_image_stem(stem)
     with _locked(folder):
         paths = [folder / "inputs" / f"{stem}.png", folder / "masks" / f"{stem}.png"]

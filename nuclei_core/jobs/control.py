@@ -118,7 +118,9 @@ def _run_name(config: TrainConfig) -> str:
     return f"{config.architecture} {Path(folder).expanduser().name or folder}"
 
 
-def start_training(config: TrainConfig, registry: Registry | None = None) -> Run:
+def start_training(
+    config: TrainConfig, registry: Registry | None = None, owner: str | None = None
+) -> Run:
     """Check a training configuration and start it as a background job.
 
     The parameters and the dataset split are checked first (nothing is
@@ -137,6 +139,9 @@ def start_training(config: TrainConfig, registry: Registry | None = None) -> Run
         ``out``, which is always the run folder).
     registry : Registry, optional
         Default: the registry in the data folder.
+    owner : str, optional
+        The signed-in user who starts it (:mod:`nuclei_core.access.users`); ``None``: a
+        shared run.
 
     Returns
     -------
@@ -177,15 +182,15 @@ def start_training(config: TrainConfig, registry: Registry | None = None) -> Run
     with holding_lock(LOCK_WAIT_S) as fd:
         if fd is None:
             raise busy_error(registry)
-        return _create_and_spawn(config, registry, fd)
+        return _create_and_spawn(config, registry, fd, owner)
 
 
-def _create_and_spawn(config: TrainConfig, registry: Registry, lock_fd: int) -> Run:
+def _create_and_spawn(config: TrainConfig, registry: Registry, lock_fd: int, owner) -> Run:
     """Create the run and start its worker; called with the lock held."""
     params = dataclasses.asdict(config)
     params.pop("out", None)
     data = os.pathsep.join(str(folder) for folder in config.data_folders())
-    run = registry.create_run(_run_name(config), config.architecture, params, data)
+    run = registry.create_run(_run_name(config), config.architecture, params, data, owner=owner)
     try:
         folder = fresh_run_dir(run.id)
     except NucleiError as error:

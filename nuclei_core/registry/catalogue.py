@@ -188,17 +188,21 @@ def _architecture_of(model) -> str | None:
     return None
 
 
-def import_model(data: bytes, file_name: str, registry, name: str | None = None):
+def import_model(
+    data: bytes, file_name: str, registry, name: str | None = None, owner: str | None = None
+):
     """Add an uploaded ``.keras`` file to the data folder and the registry.
 
-    The file is saved under ``<data dir>/models/``, then loaded with
+    The file is saved under ``<data dir>/models/`` (``owner``'s own models folder for a
+    signed-in user's upload, :func:`models_folder`), then loaded with
     :func:`nuclei_core.network.model.load_model` (``safe_mode=True``, shape checks); a
     file that is refused is removed again.
 
     Returns
     -------
     Run
-        The registered model (an identical file uploaded before gives its run).
+        The registered model, ``owner``'s (an identical file uploaded before by the same
+        user gives its run).
 
     Raises
     ------
@@ -223,8 +227,7 @@ def import_model(data: bytes, file_name: str, registry, name: str | None = None)
     from nuclei_core.network.model import load_model
 
     digest = hashlib.sha256(bytes(data)).hexdigest()[:10]
-    folder = ensure_dir(data_folder() / "models")
-    target = folder / f"{slug(Path(label).stem)}-{digest}.keras"
+    target = ensure_dir(models_folder(owner)) / f"{slug(Path(label).stem)}-{digest}.keras"
     if not target.is_file():
         atomic_write_bytes(target, bytes(data))
     try:
@@ -241,7 +244,27 @@ def import_model(data: bytes, file_name: str, registry, name: str | None = None)
         "created_at": cards.utc_now(),
     }
     cards.write_card(target, card)
-    return registry.register_model_card(card, target, card_file, name=(name or "").strip() or None)
+    return registry.register_model_card(
+        card, target, card_file, name=(name or "").strip() or None, owner=owner
+    )
+
+
+def models_folder(owner: str | None) -> Path:
+    """Where uploaded and imported models are kept: ``<data folder>/models`` for shared
+    ones, ``<data folder>/users/<owner's folder>/models`` for a signed-in user's.
+
+    Examples
+    --------
+    >>> models_folder(None) == data_folder() / "models"
+    True
+    >>> models_folder("ada").parent.parent.name
+    'users'
+    """
+    if owner is None:
+        return data_folder() / "models"
+    from nuclei_core.access.users import user_folder
+
+    return user_folder(owner) / "models"
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -39,7 +39,7 @@ ENDED_STATUSES = ("finished", "failed", "stopped")
 REGISTRY_FILE_NAME = "registry.sqlite3"
 """File name of the default registry inside :func:`nuclei_core.locations.data_folder`."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Schema version this code writes (``PRAGMA user_version``)."""
 
 ACTIVE_MODEL_KEY = "active_model_id"
@@ -86,7 +86,12 @@ _SCHEMA_V1 = (
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status)",
 )
 
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1,)
+_OWNERS_V2 = (
+    # who made a run (a signed-in user's name); NULL: shared, made before users or published
+    "ALTER TABLE runs ADD COLUMN owner TEXT",
+)
+
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _OWNERS_V2)
 """``_MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``; one per version."""
 
 
@@ -95,7 +100,8 @@ class Run:
     """One training run as stored in the registry (a row of ``runs``).
 
     Timestamps are ISO-8601 UTC strings (``None`` until the event happened);
-    ``params`` and ``final_metrics`` are decoded dicts (empty when unset).
+    ``params`` and ``final_metrics`` are decoded dicts (empty when unset); ``owner`` is
+    the user who made it (:mod:`nuclei_core.access.users`), ``None`` for a shared run.
 
     Examples
     --------
@@ -119,6 +125,7 @@ class Run:
     message: str | None
     best_epoch: int | None
     final_metrics: dict[str, Any] = field(hash=False)
+    owner: str | None = None
 
     @property
     def is_active(self) -> bool:
@@ -292,6 +299,7 @@ class RegistryDatabase:
             final_metrics=self._decode(
                 row["final_metrics_json"], f"final metrics of run {row['id']}"
             ),
+            owner=row["owner"],
         )
 
     def _fetch(self, connection: sqlite3.Connection, run_id: int) -> Run:

@@ -32,7 +32,7 @@ from nuclei_core.registry.database import (
 )
 from nuclei_core.storage import to_json
 
-UPDATABLE_FIELDS = ("model_path", "card_path", "best_epoch", "final_metrics")
+UPDATABLE_FIELDS = ("model_path", "card_path", "best_epoch", "final_metrics", "owner")
 """Fields :meth:`Registry.update_run` accepts."""
 
 
@@ -57,6 +57,7 @@ class RunTable(RegistryDatabase):
         params: Mapping[str, Any] | None,
         dataset: str | os.PathLike[str] | None,
         status: str = "queued",
+        owner: str | None = None,
     ) -> Run:
         """Add a run; a taken name gets a suffix `` (2)``, `` (3)``...
 
@@ -73,6 +74,8 @@ class RunTable(RegistryDatabase):
         status : str, default "queued"
             Initial status; ``running`` sets ``started_at``, an ended status
             sets ``finished_at``.
+        owner : str, optional
+            The signed-in user who starts it (``None``: a shared run).
 
         Returns
         -------
@@ -94,11 +97,12 @@ class RunTable(RegistryDatabase):
         params_json = to_json(check_dict(params, "params"))
         dataset_text = check_optional_path(dataset, "dataset")
         status = _check_status(status)
+        owner = check_optional_str(owner, "owner")
         now = utc_now()
         with self._session(write=True) as connection:
             cursor = connection.execute(
                 "INSERT INTO runs (name, architecture, params_json, dataset, status, created_at,"
-                " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " started_at, finished_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     self._unique_name(connection, wanted),
                     architecture,
@@ -108,6 +112,7 @@ class RunTable(RegistryDatabase):
                     now,
                     now if status == "running" else None,
                     now if status in ENDED_STATUSES else None,
+                    owner,
                 ),
             )
             return self._fetch(connection, cursor.lastrowid)
@@ -231,7 +236,7 @@ class RunTable(RegistryDatabase):
             return self._fetch(connection, run_id)
 
     def update_run(self, run_id: int, **fields: Any) -> Run:
-        """Set some of ``model_path``, ``card_path``, ``best_epoch``, ``final_metrics``.
+        """Set some of ``model_path``, ``card_path``, ``best_epoch``, ``final_metrics``, ``owner``.
 
         Parameters
         ----------
@@ -239,7 +244,8 @@ class RunTable(RegistryDatabase):
             The run.
         **fields
             ``model_path``/``card_path``: str, path or ``None``;
-            ``best_epoch``: int or ``None``; ``final_metrics``: dict or ``None``.
+            ``best_epoch``: int or ``None``; ``final_metrics``: dict or ``None``;
+            ``owner``: str or ``None`` (``None`` shares the run with every user).
 
         Returns
         -------
@@ -280,6 +286,8 @@ class RunTable(RegistryDatabase):
         for name in ("model_path", "card_path"):
             if name in fields:
                 columns[name] = check_optional_path(fields[name], name)
+        if "owner" in fields:
+            columns["owner"] = check_optional_str(fields["owner"], "owner")
         if "best_epoch" in fields:
             columns["best_epoch"] = check_optional_int(fields["best_epoch"], "best_epoch")
         if "final_metrics" in fields:

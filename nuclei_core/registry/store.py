@@ -14,7 +14,13 @@ from typing import Any
 
 import psutil
 
-from nuclei_core.checks import check_dict, check_int, check_name, check_optional_path
+from nuclei_core.checks import (
+    check_dict,
+    check_int,
+    check_name,
+    check_optional_path,
+    check_optional_str,
+)
 from nuclei_core.errors import InputTypeError
 from nuclei_core.registry.cards import check_epoch, parse_card, utc_now
 from nuclei_core.registry.database import (
@@ -268,6 +274,7 @@ class Registry(RunTable):
         model_path: str | os.PathLike[str],
         card_path: str | os.PathLike[str] | None,
         name: str | None = None,
+        owner: str | None = None,
     ) -> Run:
         """Add an existing trained model as a ``finished`` run, from its model card.
 
@@ -287,6 +294,8 @@ class Registry(RunTable):
         name : str, optional
             Run name; default the card's name, else the model file's stem.  A
             taken name gets a suffix.
+        owner : str, optional
+            The signed-in user who adds it (``None``: shared with every user).
 
         Returns
         -------
@@ -327,6 +336,7 @@ class Registry(RunTable):
             card_text,
             fields.best_epoch,
             to_json(fields.final_metrics),
+            check_optional_str(owner, "owner"),
         )
         with self._session(write=True) as connection:
             existing = self._find_by_model_path(connection, model_text)
@@ -334,8 +344,8 @@ class Registry(RunTable):
                 return existing
             cursor = connection.execute(
                 "INSERT INTO runs (name, architecture, params_json, dataset, status, created_at,"
-                " finished_at, model_path, card_path, best_epoch, final_metrics_json)"
-                " VALUES (?, ?, ?, ?, 'finished', ?, ?, ?, ?, ?, ?)",
+                " finished_at, model_path, card_path, best_epoch, final_metrics_json, owner)"
+                " VALUES (?, ?, ?, ?, 'finished', ?, ?, ?, ?, ?, ?, ?)",
                 (self._unique_name(connection, wanted), *values),
             )
             connection.executemany(

@@ -108,22 +108,21 @@ def _made_here(described) -> bool:
     )
 
 
-def _register_package(data: bytes, label: str, registry, name: str, archive, described):
+def _register_package(data: bytes, label: str, registry, name: str, archive, described, owner):
     """Keep a package from elsewhere as it is, in the data folder, once its network has run
     on a small image here; its registered run."""
     import hashlib
 
     import numpy as np
 
-    from nuclei_core.locations import data_folder
     from nuclei_core.registry import cards
-    from nuclei_core.registry.catalogue import slug
+    from nuclei_core.registry.catalogue import models_folder, slug
     from nuclei_core.sharing.package_model import package_model
     from nuclei_core.storage import atomic_write_bytes, ensure_dir
 
     digest = hashlib.sha256(data).hexdigest()[:10]
     stem = label.removesuffix(".zip").removesuffix(".bioimageio") or "package"
-    target = ensure_dir(data_folder() / "models") / f"{slug(stem)}-{digest}.bioimageio.zip"
+    target = ensure_dir(models_folder(owner)) / f"{slug(stem)}-{digest}.bioimageio.zip"
     if not target.is_file():
         atomic_write_bytes(target, data)
     try:
@@ -150,11 +149,16 @@ def _register_package(data: bytes, label: str, registry, name: str, archive, des
         "created_at": cards.utc_now(),
     }
     cards.write_card(target, card)
-    return registry.register_model_card(card, target, cards.card_path(target), name=name)
+    return registry.register_model_card(
+        card, target, cards.card_path(target), name=name, owner=owner
+    )
 
 
-def import_package(data, file_name: str, registry, name: str | None = None):
-    """Add a BioImage Model Zoo package to the data folder and the registry; its run.
+def import_package(
+    data, file_name: str, registry, name: str | None = None, owner: str | None = None
+):
+    """Add a BioImage Model Zoo package to the data folder and the registry; its run
+    (``owner``'s, as :func:`~nuclei_core.registry.catalogue.import_model`).
 
     A package exported here comes back as its Keras 3 weights, the same model
     (:func:`package_weights`). One from elsewhere whose network gives a foreground
@@ -176,12 +180,12 @@ def import_package(data, file_name: str, registry, name: str | None = None):
     if not _made_here(described):
         package_layout(described, label)  # refused here, before anything is written
         return _register_package(
-            bytes(data), label, registry, chosen or str(described.name), archive, described
+            bytes(data), label, registry, chosen or str(described.name), archive, described, owner
         )
     weights, package_card = _keras_weights(archive, described, label)
     stem = label.removesuffix(".zip").removesuffix(".bioimageio")
     run = import_model(
-        weights, f"{stem or 'package'}.keras", registry, chosen or package_card["name"]
+        weights, f"{stem or 'package'}.keras", registry, chosen or package_card["name"], owner
     )
     card = cards.read_card(run.model_path) or {}
     cards.write_card(run.model_path, {**card, **package_card, "name": run.name})

@@ -333,7 +333,7 @@ def test_training_job_registers_a_run_whose_curves_show_its_epochs(
     at = start("pages/train.py")
     assert "tiny-run" in texts(at.success)
     at.button(key="train_activate").click().run()
-    assert at.session_state["session_model"] == run.id
+    assert at.session_state["session_model"][0] == run.id
     assert "tiny-run" in texts(at.sidebar.markdown)
 
     at.switch_page("pages/curves.py").run()
@@ -429,7 +429,7 @@ def test_training_form_keeps_its_fields_and_sends_the_time_budget(
     data = flat_dataset_factory(fresh_environment / "train_data", n_images=6)
     sent = []
 
-    def record(config, registry=None):
+    def record(config, registry=None, owner=None):
         sent.append(config)
         raise NucleiError("recorded instead of started")
 
@@ -629,7 +629,7 @@ def test_train_page_sets_the_default_model_for_new_sessions(
     at = start("pages/train.py")
     at.selectbox(key="models_choice").set_value(other.id).run()
     at.button(key="models_activate").click().run()
-    assert at.session_state["session_model"] == other.id
+    assert at.session_state["session_model"][0] == other.id
     assert registry.active_model().id == active_model.id
     at.button(key="models_default").click().run()
     assert not at.exception

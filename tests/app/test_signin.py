@@ -35,6 +35,10 @@ def test_with_a_password_every_page_waits_for_it(monkeypatch, password_hash):
     at = start_app()
     assert texts(at.title) == ["Nuclei segmentation"]
     assert not at.sidebar.subheader  # the model sidebar of the app is not drawn
+    at.text_input(key="signin_password").set_value(PASSWORD)
+    at.button[0].click().run()  # no name: refused before the password is checked
+    assert texts(at.error) == ["Type your name: your datasets are kept under it."]
+    at.text_input(key="signin_name").set_value("Ada")
     at.text_input(key="signin_password").set_value("not it")
     at.button[0].click().run()
     assert signin.WRONG_PASSWORD_TEXT in texts(at.error)
@@ -43,6 +47,7 @@ def test_with_a_password_every_page_waits_for_it(monkeypatch, password_hash):
     at.button[0].click().run()
     assert not at.exception, at.exception
     assert "Model" in texts(at.sidebar.subheader)  # the app itself, with its sidebar
+    assert "Signed in as Ada" in texts(at.sidebar.caption)
     at.button(key="signin_sign_out").click().run()
     assert texts(at.title) == ["Nuclei segmentation"] and not at.sidebar.subheader
 
@@ -55,6 +60,7 @@ def test_wrong_passwords_wait_longer_and_longer_for_the_whole_server(monkeypatch
     for _ in range(2):  # two browser sessions: the count is the server's
         at = start_app()
         for _ in range(2):
+            at.text_input(key="signin_name").set_value("Eve")
             at.text_input(key="signin_password").set_value("guess")
             at.button[0].click().run()
     assert waits == [0.0, 0.0, 1.0, 2.0]

@@ -50,7 +50,7 @@ def started(monkeypatch):
     """Configs sent to ``jobs.start_training``, recorded instead of started."""
     sent = []
 
-    def record(config, registry=None):
+    def record(config, registry=None, owner=None):
         sent.append(config)
         raise NucleiError("recorded instead of started")
 
@@ -170,7 +170,7 @@ def test_a_finished_fine_tune_run_is_made_active_in_one_click(
     assert "tuned" in texts(at.success)
     at.button(key="train_activate").click().run()
     assert not at.exception
-    assert at.session_state["session_model"] == run.id
+    assert at.session_state["session_model"][0] == run.id
     assert "tuned" in texts(at.sidebar.markdown)
 
 

@@ -109,6 +109,32 @@ def test_threads_opening_a_new_file_together_all_succeed(tmp_path: Path) -> None
     assert failures == []
 
 
+def test_a_registry_of_before_users_gets_owners_and_keeps_its_runs(tmp_path: Path) -> None:
+    """A schema-1 file (no ``owner`` column) is brought up to date; its runs are shared."""
+    from nuclei_core.registry.database import _SCHEMA_V1
+
+    path = tmp_path / "registry.sqlite3"
+    connection = sqlite3.connect(path)
+    for statement in _SCHEMA_V1:
+        connection.execute(statement)
+    connection.execute(
+        "INSERT INTO runs (name, status, created_at, model_path) "
+        "VALUES ('old', 'finished', '2026-01-01T00:00:00+00:00', 'm.keras')"
+    )
+    connection.execute("PRAGMA user_version = 1")
+    connection.commit()
+    connection.close()
+    registry = Registry(path)
+    (old,) = registry.list_runs()
+    assert (old.name, old.owner, old.model_path) == ("old", None, "m.keras")
+    mine = registry.create_run("mine", "unet", {}, "d", owner="ada@lab.org")
+    assert registry.get_run(mine.id).owner == "ada@lab.org"
+    assert registry.update_run(mine.id, owner=None).owner is None  # published
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    check.close()
+
+
 def test_reopening_keeps_runs(registry: Registry) -> None:
     run = _new_run(registry)
     assert Registry(registry.path).get_run(run.id) == run

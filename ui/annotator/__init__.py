@@ -27,6 +27,7 @@ from nuclei_core.errors import NucleiError
 from nuclei_core.segmentation.preprocess import IMAGE_KINDS
 from ui import wording
 from ui.annotator.gestures import Correction
+from ui.signin import current_user
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
 STORE_KEY = "annotator_corrections"
@@ -128,7 +129,8 @@ def safe_stem(name: str) -> str:
 def save_form(name: str, image: np.ndarray, labels: np.ndarray, kind: str, source_model) -> None:
     """Show "Save as training image": dataset (existing or new), image name, kind; save."""
     st.subheader("Save as training image")
-    existing = [dataset.name for dataset in list_user_datasets()]
+    user = current_user()
+    existing = [dataset.name for dataset in list_user_datasets(user.datasets_root)]
     left, middle, right, last = st.columns(4)
     chosen = left.selectbox("Dataset", [*existing, NEW_DATASET], key="annotator_dataset")
     dataset = chosen
@@ -166,11 +168,15 @@ def save_form(name: str, image: np.ndarray, labels: np.ndarray, kind: str, sourc
                 )
                 return
             given = name if Path(name).stem == stem else stem  # keeps the file's name if it can
-            saved = save_training_image(dataset, given, image, labels, kind, source_model)
+            saved = save_training_image(
+                dataset, given, image, labels, kind, source_model, root=user.datasets_root
+            )
         except NucleiError as error:
             st.warning(str(error).splitlines()[0])
             return
+        folder = saved.image_path.parent.parent  # its server folder: for the local user only
+        where = f" (folder {wording.plain(str(folder))})" if user.name is None else ""
         st.success(
-            f"Saved {saved.image_path.name} with {saved.n_nuclei} nuclei into the dataset "
-            f"folder {saved.image_path.parent.parent}."
+            f"Saved {wording.plain(saved.image_path.name)} with {saved.n_nuclei} nuclei into "
+            f"the dataset {wording.plain(folder.name)}{where}."
         )
