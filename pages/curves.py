@@ -1,19 +1,25 @@
 """Curves page: loss, accuracy, IoU and Dice per epoch of registered runs, overlaid to compare.
 
 Training lines are solid, validation lines dashed; a dotted rule marks each run's
-best (early-stopping) epoch.  The chosen runs are ``st.session_state["curves_runs"]``.
+best (early-stopping) epoch.  A signed-in user sees the shared runs and their own.  The
+chosen runs are ``st.session_state["curves_runs"]``.
 """
 
 import streamlit as st
 
+from nuclei_core.access.users import visible_runs
 from nuclei_core.registry import history
-from ui import charts, messages, navigation, state, wording
+from ui import charts, messages, navigation, signin, state, wording
 
 navigation.ensure_app_shell(__file__)
 st.title("Training curves")
 registry = state.registry()
 
-runs = [run for run in registry.list_runs() if registry.epochs(run.id)]
+runs = [
+    run
+    for run in visible_runs(signin.current_user(), registry.list_runs())
+    if registry.epochs(run.id)
+]
 if not runs:
     st.info("No run has recorded an epoch yet. Start one on the **Train or load a model** page.")
     st.stop()
