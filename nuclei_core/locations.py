@@ -26,6 +26,8 @@ variable                   what it sets (default)
                            that are operators
 ``NUCLEI_ALLOWED_ROOTS``   ``:``-separated folders a served app may read
 ``NUCLEI_ALLOW_ANONYMOUS`` ``1``: serve a network address without sign-in
+``NUCLEI_MAX_JOBS``        folder batches and whole slides running at once on
+                           an app server; more wait in a queue (2)
 =========================  =====================================================
 """
 
@@ -53,6 +55,8 @@ LOCK_FD_ENV = "NUCLEI_JOB_LOCK_FD"
 PASSWORD_HASH_ENV = "NUCLEI_PASSWORD_HASH"  # the lab password's hash (nuclei hash-password)
 ALLOW_ANONYMOUS_ENV = "NUCLEI_ALLOW_ANONYMOUS"  # 1: serve a network without sign-in, on purpose
 ALLOWED_ROOTS_ENV = "NUCLEI_ALLOWED_ROOTS"  # ':'-separated folders a served app may read
+MAX_JOBS_ENV = "NUCLEI_MAX_JOBS"  # folder batches and slides running at once on a server
+DEFAULT_MAX_JOBS = 2
 OPERATORS_ENV = "NUCLEI_OPERATORS"  # ','-separated single-sign-on accounts that are operators
 OPERATOR_HASH_ENV = "NUCLEI_OPERATOR_PASSWORD_HASH"  # the operator password's hash
 IMPORTS_FOLDER_NAME = "imports"  # <data folder>/imports: what a served app reads by default
@@ -128,6 +132,28 @@ def max_pixels() -> int:
         return DEFAULT_MAX_PIXELS
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"{MAX_PIXELS_ENV} must be a positive whole number, got {value!r}")
+    return int(value)
+
+
+def max_jobs() -> int:
+    """How many folder batches and slides an app server runs at once: ``$NUCLEI_MAX_JOBS``
+    or 2.
+
+    Raises
+    ------
+    ValueError
+        The variable is set but is not a whole number of 1 or more.
+
+    Examples
+    --------
+    >>> max_jobs() >= 1
+    True
+    """
+    value = os.environ.get(MAX_JOBS_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_JOBS
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{MAX_JOBS_ENV} must be a whole number of 1 or more, got {value!r}")
     return int(value)
 
 

@@ -2,21 +2,20 @@
 
 A slide of many gigabytes is not uploaded: the page takes the path of a TIFF, OME-TIFF or
 BigTIFF on the server and runs :func:`nuclei_core.slides.segment.segment_slide` with the
-session's model (bounded memory, whatever the size); the outputs go to
-``<data folder>/slides/<file name>/`` (label image as OME-Zarr, CSV, overview PNG, and
-QuPath's GeoJSON when asked).
-Then: the count, a downsampled overview with the nuclei drawn, and the table.
-Session-state key: ``slide_result`` (the last :class:`~nuclei_core.slides.segment.SlideResult`).
+session's model (bounded memory, whatever the size) in the background
+(``ui.slide_job``): it waits for its turn among the server's jobs, goes on while the user
+is on another page, and writes each run into a new folder of the user's
+(``<user folder>/slides/<file name>-<hash>/<time>/``: label image as OME-Zarr, CSV,
+overview PNG, and QuPath's GeoJSON when asked), so nothing earlier is touched.
+Then: the count, a downsampled overview with the nuclei drawn, the table and downloads.
+Session-state key: ``slide_job`` (see ``ui.slide_job``).
 """
-
-import time
 
 import streamlit as st
 
 from nuclei_core.segmentation.options import SegmentOptions, model_settings
 from nuclei_core.slides.outputs import slide_output_folder
-from nuclei_core.slides.segment import segment_slide
-from ui import messages, navigation, pictures, progress, signin, state, wording
+from ui import messages, navigation, pictures, signin, slide_job, state, wording
 from ui.threshold import instance_inputs
 
 navigation.ensure_app_shell(__file__)
@@ -40,40 +39,46 @@ geojson = right.checkbox(
     help="Every nucleus as a detection with its measurements, for QuPath's File > Import objects.",
 )
 
-if st.button("Segment the slide", type="primary", disabled=not path_text.strip(), key="slide_go"):
-    bar, started = st.progress(0.0, text="Reading the slide"), time.monotonic()
-
-    def show_progress(done, total):
-        left_s = (time.monotonic() - started) / done * (total - done)
-        bar.progress(
-            done / total, text=f"{done} of {total} tiles, {progress.format_eta(left_s)} left"
-        )
-
+job = slide_job.current_job()
+if st.button(
+    "Segment the slide",
+    type="primary",
+    disabled=not path_text.strip() or (job is not None and job.running),
+    key="slide_go",
+):
     with messages.engine_errors():
         path = signin.server_path(path_text.strip())
         settings = model_settings(run.model_path)  # its card's, e.g. the minimum confidence
         options = SegmentOptions(threshold=threshold, min_size=min_size, **settings)
-        st.session_state["slide_result"] = segment_slide(
-            model,
-            path,
-            slide_output_folder(path),
-            options,
-            progress=show_progress,
-            geojson=geojson,
-        )
-    bar.empty()
+        out = slide_output_folder(path, signin.current_user().data_root)
+        job = slide_job.start_job(model, path, out, options, geojson)
 
-result = st.session_state.get("slide_result")
-if result is None:
+if job is None:
     st.caption("Name a slide file on the server, then segment it tile by tile.")
+    st.stop()
+if job.running:
+    slide_job.follow(job)
+    st.stop()
+if job.error:
+    st.error(job.error)
+if job.stopped:
+    st.info("The slide was stopped; its unfinished outputs were removed.")
+result = job.result
+if result is None:
     st.stop()
 
 height, width = result.shape
 st.metric("Nuclei", f"{result.count:,}")
-st.caption(
-    f"{result.path.name}: {height:,} x {width:,} pixels in {result.tiles} tiles, "
-    f"{result.seconds['total']:.0f} s. Outputs in `{result.outputs['labels'].parent}`."
+where = (
+    f" Outputs in `{result.outputs['labels'].parent}`."
+    if signin.current_user().name is None
+    else ""
 )
+st.caption(
+    f"{wording.plain(result.path.name)}: {height:,} x {width:,} pixels in {result.tiles} tiles, "
+    f"{result.seconds['total']:.0f} s.{where}"
+)
+slide_job.download_buttons(result)
 st.image(pictures.display_size(result.overview), caption="Overview with the nuclei outlined")
 table = result.table()
 st.dataframe(table, hide_index=True, column_config=wording.column_config(table.columns))

@@ -1,6 +1,7 @@
 """The Streamlit side of the "Segment a folder" page: a batch in a background thread.
 
-:class:`BatchJob` runs :func:`nuclei_core.batch.images.segment_batch` in a daemon thread, so
+:class:`BatchJob` runs :func:`nuclei_core.batch.images.segment_batch` in a daemon thread
+(a ``ui.background.BackgroundJob``, in turn with other sessions' batches and slides), so
 the session's script is never blocked: other pages stay usable while it runs and the
 batch goes on while the user is elsewhere.  :func:`follow` shows its progress in an
 ``st.fragment`` that reruns itself every second while the job runs and reruns the page
@@ -10,13 +11,13 @@ once when it ends.  Session-state key: ``batch_job``, the session's latest job.
 from __future__ import annotations
 
 import threading
-import time
 
 import streamlit as st
 
 from nuclei_core.batch.archive import batch_zip
 from nuclei_core.batch.images import BatchItem, BatchProgress, segment_batch
 from nuclei_core.segmentation.options import SegmentOptions
+from ui.background import BackgroundJob, error_line, waiting_text, work_queue
 from ui.progress import format_eta
 
 POLL_SECONDS = 1.0
@@ -24,7 +25,7 @@ POLL_SECONDS = 1.0
 JOB_KEY = "batch_job"
 
 
-class BatchJob:
+class BatchJob(BackgroundJob):
     """Segment images in a background thread; the page reads ``items`` and ``progress``.
 
     Parameters
@@ -47,7 +48,10 @@ class BatchJob:
     (['failed'], None)
     """
 
+    thread_name = "nuclei-batch"
+
     def __init__(self, model, sources, options: SegmentOptions, model_name: str, pixel_size=None):
+        super().__init__()
         self.model = model
         self.pixel_size = pixel_size
         self.sources = list(sources)
@@ -56,21 +60,10 @@ class BatchJob:
         self.total = len(self.sources)
         self.items: list[BatchItem] = []
         self.progress = BatchProgress(0, self.total, 0.0)
-        self.error: str | None = None
-        self.stopped = False
-        self.started = time.monotonic()
-        self.seconds = 0.0
-        self._stop = threading.Event()
         self._zip: bytes | None = None
         self._zip_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="nuclei-batch", daemon=True)
 
-    def start(self) -> BatchJob:
-        self.started = time.monotonic()
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
+    def work(self) -> None:
         batch = segment_batch(
             self.model,
             self.sources,
@@ -81,33 +74,20 @@ class BatchJob:
         try:
             for item in batch:
                 self.items.append(item)
-                if self._stop.is_set():
+                if self.stop_requested:
                     self.stopped = len(self.items) < self.total
                     break
-        except Exception as error:  # noqa: BLE001 - the thread's end: report, do not lose it
-            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-            reason = lines[-1] if lines else type(error).__name__  # TensorFlow: last line
-            self.error = f"The batch stopped at image {len(self.items) + 1}: {reason}"
         finally:
             batch.close()
-            self.sources = []  # uploaded bytes are no longer needed
-            self.seconds = time.monotonic() - self.started
+
+    def error_text(self, error: BaseException) -> str:
+        return f"The batch stopped at image {len(self.items) + 1}: {error_line(error)}"
+
+    def finish(self) -> None:
+        self.sources = []  # uploaded bytes are no longer needed
 
     def _on_progress(self, progress: BatchProgress) -> None:
         self.progress = progress
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def stop(self) -> None:
-        """Ask the job to stop after the image in progress."""
-        self._stop.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the job to end; ``True`` when it has."""
-        self._thread.join(timeout)
-        return not self.running
 
     def zip_bytes(self) -> bytes:
         """The zip of every output (:func:`nuclei_core.batch.archive.batch_zip`), built once."""
@@ -197,7 +177,7 @@ def start_job(model, sources, options: SegmentOptions, model_name: str, pixel_si
     previous = current_job()
     if previous is not None:
         previous.stop()
-    job = BatchJob(model, sources, options, model_name, pixel_size).start()
+    job = BatchJob(model, sources, options, model_name, pixel_size).start(work_queue())
     st.session_state[JOB_KEY] = job
     return job
 
@@ -216,6 +196,8 @@ def follow(job: BatchJob) -> None:
             if running:
                 st.rerun()
             return
+        if job.ahead:
+            st.info(waiting_text(job.ahead))
         st.progress(job.progress.fraction, text=progress_text(job.progress))
         st.button("Stop after this image", key="batch_stop", on_click=job.stop)
         st.caption("You can use the other pages meanwhile; the batch goes on.")

@@ -58,11 +58,15 @@ class User:
         return self.name
 
     @property
+    def data_root(self) -> Path:
+        """The folder of this user's files: the data folder itself for the local user,
+        :func:`user_folder` for a signed-in one (``datasets/``, ``models/``, ``slides/``)."""
+        return locations.data_folder() if self.name is None else user_folder(self.name)
+
+    @property
     def datasets_root(self) -> Path:
-        """The folder of this user's datasets (the data folder's own for the local user)."""
-        if self.name is None:
-            return locations.user_datasets_folder()
-        return user_folder(self.name) / "datasets"
+        """The folder of this user's datasets (``<data folder>/datasets`` for the local user)."""
+        return self.data_root / "datasets"
 
 
 LOCAL_USER = User(None, operator=True)

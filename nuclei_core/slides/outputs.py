@@ -1,7 +1,8 @@
 """What segmenting a slide writes: where, the CSV rows, the GeoJSON stream and the overview.
 
 :func:`slide_outputs` names the files :func:`nuclei_core.slides.segment.segment_slide`
-writes (the app puts them in :func:`slide_output_folder`); :func:`write_rows` appends
+writes (the app puts each run in a new :func:`slide_output_folder` and offers the label
+image as one :func:`zip_folder`); :func:`write_rows` appends
 one tile's measurements to the CSV file, :func:`feature_stream` streams its QuPath
 detections into a GeoJSON FeatureCollection, and :class:`Overview` keeps the downsampled
 picture of the slide with its nuclei drawn, filled in window by window.
@@ -25,24 +26,72 @@ __all__ = [
     "slide_output_folder",
     "slide_outputs",
     "write_rows",
+    "zip_folder",
 ]
 
 OVERVIEW_SIDE = 2048
 """The longest side of the overview picture."""
 
 
-def slide_output_folder(path: str | os.PathLike) -> Path:
-    """Where the app puts a slide's outputs: ``<data folder>/slides/<file name>``.
+def slide_output_folder(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    """A new folder for one run on a slide (not created here):
+    ``<root>/slides/<file stem>-<hash of its full path>/<UTC date and time>``.
+
+    Two slides of the same name in different folders get different folders, and every
+    run its own, so a new run never touches an earlier run's results. ``root`` is the
+    data folder by default (a signed-in user's own folder in the app,
+    :func:`nuclei_core.access.users.user_folder`).
 
     Examples
     --------
     >>> from nuclei_core.locations import data_folder
-    >>> slide_output_folder("/scans/case 7.tif") == data_folder() / "slides" / "case 7"
+    >>> first = slide_output_folder("/scans/a/case 7.tif")
+    >>> first.parent.parent == data_folder() / "slides", first.parent.name[:7]
+    (True, 'case 7-')
+    >>> slide_output_folder("/scans/b/case 7.tif").parent != first.parent
     True
     """
+    import hashlib
+    from datetime import UTC, datetime
+
     from nuclei_core.locations import data_folder
 
-    return data_folder() / "slides" / Path(path).stem
+    source = Path(path).expanduser().absolute()
+    digest = hashlib.sha256(str(source).encode()).hexdigest()[:8]
+    slide = Path(root or data_folder()) / "slides" / f"{source.stem}-{digest}"
+    moment = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S")
+    folder, number = slide / moment, 1
+    while folder.exists():  # two runs within a second
+        number += 1
+        folder = slide / f"{moment}-{number}"
+    return folder
+
+
+def zip_folder(folder: str | os.PathLike) -> Path:
+    """``<folder>.zip`` beside a folder (an OME-Zarr label image), written once, atomically;
+    stored without compression (Zarr chunks are compressed already). Its path.
+
+    Examples
+    --------
+    >>> import tempfile, zipfile
+    >>> store = Path(tempfile.mkdtemp()) / "scan_labels.ome.zarr"
+    >>> (store / "0").mkdir(parents=True); _ = (store / "0" / "c").write_bytes(b"chunk")
+    >>> zipfile.ZipFile(zip_folder(store)).namelist()
+    ['scan_labels.ome.zarr/0/c']
+    """
+    import zipfile
+
+    from nuclei_core.storage import atomic_path
+
+    folder = Path(folder)
+    target = folder.with_name(folder.name + ".zip")
+    if target.is_file():
+        return target
+    with atomic_path(target) as temporary, zipfile.ZipFile(temporary, "w") as archive:
+        for member in sorted(folder.rglob("*")):
+            if member.is_file():
+                archive.write(member, member.relative_to(folder.parent).as_posix())
+    return target
 
 
 def slide_outputs(out: str | os.PathLike, stem: str, geojson: bool = False) -> dict[str, Path]:

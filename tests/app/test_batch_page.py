@@ -120,6 +120,7 @@ def test_follow_shows_progress_and_stop_while_the_job_runs():
     stopped = []
     fake = SimpleNamespace(
         running=True,
+        ahead=0,
         progress=BatchProgress(done=2, total=8, elapsed=40.0),
         stop=lambda: stopped.append(True),
     )

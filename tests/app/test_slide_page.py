@@ -14,7 +14,7 @@ import tifffile
 from support import app_page, start_app, texts
 from synthetic import make_nuclei
 
-from nuclei_core.slides.outputs import slide_output_folder
+from nuclei_core.segmentation.options import SegmentOptions
 
 TIMEOUT = 120  # seconds per script run: TensorFlow import and a slide on a loaded machine
 PAGE = app_page("slide")
@@ -38,7 +38,16 @@ def test_page_without_a_model_says_so():
     assert "No model is available" in texts(at.info)
 
 
-def test_a_slide_on_the_server_gives_count_overview_and_table(active_model, tmp_path):
+def finished(at):
+    """Wait for the session's slide job, then run the page once more: its results."""
+    job = at.session_state["slide_job"]
+    assert job.wait(TIMEOUT), "the slide job did not end"
+    at.run()
+    assert not at.exception, at.exception
+    return job
+
+
+def test_a_slide_on_the_server_gives_count_overview_table_and_downloads(active_model, tmp_path):
     image, _ = make_nuclei((700, 900), n_nuclei=250, radius=(6, 10), seed=11)
     source = tmp_path / "scan.tif"
     tifffile.imwrite(source, image, bigtiff=True, tile=(256, 256))
@@ -46,27 +55,56 @@ def test_a_slide_on_the_server_gives_count_overview_and_table(active_model, tmp_
     assert at.button(key="slide_go").disabled
     at.text_input(key="slide_path").input(str(source)).run()
     at.button(key="slide_go").click().run()
-    assert not at.exception, at.exception
+    result = finished(at).result
     assert not at.error, texts(at.error)
-    result = at.session_state["slide_result"]
     assert result.count > 200 and result.shape == (700, 900)
     assert at.metric[0].value == f"{result.count:,}"
     table = at.dataframe[0].value
     assert len(table) == result.count
     assert "700 x 900 pixels" in texts(at.caption)
-    outputs = slide_output_folder(source)
-    assert sorted(path.name for path in outputs.iterdir()) == [
+    first = result.outputs["labels"].parent
+    assert first.parent.parent == tmp_path / "data" / "slides"  # <slides>/scan-<hash>/<time>
+    assert first.parent.name.startswith("scan-")
+    assert sorted(path.name for path in first.iterdir()) == [
         "scan_labels.ome.zarr",
         "scan_nuclei.csv",
         "scan_overview.png",
     ]
     assert np.asarray(result.overview).shape == (700, 900, 3)
+    assert len(at.get("download_button")) == 3
+    before = {path: path.stat().st_mtime_ns for path in first.rglob("*") if path.is_file()}
 
     at.checkbox(key="slide_geojson").check().run()
     at.button(key="slide_go").click().run()
-    assert not at.exception and not at.error, texts(at.error)
-    detections = json.loads((outputs / "scan_nuclei.geojson").read_text())["features"]
-    assert len(detections) == at.session_state["slide_result"].count
+    again = finished(at).result
+    assert not at.error, texts(at.error)
+    second = again.outputs["labels"].parent
+    assert second != first and second.parent == first.parent  # a new run, its own folder
+    assert {path: path.stat().st_mtime_ns for path in before} == before  # the first untouched
+    detections = json.loads((second / "scan_nuclei.geojson").read_text())["features"]
+    assert len(detections) == again.count
+    assert len(at.get("download_button")) == 4
+
+
+def test_a_stopped_slide_removes_only_its_own_folder(active_model, tmp_path):
+    from nuclei_core.network.runtime import load_inference_model
+    from ui.slide_job import SlideJob
+
+    image, _ = make_nuclei((600, 600), n_nuclei=80, radius=(6, 10), seed=3)
+    source = tmp_path / "scan.tif"
+    tifffile.imwrite(source, image, tile=(256, 256))
+    earlier = tmp_path / "slides" / "earlier"
+    earlier.mkdir(parents=True)
+    (earlier / "scan_overview.png").write_bytes(b"kept")
+    model = load_inference_model(active_model.model_path, backend="auto")
+    job = SlideJob(model, source, tmp_path / "slides" / "now", SegmentOptions(tile_size=256),
+                   geojson=False)  # fmt: skip
+    job.stop()  # asked before the first tile ends
+    job.start()
+    assert job.wait(TIMEOUT)
+    assert job.stopped and job.result is None and job.error is None
+    assert not (tmp_path / "slides" / "now").exists()
+    assert (earlier / "scan_overview.png").read_bytes() == b"kept"
 
 
 def test_a_file_that_is_not_a_tiff_is_named_in_the_error(active_model, tmp_path):
@@ -75,6 +113,9 @@ def test_a_file_that_is_not_a_tiff_is_named_in_the_error(active_model, tmp_path)
     at = start()
     at.text_input(key="slide_path").input(str(source)).run()
     at.button(key="slide_go").click().run()
-    assert not at.exception, at.exception
+    job = finished(at)
     assert "notes.txt: not a TIFF file" in texts(at.error)
-    assert "slide_result" not in at.session_state
+    assert job.result is None
+    assert not (tmp_path / "data" / "slides").exists() or not any(
+        (tmp_path / "data" / "slides").rglob("*.csv")
+    )

@@ -1,0 +1,99 @@
+"""The server's work queue (nuclei_core.jobs.queue) and the jobs of the app that wait in it
+(ui.background.BackgroundJob): at most `slots` at once, first come first served, a stop
+while waiting gives the place back."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from nuclei_core.errors import InputError
+from nuclei_core.jobs.queue import QueueLeft, WorkQueue
+from ui.background import BackgroundJob
+
+
+def test_at_most_slots_jobs_run_at_once_in_the_order_they_came():
+    queue = WorkQueue(slots=2)
+    running, most, started = [], [0], []
+    lock = threading.Lock()
+
+    def job(number: int, ticket: int) -> None:
+        queue.wait_turn(ticket)
+        try:
+            with lock:
+                running.append(number)
+                started.append(number)
+                most[0] = max(most[0], len(running))
+            time.sleep(0.05)
+            with lock:
+                running.remove(number)
+        finally:
+            queue.leave(ticket)
+
+    tickets = [queue.join() for _ in range(6)]  # they come in this order
+    threads = [
+        threading.Thread(target=job, args=(number, ticket))
+        for number, ticket in reversed(list(enumerate(tickets)))  # and start the other way
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert most[0] == 2
+    assert started[2:] == [2, 3, 4, 5]
+
+
+def test_a_stop_while_waiting_leaves_the_queue_and_the_next_one_moves_up():
+    queue = WorkQueue(slots=1)
+    first, second, third = queue.join(), queue.join(), queue.join()
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(QueueLeft):
+        queue.wait_turn(second, stop)
+    assert queue.ahead(third) == 1
+    queue.leave(first)
+    assert queue.ahead(third) == 0
+
+
+def test_slots_are_checked():
+    with pytest.raises(InputError, match="slots must be 1 or more"):
+        WorkQueue(0)
+
+
+class Gate(BackgroundJob):
+    """A job that runs until its gate opens."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate = threading.Event()
+
+    def work(self):
+        self.gate.wait(10)
+
+
+def test_a_job_of_the_app_shows_its_place_then_runs():
+    queue = WorkQueue(slots=1)
+    first, second = Gate().start(queue), Gate().start(queue)
+    deadline = time.monotonic() + 5
+    while second.ahead != 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert (first.ahead, second.ahead) == (0, 1)
+    first.gate.set()
+    assert first.wait(5)
+    deadline = time.monotonic() + 5
+    while second.ahead and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert second.ahead == 0 and second.running
+    second.gate.set()
+    assert second.wait(5) and not second.stopped
+
+
+def test_a_job_stopped_in_the_queue_never_runs():
+    queue = WorkQueue(slots=1)
+    first, second = Gate().start(queue), Gate().start(queue)
+    second.stop()
+    assert second.wait(5) and second.stopped and second.error is None
+    first.gate.set()
+    assert first.wait(5)

@@ -1,0 +1,143 @@
+"""Work of a browser session that runs in a background thread, in turn with other sessions'.
+
+:class:`BackgroundJob` is the base of the folder batch (``ui.batch.BatchJob``) and the
+whole slide (``ui.slide_job.SlideJob``): a daemon thread that first waits for its turn in
+the server's :class:`~nuclei_core.jobs.queue.WorkQueue` (:func:`work_queue`, at most
+``NUCLEI_MAX_JOBS`` at once, the others in arrival order), then runs :meth:`work`. The
+job lives in ``st.session_state``, so it goes on while its user is on another page, and
+the page shows its place in the queue (:attr:`BackgroundJob.ahead`) until it starts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import streamlit as st
+
+from nuclei_core import locations
+from nuclei_core.jobs.queue import QueueLeft, WorkQueue
+
+
+@st.cache_resource(show_spinner=False)
+def work_queue() -> WorkQueue:
+    """The server's queue of folder batches and slides (one per process)."""
+    return WorkQueue(locations.max_jobs())
+
+
+def error_line(error: BaseException) -> str:
+    """The last non-empty line of an error (TensorFlow's come with a trace first).
+
+    Examples
+    --------
+    >>> error_line(ValueError("trace\\n\\n  the reason "))
+    'the reason'
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+class BackgroundJob:
+    """Wait for a turn in ``queue`` (none: at once), then run :meth:`work` in a thread.
+
+    Subclasses define :meth:`work` (which looks at :attr:`stop_requested` between steps)
+    and may define :meth:`error_text` and :meth:`finish`. ``error`` is the error's line,
+    ``stopped`` whether a stop ended it early, ``seconds`` its running time.
+
+    Examples
+    --------
+    >>> class Sleep(BackgroundJob):
+    ...     def work(self):
+    ...         time.sleep(0.01)
+    >>> job = Sleep().start()
+    >>> job.wait(5), job.error, job.stopped
+    (True, None, False)
+    """
+
+    thread_name = "nuclei-job"
+
+    def __init__(self) -> None:
+        self.error: str | None = None
+        self.stopped = False
+        self.started = time.monotonic()
+        self.seconds = 0.0
+        self._queue: WorkQueue | None = None
+        self._ticket: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, name=self.thread_name, daemon=True)
+
+    def start(self, queue: WorkQueue | None = None):
+        """Join ``queue`` and start the thread; the job itself."""
+        self._queue = queue
+        self._ticket = queue.join() if queue is not None else None
+        self._thread.start()
+        return self
+
+    def _main(self) -> None:
+        try:
+            if self._queue is not None:
+                self._queue.wait_turn(self._ticket, self._stop)
+            self.started = time.monotonic()
+            self.work()
+        except QueueLeft:
+            self.stopped = True
+        except Exception as error:  # noqa: BLE001 - the thread's end: report, do not lose it
+            self.error = self.error_text(error)
+        finally:
+            if self._queue is not None:
+                self._queue.leave(self._ticket)
+                self._ticket = None
+            self.seconds = time.monotonic() - self.started
+            self.finish()
+
+    def work(self) -> None:
+        raise NotImplementedError
+
+    def error_text(self, error: BaseException) -> str:
+        """What the page says when :meth:`work` raised ``error``."""
+        return error_line(error)
+
+    def finish(self) -> None:
+        """Runs last in the thread, after :meth:`work` ended in any way."""
+
+    @property
+    def ahead(self) -> int:
+        """Jobs ahead of this one in the queue (0 once it runs or when there is no queue)."""
+        ticket, queue = self._ticket, self._queue
+        if ticket is None or queue is None or not self.running:
+            return 0
+        try:
+            return queue.ahead(ticket)
+        except ValueError:  # it has just left
+            return 0
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        """Ask the job to stop after its current step (or to leave the queue)."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the job to end; ``True`` when it has."""
+        self._thread.join(timeout)
+        return not self.running
+
+
+def waiting_text(ahead: int) -> str:
+    """The line a queued job shows.
+
+    Examples
+    --------
+    >>> waiting_text(1)
+    'Waiting for its turn: 1 job on this server runs first.'
+    >>> waiting_text(3)
+    'Waiting for its turn: 3 jobs on this server run first.'
+    """
+    jobs = f"{ahead} job{'s' if ahead != 1 else ''}"
+    return f"Waiting for its turn: {jobs} on this server run{'s' if ahead == 1 else ''} first."
