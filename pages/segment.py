@@ -38,7 +38,7 @@ from ui import (
     uploads,
 )
 from ui.threshold import confidence_note, instance_inputs, threshold_note
-from ui.wording import score_items
+from ui.wording import plain, score_items
 
 DOWNLOAD_LABELS = {
     "mask": "Mask (PNG)",
@@ -67,7 +67,8 @@ if samples:
 data = name = sample_truth = None
 if source == "Upload an image":
     upload = st.file_uploader(
-        "Microscopy image (PNG, JPEG or TIFF, up to 4096 x 4096)",
+        f"Microscopy image (PNG, JPEG or TIFF, up to {uploads.SEGMENT_SIDE} x "
+        f"{uploads.SEGMENT_SIDE} pixels; larger images on the folder or slide page)",
         type=uploads.IMAGE_TYPES,
         key="segment_upload",
     )
@@ -138,8 +139,8 @@ def show_nuclei(image, probabilities, measures, options, found=None):
 
     st.metric("Nuclei corrected" if correcting else "Nuclei found", count)
     st.caption(
-        f"{name}: {image.shape[1]} x {image.shape[0]} pixels, {image_kind(image)} image, "
-        + (f"model {run.name}" if run is not None else "no model")
+        f"{plain(name)}: {image.shape[1]} x {image.shape[0]} pixels, {image_kind(image)} image, "
+        + (f"model {plain(run.name)}" if run is not None else "no model")
     )
     if model is not None:
         st.caption(
@@ -231,7 +232,7 @@ def compare_with_truth(truth_data, truth_name, image, rgb, labels, drawn):
 
 
 with messages.engine_errors():
-    stack = read_stack(data, name=name)
+    stack = read_stack(data, name=name, max_pixels=uploads.SEGMENT_MAX_PIXELS)
     messages.show_warnings(stack.notes)
     digest = image_digest(data)
     channel, plane, every_channel = images.channel_and_plane(stack)

@@ -109,7 +109,7 @@ else:
         current = state.session_model(registry)
         if kind == "success" and (current is None or current.id != last.id):
             st.button(
-                f"Use {last.name} in this session",
+                f"Use {wording.plain(last.name)} in this session",
                 key="train_activate",
                 type="primary",
                 on_click=use_in_session,

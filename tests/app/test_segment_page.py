@@ -90,3 +90,26 @@ def test_plain_image_has_no_pickers_and_every_download_format(make_sample):
     assert files["Mask (PNG)"][1].startswith(b"\x89PNG")
     table = at.dataframe[0].value
     assert files["Measurements (CSV)"][1].decode().count("\n") == len(table) + 1
+
+
+@pytest.mark.usefixtures("active_model")
+def test_the_upload_limit_the_page_names_is_the_limit_it_applies():
+    """An image one pixel wider than the 4096 x 4096 the uploader names is refused from its
+    header, with its name and the limit, before any network pass."""
+    from ui.uploads import SEGMENT_SIDE
+
+    at = start("pages/segment.py")
+    assert (
+        f"up to {SEGMENT_SIDE} x {SEGMENT_SIDE} pixels"
+        in at.file_uploader(key="segment_upload").label
+    )
+    wide = png_bytes(np.zeros((SEGMENT_SIDE, SEGMENT_SIDE + 1), np.uint8))
+    at.file_uploader(key="segment_upload").upload("wide [x](y).png", wide, "image/png")
+    at.run()
+    assert not at.exception, at.exception
+    assert "wide [x](y).png" in texts(at.error) and "16,777,216" in texts(at.error)
+    assert not at.metric  # nothing was segmented
+    square = png_bytes(np.zeros((SEGMENT_SIDE // 8, SEGMENT_SIDE // 8), np.uint8))
+    at.file_uploader(key="segment_upload").upload("fits.png", square, "image/png")
+    at.run()
+    assert not at.error, texts(at.error)
