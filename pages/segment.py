@@ -148,9 +148,9 @@ def show_nuclei(image, probabilities, measures, options, found=None):
         )
     if correcting:
         annotator.annotator(image_key, correction)
-        annotator.restart_buttons(correction, start, made_by)
+        annotator.restart_buttons(image_key, correction, start, made_by)
         annotator.save_form(
-            name, image, labels, image_kind(image), None if run is None else run.name
+            image_key, correction, name, image, image_kind(image), None if run is None else run.name
         )
     else:
         pictures.show_pictures(

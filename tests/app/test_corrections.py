@@ -147,3 +147,28 @@ def test_the_gesture_callback_applies_the_trigger_value(make_sample, monkeypatch
     assert correction.history.count == 1
     annotator._on_gesture(("another", "image"))  # unknown image: nothing happens
     assert correction.history.count == 1
+
+
+def test_unsaved_corrections_come_back_after_a_reload_until_they_are_saved(make_sample):
+    """Every edit keeps a draft in the user's data folder; a new session (a reload) on the
+    same image starts from it and says so; saving removes it."""
+    import ui.annotator as annotator
+
+    at = upload(start("pages/segment.py"), make_sample)
+    correction = the_correction(at)
+    image_key = next(iter(at.session_state[STORE_KEY]))
+    assert correction.handle(OUTLINE) is None
+    annotator.keep_draft(image_key, correction)  # what the gesture callback does
+    drafts = list((user_datasets_folder().parent / "drafts").glob("*.npz"))
+    assert len(drafts) == 1 and correction.component_data()["unsaved"]
+
+    again = upload(start("pages/segment.py"), make_sample)  # a reload: a new session
+    assert not again.exception, again.exception
+    assert metric(again, "Nuclei corrected") == 1
+    assert annotator.DRAFT_TEXT in texts(again.warning)
+    again.text_input(key="annotator_new_dataset").set_value("kept")
+    again.button(key="annotator_save").click().run()
+    assert not again.exception and not again.error, texts(again.error)
+    assert not drafts[0].exists()
+    assert not the_correction(again).component_data()["unsaved"]
+    assert metric(upload(start("pages/segment.py"), make_sample), "Nuclei corrected") == 0

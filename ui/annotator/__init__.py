@@ -20,13 +20,14 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from nuclei_core.datasets.drafts import discard_draft, draft_key, load_draft, save_draft
 from nuclei_core.datasets.user_names import check_dataset_name
 from nuclei_core.datasets.user_read import list_user_datasets
 from nuclei_core.datasets.user_write import save_training_image
 from nuclei_core.errors import NucleiError
 from nuclei_core.segmentation.preprocess import IMAGE_KINDS
 from ui import wording
-from ui.annotator.gestures import Correction
+from ui.annotator.gestures import Correction, labels_id
 from ui.signin import current_user
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
@@ -34,6 +35,10 @@ STORE_KEY = "annotator_corrections"
 COMPONENT_KEY = "segment_annotator"
 KEEP_IMAGES = 3
 NEW_DATASET = "New dataset…"
+DRAFT_TEXT = (
+    "Your corrections of this image from before were kept (they were never saved): go on, "
+    "save them as a training image, or start again."
+)
 
 _annotator = st.components.v2.component(
     "nuclei_annotator",
@@ -57,7 +62,13 @@ def correction_for(image_key, labels: np.ndarray, rgb: np.ndarray, source) -> Co
     """
     store = corrections()
     found = store.get(image_key)
-    if found is None or (found.source != source and not found.history.can_undo):
+    if found is None:
+        found = Correction.start(labels, rgb, source)
+        draft = load_draft(current_user().data_root, draft_key(*image_key), labels.shape)
+        if draft is not None:  # corrections of an earlier visit, never saved
+            found.restart(draft, "your unsaved corrections of before")
+            found.message = DRAFT_TEXT
+    elif found.source != source and not found.history.can_undo:
         found = Correction.start(labels, rgb, source)
     store.pop(image_key, None)
     store[image_key] = found
@@ -66,12 +77,23 @@ def correction_for(image_key, labels: np.ndarray, rgb: np.ndarray, source) -> Co
     return found
 
 
+def keep_draft(image_key, correction: Correction) -> None:
+    """Keep the corrections on disk until they are saved (or remove the draft when nothing
+    is left to undo): a reload or a lost connection loses none."""
+    root, key = current_user().data_root, draft_key(*image_key)
+    if correction.unsaved:
+        save_draft(root, key, correction.labels)
+    else:
+        discard_draft(root, key)
+
+
 def _on_gesture(image_key) -> None:
     """Callback of the ``gesture`` trigger: apply it to the image's corrections."""
     result = st.session_state.get(COMPONENT_KEY)
     correction = corrections().get(image_key)
     if result is not None and correction is not None:
         correction.handle(result.get("gesture"))
+        keep_draft(image_key, correction)
 
 
 def _image_shown() -> None:
@@ -96,7 +118,7 @@ def annotator(image_key, correction: Correction) -> None:
         correction.message = None  # shown once, after the refused gesture
 
 
-def restart_buttons(correction: Correction, labels: np.ndarray, source) -> None:
+def restart_buttons(image_key, correction: Correction, labels: np.ndarray, source) -> None:
     """Buttons to start again from the model's nuclei (when ``labels`` came from a model)
     and to remove all nuclei; both are undoable steps."""
     left, right = st.columns(2)
@@ -109,9 +131,11 @@ def restart_buttons(correction: Correction, labels: np.ndarray, source) -> None:
         if left.button("Start again from the model's nuclei", key="annotator_restart"):
             correction.restart(labels, "start again from the model's nuclei")
             correction.source = source
+            keep_draft(image_key, correction)
             st.rerun()
     if right.button("Remove all nuclei (annotate from scratch)", key="annotator_clear"):
         correction.restart(np.zeros_like(correction.labels), "remove all nuclei")
+        keep_draft(image_key, correction)
         st.rerun()
 
 
@@ -126,8 +150,12 @@ def safe_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem).strip("_.") or "image"
 
 
-def save_form(name: str, image: np.ndarray, labels: np.ndarray, kind: str, source_model) -> None:
-    """Show "Save as training image": dataset (existing or new), image name, kind; save."""
+def save_form(
+    image_key, correction: Correction, name: str, image: np.ndarray, kind: str, source_model
+) -> None:
+    """Show "Save as training image": dataset (existing or new), image name, kind; save (the
+    draft of the corrections goes once they are saved)."""
+    labels = correction.labels
     st.subheader("Save as training image")
     user = current_user()
     existing = [dataset.name for dataset in list_user_datasets(user.datasets_root)]
@@ -174,6 +202,8 @@ def save_form(name: str, image: np.ndarray, labels: np.ndarray, kind: str, sourc
         except NucleiError as error:
             st.warning(str(error).splitlines()[0])
             return
+        correction.saved_id = labels_id(labels)
+        discard_draft(user.data_root, draft_key(*image_key))
         folder = saved.image_path.parent.parent  # its server folder: for the local user only
         where = f" (folder {wording.plain(str(folder))})" if user.name is None else ""
         st.success(

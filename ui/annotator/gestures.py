@@ -198,6 +198,7 @@ class Correction:
     source: object = None
     seq: int = 0
     message: str | None = None
+    saved_id: str | None = None  # labels_id of the labels last saved as a training image
 
     @classmethod
     def start(cls, labels: np.ndarray, rgb: np.ndarray, source: object = None) -> Correction:
@@ -245,6 +246,11 @@ class Correction:
         self.history.apply(check_label_image(labels), description)
         self.message = None
 
+    @property
+    def unsaved(self) -> bool:
+        """Whether there are edits not saved as a training image yet."""
+        return self.history.can_undo and labels_id(self.history.labels) != self.saved_id
+
     def component_data(self, with_image: bool = True) -> dict:
         """What the browser component is sent (see ``frontend/annotator.js``); without
         the image (``None``) when the component says it has it already."""
@@ -260,6 +266,7 @@ class Correction:
             "count": int(self.history.count),
             "can_undo": bool(self.history.can_undo),
             "can_redo": bool(self.history.can_redo),
+            "unsaved": self.unsaved,
             "seq": int(self.seq),
             "palette": [list(colour) for colour in NUCLEUS_PALETTE],
         }

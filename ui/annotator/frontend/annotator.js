@@ -22,10 +22,20 @@ export default function (component) {
   if (!state) {
     state = mount(parentElement);
     instances.set(parentElement, state);
+    window.addEventListener("beforeunload", (event) => warnIfUnsaved(state, event));
   }
   state.send = setTriggerValue;
   state.setState = setStateValue;
   update(state, data || {});
+}
+
+// Leaving the page with corrections not saved as a training image: the browser asks first
+// (they are kept as a draft on the server too, and come back with the image).
+function warnIfUnsaved(state, event) {
+  if (state.data && state.data.unsaved && document.contains(state.element)) {
+    event.preventDefault();
+    event.returnValue = "";
+  }
 }
 
 // ----------------------------------------------------------------------------- set-up
