@@ -10,7 +10,7 @@ import streamlit as st
 
 from nuclei_core.batch.images import folder_images, summary_frame
 from nuclei_core.segmentation.options import SegmentOptions
-from ui import batch, diameter, messages, navigation, signin, state, uploads, wording
+from ui import background, batch, diameter, messages, navigation, signin, state, uploads, wording
 from ui.threshold import instance_inputs
 
 navigation.ensure_app_shell(__file__)
@@ -79,7 +79,7 @@ if job is None:
     st.caption("Upload images or name a folder, then segment them all at once.")
     st.stop()
 
-batch.follow(job)
+background.follow(job)
 if job.running:
     st.stop()
 if job.error:

@@ -15,7 +15,7 @@ import streamlit as st
 
 from nuclei_core.segmentation.options import SegmentOptions, model_settings
 from nuclei_core.slides.outputs import slide_output_folder
-from ui import messages, navigation, pictures, signin, slide_job, state, wording
+from ui import background, messages, navigation, pictures, signin, slide_job, state, wording
 from ui.threshold import instance_inputs
 
 navigation.ensure_app_shell(__file__)
@@ -57,7 +57,7 @@ if job is None:
     st.caption("Name a slide file on the server, then segment it tile by tile.")
     st.stop()
 if job.running:
-    slide_job.follow(job)
+    background.follow(job)
     st.stop()
 if job.error:
     st.error(job.error)

@@ -55,6 +55,9 @@ class BackgroundJob:
     """
 
     thread_name = "nuclei-job"
+    stop_label = "Stop"  # the Stop button of :func:`follow`, its key and what the job is
+    stop_key = "job_stop"
+    what = "job"
 
     def __init__(self) -> None:
         self.error: str | None = None
@@ -92,6 +95,14 @@ class BackgroundJob:
 
     def work(self) -> None:
         raise NotImplementedError
+
+    def fraction(self) -> float:
+        """How much is done, 0 to 1 (the progress bar of :func:`follow`)."""
+        return 0.0
+
+    def progress_text(self) -> str:
+        """The progress bar's text."""
+        return f"The {self.what} runs…"
 
     def error_text(self, error: BaseException) -> str:
         """What the page says when :meth:`work` raised ``error``."""
@@ -141,3 +152,24 @@ def waiting_text(ahead: int) -> str:
     """
     jobs = f"{ahead} job{'s' if ahead != 1 else ''}"
     return f"Waiting for its turn: {jobs} on this server run{'s' if ahead == 1 else ''} first."
+
+
+def follow(job: BackgroundJob, poll_seconds: float = 1.0) -> None:
+    """The job's place in the queue, its progress bar and a Stop button, refreshed every
+    ``poll_seconds`` in a fragment while it runs; the whole page reruns once when it ends
+    (and then shows the results)."""
+    running = job.running
+
+    @st.fragment(run_every=poll_seconds if running else None)
+    def progress() -> None:
+        if not job.running:
+            if running:
+                st.rerun()
+            return
+        if job.ahead:
+            st.info(waiting_text(job.ahead))
+        st.progress(job.fraction(), text=job.progress_text())
+        st.button(job.stop_label, key=job.stop_key, on_click=job.stop)
+        st.caption(f"You can use the other pages meanwhile; the {job.what} goes on.")
+
+    progress()

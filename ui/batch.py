@@ -3,7 +3,7 @@
 :class:`BatchJob` runs :func:`nuclei_core.batch.images.segment_batch` in a daemon thread
 (a ``ui.background.BackgroundJob``, in turn with other sessions' batches and slides), so
 the session's script is never blocked: other pages stay usable while it runs and the
-batch goes on while the user is elsewhere.  :func:`follow` shows its progress in an
+batch goes on while the user is elsewhere.  ``ui.background.follow`` shows its progress in an
 ``st.fragment`` that reruns itself every second while the job runs and reruns the page
 once when it ends.  Session-state key: ``batch_job``, the session's latest job.
 """
@@ -17,11 +17,9 @@ import streamlit as st
 from nuclei_core.batch.archive import batch_zip
 from nuclei_core.batch.images import BatchItem, BatchProgress, segment_batch
 from nuclei_core.segmentation.options import SegmentOptions
-from ui.background import BackgroundJob, error_line, waiting_text, work_queue
+from ui.background import BackgroundJob, error_line, work_queue
 from ui.progress import format_eta
 
-POLL_SECONDS = 1.0
-"""How often the progress fragment looks at a running job."""
 JOB_KEY = "batch_job"
 
 
@@ -49,6 +47,7 @@ class BatchJob(BackgroundJob):
     """
 
     thread_name = "nuclei-batch"
+    stop_label, stop_key, what = "Stop after this image", "batch_stop", "batch"
 
     def __init__(self, model, sources, options: SegmentOptions, model_name: str, pixel_size=None):
         super().__init__()
@@ -88,6 +87,12 @@ class BatchJob(BackgroundJob):
 
     def _on_progress(self, progress: BatchProgress) -> None:
         self.progress = progress
+
+    def fraction(self) -> float:
+        return self.progress.fraction
+
+    def progress_text(self) -> str:
+        return progress_text(self.progress)
 
     def zip_bytes(self) -> bytes:
         """The zip of every output (:func:`nuclei_core.batch.archive.batch_zip`), built once."""
@@ -180,26 +185,3 @@ def start_job(model, sources, options: SegmentOptions, model_name: str, pixel_si
     job = BatchJob(model, sources, options, model_name, pixel_size).start(work_queue())
     st.session_state[JOB_KEY] = job
     return job
-
-
-def follow(job: BatchJob) -> None:
-    """Show the job's progress bar and a Stop button, refreshed while the job runs.
-
-    The fragment reruns alone every :data:`POLL_SECONDS` while the job runs; when
-    it sees the job ended it reruns the whole page, which then shows the results.
-    """
-    running = job.running
-
-    @st.fragment(run_every=POLL_SECONDS if running else None)
-    def progress() -> None:
-        if not job.running:
-            if running:
-                st.rerun()
-            return
-        if job.ahead:
-            st.info(waiting_text(job.ahead))
-        st.progress(job.progress.fraction, text=progress_text(job.progress))
-        st.button("Stop after this image", key="batch_stop", on_click=job.stop)
-        st.caption("You can use the other pages meanwhile; the batch goes on.")
-
-    progress()

@@ -4,7 +4,7 @@
 ``ui.background.BackgroundJob``: it waits for its turn among the server's batches and
 slides, goes on while its user is on another page, and writes into a folder of its own
 (:func:`nuclei_core.slides.outputs.slide_output_folder`), so earlier results stay as they
-were; a stopped or failed run removes only its own unfinished folder. :func:`follow`
+were; a stopped or failed run removes only its own unfinished folder. ``ui.background.follow``
 shows the progress; :func:`download_buttons` the outputs. Session-state key:
 ``slide_job``, the session's latest job.
 """
@@ -19,11 +19,10 @@ import streamlit as st
 
 from nuclei_core.slides.outputs import zip_folder
 from nuclei_core.slides.segment import SlideResult, segment_slide
-from ui.background import BackgroundJob, waiting_text, work_queue
+from ui.background import BackgroundJob, work_queue
 from ui.progress import format_eta
 
 JOB_KEY = "slide_job"
-POLL_SECONDS = 1.0
 
 
 class _Stopped(Exception):
@@ -44,6 +43,7 @@ class SlideJob(BackgroundJob):
     """
 
     thread_name = "nuclei-slide"
+    stop_label, stop_key, what = "Stop", "slide_stop", "slide"
 
     def __init__(self, model, path, out, options, geojson: bool) -> None:
         super().__init__()
@@ -77,6 +77,9 @@ class SlideJob(BackgroundJob):
         if self.stop_requested:
             raise _Stopped
 
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
     def progress_text(self) -> str:
         """The progress bar's text: tiles done and the time left."""
         if not self.done:
@@ -98,27 +101,6 @@ def start_job(model, path, out, options, geojson: bool) -> SlideJob:
     job = SlideJob(model, path, out, options, geojson).start(work_queue())
     st.session_state[JOB_KEY] = job
     return job
-
-
-def follow(job: SlideJob) -> None:
-    """The job's place in the queue or its progress bar, and a Stop button, refreshed while
-    it runs; the whole page reruns once when it ends."""
-    running = job.running
-
-    @st.fragment(run_every=POLL_SECONDS if running else None)
-    def progress() -> None:
-        if not job.running:
-            if running:
-                st.rerun()
-            return
-        if job.ahead:
-            st.info(waiting_text(job.ahead))
-        fraction = job.done / job.total if job.total else 0.0
-        st.progress(fraction, text=job.progress_text())
-        st.button("Stop", key="slide_stop", on_click=job.stop)
-        st.caption("You can use the other pages meanwhile; the slide goes on.")
-
-    progress()
 
 
 DOWNLOADS = {

@@ -16,7 +16,7 @@ from support import app_page, png_bytes, start_app, texts
 
 from nuclei_core.batch.images import BatchProgress
 from nuclei_core.segmentation.options import SegmentOptions
-from ui.batch import BatchJob, outcome_text
+from ui.batch import BatchJob, outcome_text, progress_text
 
 TIMEOUT = 60  # seconds per script run; importing TensorFlow is slow on a loaded machine
 BATCH_WAIT = 180.0  # seconds for a small batch on a busy 2-core machine
@@ -105,12 +105,12 @@ def test_a_server_folder_is_checked_and_segmented(active_model, tmp_path, write_
 
 
 def follow_script():
-    """A page that follows a fake job (``st.session_state["fake"]``) with ui.batch.follow."""
+    """A page that follows a fake job (``st.session_state["fake"]``) with ui.background.follow."""
     import streamlit as st
 
-    from ui import batch
+    from ui import background
 
-    batch.follow(st.session_state["fake"])
+    background.follow(st.session_state["fake"])
     st.write("page done")
 
 
@@ -121,7 +121,11 @@ def test_follow_shows_progress_and_stop_while_the_job_runs():
     fake = SimpleNamespace(
         running=True,
         ahead=0,
-        progress=BatchProgress(done=2, total=8, elapsed=40.0),
+        fraction=lambda: 0.25,
+        progress_text=lambda: progress_text(BatchProgress(done=2, total=8, elapsed=40.0)),
+        stop_label="Stop after this image",
+        stop_key="batch_stop",
+        what="batch",
         stop=lambda: stopped.append(True),
     )
     at = AppTest.from_function(follow_script, default_timeout=TIMEOUT)

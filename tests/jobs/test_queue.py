@@ -14,8 +14,10 @@ from nuclei_core.jobs.queue import QueueLeft, WorkQueue
 from ui.background import BackgroundJob
 
 
-def test_at_most_slots_jobs_run_at_once_in_the_order_they_came():
-    queue = WorkQueue(slots=2)
+def run_together(slots: int, count: int = 6) -> tuple[int, list[int]]:
+    """``count`` jobs that join in order and start their threads the other way round: the
+    most that ran at once, and the order they started in."""
+    queue = WorkQueue(slots=slots)
     running, most, started = [], [0], []
     lock = threading.Lock()
 
@@ -32,17 +34,25 @@ def test_at_most_slots_jobs_run_at_once_in_the_order_they_came():
         finally:
             queue.leave(ticket)
 
-    tickets = [queue.join() for _ in range(6)]  # they come in this order
+    tickets = [queue.join() for _ in range(count)]
     threads = [
         threading.Thread(target=job, args=(number, ticket))
-        for number, ticket in reversed(list(enumerate(tickets)))  # and start the other way
+        for number, ticket in reversed(list(enumerate(tickets)))
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(10)
-    assert most[0] == 2
-    assert started[2:] == [2, 3, 4, 5]
+    return most[0], started
+
+
+def test_at_most_slots_jobs_run_at_once():
+    most, started = run_together(slots=2)
+    assert most == 2 and sorted(started) == list(range(6))
+
+
+def test_jobs_run_in_the_order_they_came():
+    assert run_together(slots=1) == (1, list(range(6)))
 
 
 def test_a_stop_while_waiting_leaves_the_queue_and_the_next_one_moves_up():
