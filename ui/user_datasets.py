@@ -4,7 +4,8 @@ The images come from ``nuclei_core.datasets.user_read`` (saved on the Segment pa
 thumbnails are cached per file and modification time. Fine-tuning starts the
 same background job as training (``nuclei_core.jobs.start_training``) from the
 session's model. Session-state keys: ``finetune_*`` (the form, kept while a job
-runs), ``train_last_run_id`` (the run started from this session).
+runs), ``train_last_run_id`` (the run started from this session), ``user_removed_image``
+(``(dataset, stem)`` removed last, for its Undo).
 """
 
 from __future__ import annotations
@@ -69,17 +70,40 @@ def image_caption(image, model_names: dict[str, str]) -> str:
 
 
 def _remove(dataset: str, stem: str, root) -> None:
-    """The Remove button's callback: delete the image and its labels, say so after the rerun."""
+    """The Remove button's callback: take the image out, offer its undo after the rerun."""
     try:
         user_write.remove_training_image(dataset, stem, root)
     except NucleiError as error:
         messages.flash(str(error), "error")
     else:
-        messages.flash(f"Removed {stem} from {dataset}.")
+        st.session_state["user_removed_image"] = (dataset, stem)
+
+
+def _undo_remove(root) -> None:
+    """The Undo button's callback: put the image removed last back."""
+    dataset, stem = st.session_state.pop("user_removed_image")
+    try:
+        user_write.restore_training_image(dataset, stem, root)
+    except NucleiError as error:
+        messages.flash(str(error), "error")
+    else:
+        messages.flash(f"Put {stem} back into {dataset}.")
+
+
+def show_undo(user: User) -> None:
+    """Say which image was removed last, with its Undo button (until another action)."""
+    removed = st.session_state.get("user_removed_image")
+    if removed is None:
+        return
+    dataset, stem = removed
+    text, button = st.columns([4, 1], vertical_alignment="center")
+    text.success(f"Removed {plain(stem)} from {plain(dataset)}.")
+    button.button("Undo", key="user_undo_remove", on_click=_undo_remove, args=(user.datasets_root,))
 
 
 def show_dataset(dataset, model_names: dict[str, str], user: User) -> None:
-    """One dataset: its name and size, then its images as a grid of thumbnails with Remove.
+    """One dataset: its name and size, then its images as a grid of thumbnails, each with a
+    Remove that asks first.
 
     The server folder is shown to the one user of a loopback app only."""
     st.subheader(dataset.name)
@@ -103,13 +127,16 @@ def show_dataset(dataset, model_names: dict[str, str], user: User) -> None:
             with messages.engine_errors(column):
                 picture = _thumbnail(str(image.image_path), modified)
                 column.image(picture, caption=caption, output_format="PNG")
-            column.button(
-                "Remove",
-                key=f"user_remove_{dataset.name}_{image.stem}",
-                on_click=_remove,
-                args=(dataset.name, image.stem, user.datasets_root),
-                help="Delete this image and its corrected nuclei from the dataset.",
-            )
+            with column.popover("Remove", width="stretch"):
+                st.write(f"Take {plain(image.stem)} and its corrected nuclei out of the dataset?")
+                st.button(
+                    f"Remove {image.stem}",
+                    key=f"user_remove_{dataset.name}_{image.stem}",
+                    type="primary",
+                    on_click=_remove,
+                    args=(dataset.name, image.stem, user.datasets_root),
+                    help="Fine-tuning no longer uses it; Undo puts it back.",
+                )
 
 
 def show_user_datasets(registry: Registry, user: User) -> list:
@@ -117,8 +144,10 @@ def show_user_datasets(registry: Registry, user: User) -> list:
     them."""
     datasets = user_read.list_user_datasets(user.datasets_root)
     if not datasets:
+        show_undo(user)
         st.info(NO_DATASET_TEXT)
         return []
+    show_undo(user)
     model_names = {run.model_path: run.name for run in registry.list_runs() if run.model_path}
     for dataset in datasets:
         with messages.engine_errors():

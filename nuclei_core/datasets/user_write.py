@@ -3,12 +3,13 @@
 :func:`save_training_image` writes an image (8-bit grey or RGB) and its labels (16-bit)
 into the flat layout that :mod:`nuclei_core.datasets.user_read` lists and
 :mod:`nuclei_core.datasets.folders` reads, and notes it in ``dataset.json``;
-:func:`remove_training_image` takes one out.  Every file is written through
-:mod:`nuclei_core.storage`: the image and its mask are written under temporary (hidden)
-names and renamed into place together, ``dataset.json`` last, so a crash never leaves a
-half-written file in the dataset. Saving an image under a name the dataset already holds
-replaces that image and its labels and touches nothing else. Writers of one dataset take
-turns (a ``flock`` on its hidden ``.lock`` file).
+:func:`remove_training_image` takes one out (kept aside in the dataset's hidden
+``.removed/`` folder, so that :func:`restore_training_image` can undo it).  Every file is
+written through :mod:`nuclei_core.storage`: the image and its mask are written under
+temporary (hidden) names and renamed into place together, ``dataset.json`` last, so a
+crash never leaves a half-written file in the dataset. Saving an image under a name the
+dataset already holds replaces that image and its labels (the app asks first) and touches
+nothing else. Writers of one dataset take turns (a ``flock`` on its hidden ``.lock`` file).
 
 Examples
 --------
@@ -30,7 +31,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,12 +60,24 @@ from nuclei_core.registry.cards import utc_now
 from nuclei_core.segmentation.preprocess import IMAGE_KINDS, normalise
 from nuclei_core.storage import atomic_path, atomic_write_bytes, atomic_write_json, ensure_dir
 
-__all__ = ["MAX_NUCLEI", "remove_training_image", "save_training_image"]
+__all__ = [
+    "KEEP_REMOVED",
+    "MAX_NUCLEI",
+    "remove_training_image",
+    "restore_training_image",
+    "save_training_image",
+]
 
 MAX_NUCLEI = int(np.iinfo(np.uint16).max)
 """The most nuclei one image may hold: its labels are saved as a 16-bit PNG."""
 
+KEEP_REMOVED = 20
+"""How many removed images a dataset keeps aside for an undo (the oldest go first)."""
+REMOVED_FOLDER = ".removed"
+"""The hidden folder of a dataset where removed images wait for an undo."""
+
 _LOCK_FILE = ".lock"
+_REMOVED_MASK = "_mask.png"
 
 
 @contextlib.contextmanager
@@ -210,37 +225,128 @@ def save_training_image(
     return UserImage.from_entry(stem, image_path, mask_path, entry)
 
 
+def _removed_paths(folder: Path, stem: str) -> dict[str, Path]:
+    """Where a removed image, its labels and its ``dataset.json`` entry wait for an undo."""
+    removed = folder / REMOVED_FOLDER
+    return {
+        "image": removed / f"{stem}.png",
+        "mask": removed / f"{stem}{_REMOVED_MASK}",
+        "entry": removed / f"{stem}.json",
+    }
+
+
+def _move(source: Path, target: Path) -> None:
+    try:
+        os.replace(source, target)
+    except OSError as error:
+        raise StorageError(f"cannot move {source.name}: {error.strerror or error}") from error
+
+
+def _read_entry(path: Path) -> dict[str, Any]:
+    """A removed image's ``dataset.json`` entry (empty when unreadable)."""
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return entry if isinstance(entry, dict) else {}
+
+
+def _removed_at(path: Path) -> int:
+    """When the image of an entry file was removed (its ``removed_at``, ns since 1970)."""
+    removed_at = _read_entry(path).get("removed_at")
+    return removed_at if isinstance(removed_at, int) else 0
+
+
+def _forget_oldest_removed(folder: Path) -> None:
+    """Keep the :data:`KEEP_REMOVED` images removed last; delete the files of older ones."""
+    entries = sorted((folder / REMOVED_FOLDER).glob("*.json"), key=_removed_at)
+    for entry in entries[: max(0, len(entries) - KEEP_REMOVED)]:
+        for path in _removed_paths(folder, entry.stem).values():
+            path.unlink(missing_ok=True)
+
+
 def remove_training_image(dataset: Any, stem: Any, root: Path | None = None) -> None:
-    """Remove one image and its labels from a user dataset (in ``root``, default the data
-    folder's); the others stay as they are.
+    """Take one image and its labels out of a user dataset (in ``root``, default the data
+    folder's), keeping them aside so that :func:`restore_training_image` can undo it.
+
+    The dataset's hidden ``.removed/`` folder keeps the :data:`KEEP_REMOVED` images removed
+    last; the other images stay as they are.
 
     Raises
     ------
     DatasetError
         The dataset does not exist or holds no image of that stem.
     StorageError
-        A file cannot be removed.
+        A file cannot be moved.
 
     Examples
     --------
     >>> _ = save_training_image("set", "a", np.zeros((8, 8), np.uint8), np.eye(8, dtype=int),
     ...                         "fluorescence")
-    >>> remove_training_image("set", "b")  # doctest: +ELLIPSIS
+    >>> remove_training_image("set", "b")
     Traceback (most recent call last):
     ...
-    nuclei_core.errors.DatasetError: ...: user dataset 'set' holds no image 'b'
+    nuclei_core.errors.DatasetError: user dataset 'set' holds no image 'b'
     """
     folder = existing_dataset_folder(dataset, root)
     stem = check_image_stem(stem)
     with _locked(folder):
-        paths = [folder / "inputs" / f"{stem}.png", folder / "masks" / f"{stem}.png"]
-        if not any(path.is_file() for path in paths):
-            raise DatasetError(f"{folder}: user dataset {dataset!r} holds no image {stem!r}")
-        for path in paths:
-            try:
-                path.unlink(missing_ok=True)
-            except OSError as error:
-                raise StorageError(f"cannot remove {path}: {error.strerror or error}") from error
+        image_path, mask_path = folder / "inputs" / f"{stem}.png", folder / "masks" / f"{stem}.png"
+        if not image_path.is_file():
+            raise DatasetError(f"user dataset {folder.name!r} holds no image {stem!r}")
+        aside = _removed_paths(folder, stem)
+        ensure_dir(aside["image"].parent)
         record = read_record(folder)
+        entry = record["images"].get(stem) or {}
+        atomic_write_json(aside["entry"], {**entry, "removed_at": time.time_ns()})
+        if mask_path.is_file():
+            _move(mask_path, aside["mask"])
+        _move(image_path, aside["image"])
         record["images"].pop(stem, None)
         _write_record(folder, record)
+        _forget_oldest_removed(folder)
+
+
+def restore_training_image(dataset: Any, stem: Any, root: Path | None = None) -> UserImage:
+    """Put back an image that :func:`remove_training_image` took out (the undo).
+
+    Raises
+    ------
+    DatasetError
+        The dataset does not exist, nothing of that stem was removed (or it was removed
+        too long ago), or an image of that stem was saved since.
+    StorageError
+        A file cannot be moved.
+
+    Examples
+    --------
+    >>> saved = save_training_image("undo", "a", np.zeros((8, 8), np.uint8),
+    ...                             np.eye(8, dtype=int), "stained")
+    >>> remove_training_image("undo", "a"); saved.image_path.exists()
+    False
+    >>> back = restore_training_image("undo", "a")
+    >>> back.image_path.exists(), back.kind, back.n_nuclei
+    (True, 'stained', 1)
+    """
+    folder = existing_dataset_folder(dataset, root)
+    stem = check_image_stem(stem)
+    with _locked(folder):
+        aside = _removed_paths(folder, stem)
+        if not aside["image"].is_file():
+            raise DatasetError(f"user dataset {folder.name!r} has no removed image {stem!r}")
+        image_path, mask_path = folder / "inputs" / f"{stem}.png", folder / "masks" / f"{stem}.png"
+        if image_path.exists():
+            raise DatasetError(
+                f"user dataset {folder.name!r} holds an image {stem!r} saved since it was "
+                "removed; the removed one was not put back"
+            )
+        entry = _read_entry(aside["entry"])
+        entry.pop("removed_at", None)
+        if aside["mask"].is_file():
+            _move(aside["mask"], ensure_dir(mask_path.parent) / mask_path.name)
+        _move(aside["image"], ensure_dir(image_path.parent) / image_path.name)
+        aside["entry"].unlink(missing_ok=True)
+        record = read_record(folder)
+        record["images"][stem] = entry
+        _write_record(folder, record)
+    return UserImage.from_entry(stem, image_path, mask_path, entry)

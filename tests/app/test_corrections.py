@@ -114,6 +114,19 @@ def test_without_a_model_one_annotates_from_scratch_and_saves(make_sample):
     assert "A dataset named my_cells exists already" in texts(at.warning)
     assert not at.success and mask.read_bytes() == saved
 
+    at.selectbox(key="annotator_dataset").set_value("my_cells").run()  # same image name
+    assert "my_cells holds an image named tile_7 already." in texts(at.caption)
+    assert at.button(key="annotator_save").disabled  # asks before replacing
+    the_correction(at).handle(
+        OUTLINE | {"points": [[40, 40], [40, 52], [52, 52], [52, 40]], "seq": 9}
+    )
+    at.checkbox(key="annotator_replace_my_cells_tile_7").check().run()
+    at.button(key="annotator_save").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert mask.read_bytes() != saved and "with 2 nuclei" in texts(at.success)
+    at.text_input(key="annotator_image_name_tile 7.png").set_value("tile 8").run()
+    assert not at.button(key="annotator_save").disabled  # a new name: nothing replaced
+
 
 @pytest.mark.usefixtures("active_model")
 def test_saving_refuses_an_empty_image_and_names_the_model(make_sample):

@@ -91,12 +91,28 @@ def test_saved_images_are_shown_as_thumbnails_and_one_can_be_removed(base_model,
         "second · fluorescence · 4 nuclei · base",
     ]
     first = dataset_images("my cells")[0]
-    at.button(key="user_remove_my_cells_first_tile").click().run()
+    remove = at.button(key="user_remove_my_cells_first_tile")
+    assert remove.label == "Remove first_tile"  # the confirming button, inside the popover
+    remove.click().run()
     assert not at.exception and not at.error, texts(at.error)
     assert "Removed first_tile from my_cells." in texts(at.success)
     assert not first.image_path.exists() and not first.mask_path.exists()
     assert captions(at) == ["second · fluorescence · 4 nuclei · base"]
     assert [image.stem for image in dataset_images("my cells")] == ["second"]
+
+
+def test_a_removed_image_comes_back_with_undo(base_model):
+    save_two(source_model=base_model.model_path)
+    first = dataset_images("my cells")[0]
+    at = start()
+    at.button(key="user_remove_my_cells_first_tile").click().run()
+    assert len(captions(at)) == 1
+    at.button(key="user_undo_remove").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert "Put first_tile back into my_cells." in texts(at.success)
+    assert dataset_images("my cells")[0] == first  # same files, kind, count and source model
+    assert captions(at)[0] == "first_tile · fluorescence · 4 nuclei · base"
+    assert "user_undo_remove" not in [button.key for button in at.button]
 
 
 def test_removing_an_image_another_session_removed_says_so(base_model):

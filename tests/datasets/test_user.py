@@ -18,7 +18,13 @@ from nuclei_core import storage
 from nuclei_core.datasets.folders import discover_dataset, load_sample
 from nuclei_core.datasets.user_names import check_dataset_name, check_image_stem
 from nuclei_core.datasets.user_read import dataset_images, list_user_datasets, thumbnail
-from nuclei_core.datasets.user_write import MAX_NUCLEI, remove_training_image, save_training_image
+from nuclei_core.datasets.user_write import (
+    KEEP_REMOVED,
+    MAX_NUCLEI,
+    remove_training_image,
+    restore_training_image,
+    save_training_image,
+)
 from nuclei_core.errors import DatasetError, InputError, InputTypeError, StorageError
 from nuclei_core.io.export import labels_png16
 from nuclei_core.io.imread import read_image
@@ -296,6 +302,51 @@ def test_removing_an_image_deletes_its_files_and_nothing_else(data_folder):
     assert_one_line_naming(error, "holds no image 'a'")
     remove_training_image("set", "b")
     assert [(item.name, item.n_images) for item in list_user_datasets()] == [("set", 0)]
+
+
+def test_a_removed_image_is_restored_exactly_and_training_never_sees_it_meanwhile(data_folder):
+    save_training_image("set", "a", *sample(seed=1), "stained", "models/x.keras")
+    save_training_image("set", "b", *sample(seed=2), "fluorescence")
+    folder = data_folder / "datasets" / "set"
+    before = visible_files(folder)
+    described = dataset_images("set")
+    remove_training_image("set", "a")
+    found = discover_dataset(folder)
+    assert [item.id for item in found.samples] == ["b"]  # .removed/ is not a dataset part
+    restored = restore_training_image("set", "a")
+    assert restored == described[0] and dataset_images("set") == described
+    after = visible_files(folder)
+    assert after.pop("dataset.json") and before.pop("dataset.json")  # updated_at moved on
+    assert after == before  # the same image and mask files, nothing left in .removed/
+    with pytest.raises(DatasetError) as error:
+        restore_training_image("set", "a")  # nothing removed any more
+    assert_one_line_naming(error, "has no removed image 'a'")
+
+
+def test_undo_never_replaces_an_image_saved_since_under_the_same_name(data_folder):
+    save_training_image("set", "a", *sample(seed=1), "fluorescence")
+    remove_training_image("set", "a")
+    newer = save_training_image("set", "a", *sample(seed=3), "stained")
+    kept = sha256(newer.mask_path)
+    with pytest.raises(DatasetError) as error:
+        restore_training_image("set", "a")
+    assert_one_line_naming(error, "saved since it was removed")
+    assert sha256(newer.mask_path) == kept and dataset_images("set")[0].kind == "stained"
+
+
+def test_only_the_images_removed_last_are_kept_for_an_undo(data_folder):
+    count = KEEP_REMOVED + 2
+    labels = np.zeros((16, 16), np.int32)
+    labels[4:10, 4:10] = 1
+    for index in range(count):
+        save_training_image("set", f"i{index}", labels.astype(np.uint8), labels, "fluorescence")
+    for index in range(count):
+        remove_training_image("set", f"i{index}")
+    aside = data_folder / "datasets" / "set" / ".removed"
+    assert len(list(aside.glob("*.png"))) == 2 * KEEP_REMOVED
+    with pytest.raises(DatasetError):
+        restore_training_image("set", "i0")
+    assert restore_training_image("set", f"i{count - 1}").stem == f"i{count - 1}"
 
 
 def test_a_dataset_that_does_not_exist_is_named_in_the_error():

@@ -21,8 +21,8 @@ import numpy as np
 import streamlit as st
 
 from nuclei_core.datasets.drafts import discard_draft, draft_key, load_draft, save_draft
-from nuclei_core.datasets.user_names import check_dataset_name
-from nuclei_core.datasets.user_read import list_user_datasets
+from nuclei_core.datasets.user_names import check_dataset_name, check_image_stem
+from nuclei_core.datasets.user_read import dataset_images, list_user_datasets
 from nuclei_core.datasets.user_write import save_training_image
 from nuclei_core.errors import NucleiError
 from nuclei_core.segmentation.preprocess import IMAGE_KINDS
@@ -150,6 +150,18 @@ def safe_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem).strip("_.") or "image"
 
 
+def _held_stem(dataset: str, given: str, user) -> str | None:
+    """The stem ``given`` is saved under when the existing ``dataset`` holds an image of it."""
+    if dataset == NEW_DATASET:
+        return None
+    try:
+        stem = check_image_stem(given)
+        held = {image.stem for image in dataset_images(dataset, user.datasets_root)}
+    except NucleiError:
+        return None  # a bad name or a dataset gone: the save says why
+    return stem if stem in held else None
+
+
 def save_form(
     image_key, correction: Correction, name: str, image: np.ndarray, kind: str, source_model
 ) -> None:
@@ -173,7 +185,7 @@ def save_form(
         "Image name",
         value=safe_stem(name),
         key=f"annotator_image_name_{name}",
-        help="Saving under a name the dataset holds replaces that image and its nuclei.",
+        help="Saving under a name the dataset holds asks before replacing that image.",
     )
     kinds = list(IMAGE_KINDS)
     kind = last.selectbox(
@@ -183,7 +195,22 @@ def save_form(
         key=f"annotator_kind_{name}",
         help="Detected from the image; change it if it is wrong.",
     )
-    if st.button("Save as training image", key="annotator_save", type="primary"):
+    given = name if Path(name).stem == stem else stem  # keeps the file's name if it can
+    held = _held_stem(chosen, given, user)
+    replace = held is not None and st.checkbox(
+        f"Replace the image {wording.plain(held)} that {wording.plain(chosen)} holds, and its "
+        "nuclei",
+        key=f"annotator_replace_{chosen}_{held}",
+        help="The dataset holds an image of this name; type another name to keep both.",
+    )
+    if held is not None and not replace:
+        st.caption(f"{wording.plain(chosen)} holds an image named {wording.plain(held)} already.")
+    if st.button(
+        "Save as training image",
+        key="annotator_save",
+        type="primary",
+        disabled=held is not None and not replace,
+    ):
         if not dataset:
             st.warning("Type a name for the new dataset.")
             return
@@ -195,7 +222,6 @@ def save_form(
                     "name. Nothing was saved."
                 )
                 return
-            given = name if Path(name).stem == stem else stem  # keeps the file's name if it can
             saved = save_training_image(
                 dataset, given, image, labels, kind, source_model, root=user.datasets_root
             )
