@@ -13,7 +13,7 @@ from nuclei_core.evaluation import evaluate
 from nuclei_core.io import export
 from nuclei_core.locations import PROJECT_ROOT, sample_folder
 from nuclei_core.segmentation.options import SegmentOptions
-from ui import messages, navigation, pictures, signin, state, wording
+from ui import background, messages, navigation, pictures, signin, state, wording
 
 navigation.ensure_app_shell(__file__)
 st.title("Browse a test set")
@@ -92,15 +92,16 @@ with messages.engine_errors():
             )
             st.stop()
         bar = st.progress(0.0, text="Segmenting…")
-        result = evaluate.evaluate_folder(
-            model,
-            folder,
-            split,
-            SegmentOptions.for_model(run.model_path),  # as the Segment page runs it
-            progress=lambda done, total: bar.progress(
-                done / total, text=f"Segmenting image {done} of {total}"
-            ),
-        )
+        with background.turn(bar):
+            result = evaluate.evaluate_folder(
+                model,
+                folder,
+                split,
+                SegmentOptions.for_model(run.model_path),  # as the Segment page runs it
+                progress=lambda done, total: bar.progress(
+                    done / total, text=f"Segmenting image {done} of {total}"
+                ),
+            )
         bar.empty()
         state.remember_folder_result(key, result)
 

@@ -1,5 +1,8 @@
 """Work of a browser session that runs in a background thread, in turn with other sessions'.
 
+The Segment and Browse pages wait for their turn in the same queue in the foreground
+(:func:`turn`).
+
 :class:`BackgroundJob` is the base of the folder batch (``ui.batch.BatchJob``) and the
 whole slide (``ui.slide_job.SlideJob``): a daemon thread that first waits for its turn in
 the server's :class:`~nuclei_core.jobs.queue.WorkQueue` (:func:`work_queue`, at most
@@ -10,19 +13,42 @@ the page shows its place in the queue (:attr:`BackgroundJob.ahead`) until it sta
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 
 import streamlit as st
 
 from nuclei_core import locations
 from nuclei_core.jobs.queue import QueueLeft, WorkQueue
 
+_WAIT_S = 0.25
+
 
 @st.cache_resource(show_spinner=False)
 def work_queue() -> WorkQueue:
-    """The server's queue of folder batches and slides (one per process)."""
+    """The server's queue of segmentations, folder batches and slides (one per process)."""
     return WorkQueue(locations.max_jobs())
+
+
+@contextlib.contextmanager
+def turn(bar) -> Iterator[None]:
+    """Wait for a turn in the server's queue, showing the place on ``bar`` (an
+    ``st.progress``), run the block, leave: the Segment and Browse pages' own work.
+
+    Leaving the page or changing a widget while waiting stops the script at the next
+    update of ``bar`` (Streamlit's rerun), which gives the place back.
+    """
+    queue = work_queue()
+    ticket = queue.join()
+    try:
+        while ahead := queue.ahead(ticket):
+            bar.progress(0.0, text=waiting_text(ahead))
+            time.sleep(_WAIT_S)
+        yield
+    finally:
+        queue.leave(ticket)
 
 
 def error_line(error: BaseException) -> str:

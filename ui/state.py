@@ -27,6 +27,7 @@ from nuclei_core.registry import Registry, Run, default_registry_path
 from nuclei_core.registry.catalogue import bootstrap_registry, has_model_file, model_file_key
 from nuclei_core.segmentation.options import SegmentOptions
 from nuclei_core.segmentation.segment import predict_with_size
+from ui import background
 from ui.messages import NO_MODEL_TEXT
 from ui.signin import current_user
 from ui.wording import plain
@@ -192,7 +193,8 @@ def probabilities(key: tuple, model, image, options: SegmentOptions):
     """Network output for an image, the options it was made with (the diameter resolved) and
     the nuclei its size estimate found (a
     :class:`~nuclei_core.segmentation.segment.SizedPrediction`), computed once per (image,
-    model, flips, diameter) with a progress bar.
+    model, flips, diameter) with a progress bar, in turn with the server's other work
+    (:func:`ui.background.turn`).
 
     Only the latest result is kept (a 4096 x 4096 image needs 128 MB).
     """
@@ -204,7 +206,8 @@ def probabilities(key: tuple, model, image, options: SegmentOptions):
     def progress(done: int, total: int) -> None:
         bar.progress(done / max(total, 1), text=f"Predicting tile {done} of {total}")
 
-    result = predict_with_size(model, image, options, progress=progress)
+    with background.turn(bar):
+        result = predict_with_size(model, image, options, progress=progress)
     bar.empty()
     st.session_state["segment_probabilities"] = (key, result)
     return result

@@ -107,3 +107,52 @@ def test_a_job_stopped_in_the_queue_never_runs():
     assert second.wait(5) and second.stopped and second.error is None
     first.gate.set()
     assert first.wait(5)
+
+
+class Bar:
+    """An ``st.progress`` stand-in that records its texts and can stop the script."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.texts: list[str] = []
+        self.stop_after = stop_after
+
+    def progress(self, value, text=""):
+        self.texts.append(text)
+        if self.stop_after is not None and len(self.texts) >= self.stop_after:
+            raise KeyboardInterrupt("the user left the page")  # as Streamlit's StopException
+
+
+def test_a_page_waits_for_its_turn_showing_its_place(monkeypatch):
+    import ui.background as background
+
+    queue = WorkQueue(slots=1)
+    monkeypatch.setattr(background, "work_queue", lambda: queue)
+    batch = queue.join()  # a folder batch holds the only slot
+    ran, bar = [], Bar()
+
+    def segment():
+        with background.turn(bar):
+            ran.append("segmented")
+
+    thread = threading.Thread(target=segment)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not bar.texts and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert bar.texts[0] == "Waiting for its turn: 1 job on this server runs first." and not ran
+    queue.leave(batch)
+    thread.join(5)
+    assert ran == ["segmented"]  # ran once the batch had left
+    assert queue.ahead(queue.join()) == 0  # and gave its place back
+
+
+def test_a_page_that_stops_while_waiting_gives_its_place_back(monkeypatch):
+    import ui.background as background
+
+    queue = WorkQueue(slots=1)
+    monkeypatch.setattr(background, "work_queue", lambda: queue)
+    queue.join()  # a folder batch holds the only slot
+    with pytest.raises(KeyboardInterrupt), background.turn(Bar(stop_after=2)):
+        pytest.fail("ran before its turn")
+    later = queue.join()
+    assert queue.ahead(later) == 1  # only the batch is ahead
