@@ -148,6 +148,62 @@ def test_correction_applies_undoes_and_redoes_gestures():
     assert correction.history.count == 3 and correction.seq == 6
 
 
+def browser_labels(have: np.ndarray | None, data: dict) -> np.ndarray:
+    """The labels the component holds after ``data``, as ``annotator.js`` builds them."""
+    if data["labels"] is not None:
+        return decode(data["labels"])
+    if data["patch"] is not None:
+        patch, patched = data["patch"], have.copy()
+        rows = slice(patch["row"], patch["row"] + patch["height"])
+        cols = slice(patch["col"], patch["col"] + patch["width"])
+        patched[rows, cols] = decode(patch["labels"])
+        return patched
+    return have
+
+
+def test_after_an_edit_only_the_changed_box_is_sent():
+    correction = Correction.start(two_nuclei(), np.zeros((40, 60), np.uint8))
+    first = correction.component_data()
+    assert first["labels"] is not None and first["patch"] is None  # whole, the first time
+    shown = browser_labels(None, first)
+    again = correction.component_data(with_image=False)  # a rerun without an edit
+    assert again["labels"] is None and again["patch"] is None
+    correction.handle({"tool": "outline", "points": [[2, 40], [2, 50], [9, 50]], "seq": 1})
+    data = correction.component_data(with_image=False)
+    patch = data["patch"]
+    assert data["labels"] is None and patch["base_id"] == first["labels_id"]
+    assert patch["height"] * patch["width"] <= 8 * 11  # the new nucleus's box, no more
+    shown = browser_labels(shown, data)
+    assert np.array_equal(shown, correction.labels)
+    correction.handle({"tool": "undo", "seq": 2})  # an undo goes the same way
+    undone = correction.component_data(with_image=False)
+    assert undone["patch"] is not None
+    assert np.array_equal(browser_labels(shown, undone), correction.labels)
+
+
+def test_the_whole_labels_go_again_when_the_browser_says_it_missed_them():
+    correction = Correction.start(two_nuclei(), np.zeros((40, 60), np.uint8))
+    first = correction.component_data()
+    correction.handle({"tool": "delete", "points": [[20, 15]], "seq": 1})
+    correction.component_data()  # a run whose data never reached the browser
+    report = {"have": first["labels_id"], "n": "mount 1"}
+    data = correction.component_data(report=report)
+    assert data["patch"]["base_id"] == first["labels_id"]  # from what it has
+    assert np.array_equal(browser_labels(decode(first["labels"]), data), correction.labels)
+    remounted = correction.component_data(report={"have": None, "n": "mount 2"})
+    assert np.array_equal(decode(remounted["labels"]), correction.labels)
+    assert correction.component_data(report={"have": None, "n": "mount 2"})["labels"] is None
+
+
+def test_a_change_of_most_of_the_image_goes_whole():
+    correction = Correction.start(two_nuclei(), np.zeros((40, 60), np.uint8))
+    correction.component_data()
+    everywhere = np.ones((40, 60), np.int32)  # a new start that covers the whole image
+    correction.restart(everywhere, "start again from the model's nuclei")
+    data = correction.component_data()
+    assert data["patch"] is None and np.array_equal(decode(data["labels"]), everywhere)
+
+
 def test_a_refused_edit_leaves_the_labels_and_says_why_in_one_line():
     correction = Correction.start(two_nuclei(), np.zeros((40, 60), np.uint8))
     before = correction.labels.copy()
@@ -172,6 +228,10 @@ def test_the_component_sends_the_tools_python_knows():
     script = (FRONTEND / "annotator.js").read_text()
     assert 'state.send("gesture", message)' in script
     sent = set(re.findall(r'emit\(state, \{ tool: "(\w+)"', script))
-    sent |= {"paint", "erase"} if "emit(state, { tool, points" in script else set()
+    tools = script.split("const TOOLS = {", 1)[1].split("\n};", 1)[0]
+    entries = re.split(r"\n  (?=\w+: \{)", tools)
+    brushes = {entry.split(":")[0].strip() for entry in entries if "brush: true" in entry}
+    assert "emit(state, { tool: state.tool" in script  # a stroke sends its own tool
+    sent |= brushes
     sent |= set(re.findall(r'"(undo|redo)"', script))
     assert sent == set(EDIT_TOOLS) | set(HISTORY_TOOLS)

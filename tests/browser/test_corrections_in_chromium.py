@@ -3,7 +3,8 @@
 The app server, its fresh data folder and Chromium come from ``test_e2e_browser.py``.
 The test segments a sample on the Segment page, switches on "Correct the nuclei", draws
 a closed outline with the mouse on an empty corner of the image, sees the count go up by
-one (in the component and in the page's metric), undoes and redoes it with the keyboard,
+one (in the component and in the page's metric) and the new nucleus under the pointer
+(the labels patched in the browser), undoes and redoes it with the keyboard,
 saves the image to a new dataset and finds its image and 16-bit label files in the data
 folder. Skipped without Chromium.
 """
@@ -76,8 +77,16 @@ def test_draw_an_outline_count_it_and_save_it(app_url, data_folder, tmp_path):  
 
             expect(annotator).to_have_attribute("data-count", str(found + 1), timeout=WAIT_MS)
             expect(metric).to_have_text(str(found + 1), timeout=WAIT_MS)
+            # The labels shown follow the patch of the edited box: the pointer over the
+            # square's middle names the new nucleus, and no nucleus after the undo.
+            hint = annotator.locator('[data-show="hint"]')
+            middle = ((corners[0][0] + corners[2][0]) / 2, (corners[0][1] + corners[2][1]) / 2)
+            page.mouse.move(*middle)
+            expect(hint).to_contain_text(f"nucleus {found + 1} ·", timeout=WAIT_MS)
             page.keyboard.press("Control+z")  # the canvas has the focus since the clicks
             expect(annotator).to_have_attribute("data-count", str(found), timeout=WAIT_MS)
+            page.mouse.move(middle[0] + 1, middle[1])
+            expect(hint).not_to_contain_text("nucleus", timeout=WAIT_MS)
             page.keyboard.press("Control+Shift+Z")
             expect(annotator).to_have_attribute("data-count", str(found + 1), timeout=WAIT_MS)
             expect(metric).to_have_text(str(found + 1), timeout=WAIT_MS)

@@ -1,8 +1,9 @@
 """Correction mode of the Segment page: the nucleus annotator and "Save as training image".
 
 The annotator is a Streamlit custom component (``st.components.v2``) written by hand:
-``frontend/annotator.html``, ``.css`` and ``.js`` are read from this folder and
-registered inline (no build step, nothing fetched from the network). Each finished
+``frontend/annotator.html``, ``.css``, and ``labels.js`` (pure functions over label
+arrays) joined with ``annotator.js`` (the canvas and one handler a tool) are read from
+this folder and registered inline (no build step, nothing fetched from the network). Each finished
 gesture arrives as the trigger value ``gesture``; its callback applies it, before the
 page runs, to the image's :class:`~ui.annotator.gestures.Correction`, so the count, the
 measurements and the downloads of that same run use the corrected labels.
@@ -44,7 +45,9 @@ _annotator = st.components.v2.component(
     "nuclei_annotator",
     html=(FRONTEND / "annotator.html").read_text(encoding="utf-8"),
     css=(FRONTEND / "annotator.css").read_text(encoding="utf-8"),
-    js=(FRONTEND / "annotator.js").read_text(encoding="utf-8"),
+    js="\n".join(
+        (FRONTEND / name).read_text(encoding="utf-8") for name in ("labels.js", "annotator.js")
+    ),
 )
 
 
@@ -96,22 +99,30 @@ def _on_gesture(image_key) -> None:
         keep_draft(image_key, correction)
 
 
-def _image_shown() -> None:
-    """Callback of the ``image_id`` state: nothing to do, the next run reads it."""
+def _state_reported() -> None:
+    """Callback of the ``image_id`` and ``labels_have`` states: nothing to do, the next run
+    reads them."""
 
 
 def annotator(image_key, correction: Correction) -> None:
     """Show the annotator on ``correction`` (and an edit it just refused as a warning).
 
     The display image (megabytes for a large image) is sent only while the
-    component's state ``image_id`` says it does not show it yet.
+    component's state ``image_id`` says it does not show it yet; after an edit only the
+    box it changed is sent (``labels_have`` asks for the rest when the component missed
+    something).
     """
-    shown = (st.session_state.get(COMPONENT_KEY) or {}).get("image_id")
+    component = st.session_state.get(COMPONENT_KEY) or {}
+    data = correction.component_data(
+        with_image=component.get("image_id") != correction.image_id,
+        report=component.get("labels_have"),
+    )
     _annotator(
         key=COMPONENT_KEY,
-        data=correction.component_data(with_image=shown != correction.image_id),
+        data=data,
         on_gesture_change=partial(_on_gesture, image_key),
-        on_image_id_change=_image_shown,
+        on_image_id_change=_state_reported,
+        on_labels_have_change=_state_reported,
     )
     if correction.message:
         st.warning(correction.message)

@@ -6,14 +6,16 @@ pixel coordinates; :func:`apply_gesture` turns it into one call of
 :mod:`nuclei_core.segmentation.edits` and :class:`Correction` keeps the :class:`EditHistory` of one
 image (undo and redo go through it). :func:`labels_data_url` sends a label image to the
 browser losslessly as an RGB PNG (red = low byte, green = high byte of the id), so the
-component knows the nucleus under every pixel.
+component knows the nucleus under every pixel. After an edit only the box it changed
+goes (:func:`changed_box`, a ``patch`` of :meth:`Correction.component_data`); the
+whole label image goes the first time, and again when the browser says it missed one.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +31,29 @@ EDIT_TOOLS = ("delete", "outline", "split", "merge", "paint", "erase")
 HISTORY_TOOLS = ("undo", "redo")
 """Tools that step through the history (no points)."""
 MIN_POINTS = {"delete": 1, "outline": 3, "split": 2, "merge": 1, "paint": 1, "erase": 1}
+KEEP_SENT = 4
+"""Label images last sent to the browser that a patch may start from."""
+WHOLE_SHARE = 0.5
+"""A change covering more than this share of the image goes as the whole label image."""
+
+
+def changed_box(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The smallest box ``(row, col, end row, end col)`` (ends excluded) holding every pixel
+    where two label images differ; ``None`` when they are the same.
+
+    Examples
+    --------
+    >>> before = np.zeros((6, 8), np.int32)
+    >>> after = before.copy(); after[1:3, 4:7] = 5
+    >>> changed_box(before, after), changed_box(after, after)
+    ((1, 4, 3, 7), None)
+    """
+    different = before != after
+    rows = np.flatnonzero(different.any(axis=1))
+    if not rows.size:
+        return None
+    cols = np.flatnonzero(different.any(axis=0))
+    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
 
 
 def png_data_url(png: bytes) -> str:
@@ -199,6 +224,9 @@ class Correction:
     seq: int = 0
     message: str | None = None
     saved_id: str | None = None  # labels_id of the labels last saved as a training image
+    sent: dict = field(default_factory=dict, repr=False)  # labels_id -> labels, last sent
+    sent_id: str | None = None  # labels_id of the labels the browser was sent last
+    report: object = None  # the browser's last "labels_have" report handled
 
     @classmethod
     def start(cls, labels: np.ndarray, rgb: np.ndarray, source: object = None) -> Correction:
@@ -251,16 +279,38 @@ class Correction:
         """Whether there are edits not saved as a training image yet."""
         return self.history.can_undo and labels_id(self.history.labels) != self.saved_id
 
-    def component_data(self, with_image: bool = True) -> dict:
-        """What the browser component is sent (see ``frontend/annotator.js``); without
-        the image (``None``) when the component says it has it already."""
+    def component_data(self, with_image: bool = True, report: dict | None = None) -> dict:
+        """What the browser component is sent (see ``frontend/annotator.js``).
+
+        The image is left out (``None``) when the component says it has it already
+        (``with_image=False``). The labels go whole the first time; afterwards as a
+        ``patch`` (the box an edit changed, over the labels sent last, ``base_id``), or not
+        at all when unchanged. ``report`` is the component's ``labels_have`` state,
+        ``{"have": labels_id or None, "n": ...}``, which it sets when it missed labels
+        (mounted afresh, or a run's data never reached it): a new one is answered from
+        the labels it has.
+        """
         labels = self.history.labels
         height, width = labels.shape
+        current = labels_id(labels)
+        base = self.sent_id
+        if isinstance(report, dict) and report != self.report:
+            self.report, base = report, report.get("have")
+        whole = patch = None
+        if base != current:
+            patch = self._patch(base, labels)
+            whole = labels_data_url(labels) if patch is None else None
+        self.sent_id = current
+        self.sent.pop(current, None)
+        self.sent[current] = labels
+        while len(self.sent) > KEEP_SENT:
+            self.sent.pop(next(iter(self.sent)))
         return {
             "image": self.image_url if with_image else None,
             "image_id": self.image_id,
-            "labels": labels_data_url(labels),
-            "labels_id": labels_id(labels),
+            "labels": whole,
+            "patch": patch,
+            "labels_id": current,
             "width": int(width),
             "height": int(height),
             "count": int(self.history.count),
@@ -269,4 +319,25 @@ class Correction:
             "unsaved": self.unsaved,
             "seq": int(self.seq),
             "palette": [list(colour) for colour in NUCLEUS_PALETTE],
+        }
+
+    def _patch(self, base: str | None, labels: np.ndarray) -> dict | None:
+        """The box of ``labels`` that differs from the labels sent as ``base`` (``None``:
+        the browser has no labels sent here, or the change covers most of the image)."""
+        before = self.sent.get(base)
+        if before is None or before.shape != labels.shape:
+            return None
+        box = changed_box(before, labels)
+        if box is None:
+            return None
+        row, col, end_row, end_col = box
+        if (end_row - row) * (end_col - col) > WHOLE_SHARE * labels.size:
+            return None
+        return {
+            "base_id": base,
+            "row": row,
+            "col": col,
+            "height": end_row - row,
+            "width": end_col - col,
+            "labels": labels_data_url(labels[row:end_row, col:end_col]),
         }

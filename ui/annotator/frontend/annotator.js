@@ -6,15 +6,20 @@
 // The canvas shows the image at any zoom with the nuclei drawn here from the labels
 // (filled or outlined, one colour per id); each finished gesture goes back as ONE
 // trigger value "gesture": {tool, points: [[row, col], ...], radius, seq}, in image
-// pixel coordinates (pixel centres at whole numbers). Python applies it and sends the
-// new labels. The state value "image_id" tells Python which image is shown, so the
-// image is sent once, not with every edit. One state object per mounted element
-// (WeakMap), so a rerun with new data keeps the zoom, the tool and the selection.
+// pixel coordinates (pixel centres at whole numbers). Python applies it and sends back
+// only the box the edit changed ("patch": {base_id, row, col, height, width, labels}),
+// which is written into the labels shown here when they are the patch's base. The state
+// value "image_id" tells Python which image is shown, so the image is sent once; the
+// state value "labels_have" ({have, n}) asks for the labels when this element missed
+// some (mounted afresh, or a rerun's data never came). One state object per mounted
+// element (WeakMap), so a rerun with new data keeps the zoom, the tool and the selection.
+// What each tool does with a press, a drag and a release is in TOOLS, one entry a tool.
+
+/* global applyPatch, asPoints, boxes, grow, overlayPixels -- from labels.js, joined first */
 
 const instances = new WeakMap();
 const ZOOM_STEP = 1.25;
 const CLICK_SLOP = 4; // screen pixels a press may move and still be a click
-const BRUSH_TOOLS = new Set(["paint", "erase"]);
 
 export default function (component) {
   const { parentElement, data, setTriggerValue, setStateValue } = component;
@@ -172,10 +177,17 @@ async function update(state, data) {
       const labels = await decodeLabels(data.labels, data.width, data.height);
       if (state.labelsId !== data.labels_id) return;
       state.labels = labels;
-      state.boxes = boxes(labels, data.width, data.height);
-      state.marks.clear();
-      for (const id of [...state.selected]) if (!hasNucleus(state, id)) state.selected.delete(id);
-      renderOverlay(state);
+      labelsChanged(state, null);
+    } else if (data.patch && data.patch.base_id === state.labelsId && state.labels) {
+      const patch = data.patch;
+      state.labelsId = data.labels_id;
+      const crop = await decodeLabels(patch.labels, patch.width, patch.height);
+      if (state.labelsId !== data.labels_id) return;
+      applyPatch(state.labels, state.width, crop, patch);
+      labelsChanged(state, grow(patch, 1, state.width, state.height));
+    } else if (data.labels_id && data.labels_id !== state.labelsId) {
+      // Labels missed: say which ones are here (none), Python sends the rest.
+      state.setState("labels_have", { have: state.labelsId, n: `${Date.now()}-${Math.random()}` });
     }
   } catch (error) {
     show(state, "state", `Cannot show the image: ${error}`);
@@ -208,28 +220,13 @@ async function decodeLabels(url, width, height) {
   return labels;
 }
 
-function boxes(labels, width, height) {
-  let largest = 0;
-  for (let i = 0; i < labels.length; i += 1) if (labels[i] > largest) largest = labels[i];
-  const result = new Int32Array(4 * (largest + 1)).fill(-1);
-  for (let y = 0, i = 0; y < height; y += 1) {
-    for (let x = 0; x < width; x += 1, i += 1) {
-      const id = labels[i];
-      if (!id) continue;
-      const k = 4 * id;
-      if (result[k] < 0) {
-        result[k] = x;
-        result[k + 1] = y;
-        result[k + 2] = x;
-        result[k + 3] = y;
-      } else {
-        if (x < result[k]) result[k] = x;
-        if (x > result[k + 2]) result[k + 2] = x;
-        result[k + 3] = y;
-      }
-    }
-  }
-  return result;
+// The labels changed (everywhere, or inside `region` [x0, y0, x1, y1), ends excluded):
+// the nuclei's boxes, their highlights, the selection and the overlay follow.
+function labelsChanged(state, region) {
+  state.boxes = boxes(state.labels, state.width, state.height);
+  state.marks.clear();
+  for (const id of [...state.selected]) if (!hasNucleus(state, id)) state.selected.delete(id);
+  renderOverlay(state, region);
 }
 
 function hasNucleus(state, id) {
@@ -258,50 +255,22 @@ function centrePoint(state, id) {
   return [row, state.boxes[k]];
 }
 
-function colourOf(state, id) {
-  const palette = state.data.palette || [[230, 159, 0]];
-  return palette[(id - 1) % palette.length];
-}
-
-function isEdge(labels, width, height, i, x, y) {
-  const id = labels[i];
-  return (
-    x === 0 ||
-    y === 0 ||
-    x === width - 1 ||
-    y === height - 1 ||
-    labels[i - 1] !== id ||
-    labels[i + 1] !== id ||
-    labels[i - width] !== id ||
-    labels[i + width] !== id
-  );
-}
-
-function renderOverlay(state) {
+// Draw the nuclei into the overlay canvas: everywhere, or only inside `region`.
+function renderOverlay(state, region = null) {
   const { labels, width, height } = state;
   if (!labels) return;
-  const canvas = state.overlay || document.createElement("canvas");
-  canvas.width = width;
-  canvas.height = height;
-  const context = canvas.getContext("2d");
-  const picture = context.createImageData(width, height);
-  const pixels = picture.data;
-  const fill = state.filled ? 100 : 0;
-  for (let y = 0, i = 0; y < height; y += 1) {
-    for (let x = 0; x < width; x += 1, i += 1) {
-      const id = labels[i];
-      if (!id) continue;
-      const edge = isEdge(labels, width, height, i, x, y);
-      if (!edge && !fill) continue;
-      const colour = colourOf(state, id);
-      const j = 4 * i;
-      pixels[j] = colour[0];
-      pixels[j + 1] = colour[1];
-      pixels[j + 2] = colour[2];
-      pixels[j + 3] = edge ? 255 : fill;
-    }
+  let canvas = state.overlay;
+  if (!canvas || canvas.width !== width || canvas.height !== height || !region) {
+    canvas = canvas || document.createElement("canvas");
+    canvas.width = width;
+    canvas.height = height;
+    region = [0, 0, width, height];
   }
-  context.putImageData(picture, 0, 0);
+  const [x0, y0, x1, y1] = region;
+  if (x1 <= x0 || y1 <= y0) return;
+  const palette = state.data.palette || [[230, 159, 0]];
+  const pixels = overlayPixels(labels, width, height, region, palette, state.filled ? 100 : 0);
+  canvas.getContext("2d").putImageData(new ImageData(pixels, x1 - x0, y1 - y0), x0, y0);
   state.overlay = canvas;
 }
 
@@ -408,7 +377,7 @@ function paintGesture(state, ratio) {
   const { context, view, path, tool } = state;
   context.setTransform(ratio, 0, 0, ratio, 0, 0);
   const screen = path.map(([x, y]) => [x * view.scale + view.x, y * view.scale + view.y]);
-  if (BRUSH_TOOLS.has(tool)) {
+  if (isBrush(tool)) {
     const width = Math.max(1, 2 * state.radius * view.scale);
     if (screen.length) {
       context.strokeStyle = tool === "paint" ? "rgba(0, 220, 255, 0.55)" : "rgba(255, 60, 60, 0.55)";
@@ -447,23 +416,95 @@ function polyline(context, points) {
   points.forEach(([x, y], index) => (index ? context.lineTo(x, y) : context.moveTo(x, y)));
 }
 
-// ----------------------------------------------------------------------------- gestures
+// ----------------------------------------------------------------------------- tools
+
+// One entry a tool: `hint` (shown under the canvas), `brush` (a stroke of `radius`),
+// `press(state, point, drag)` at the pointer's press, `drags` (a moving press adds points
+// to the path) and `release(state, point, drag, screen)` at its release; `point` is in
+// image coordinates [x, y], `screen` in CSS pixels of the canvas.
+const TOOLS = {
+  pan: { hint: "Drag to move; wheel or +/- to zoom." },
+  delete: {
+    hint: "Click a nucleus to delete it.",
+    release(state, point, drag) {
+      if (!drag.moved && labelAt(state, ...point)) {
+        emit(state, { tool: "delete", points: asPoints([point]) });
+      }
+    },
+  },
+  merge: {
+    hint: "Click nuclei to select them, then Merge.",
+    release(state, point, drag) {
+      const id = drag.moved ? 0 : labelAt(state, ...point);
+      if (id) state.selected.has(id) ? state.selected.delete(id) : state.selected.add(id);
+      refreshButtons(state);
+    },
+  },
+  outline: {
+    hint: "Click corners, double-click or Enter to close; or press and draw. Esc cancels.",
+    drags: true,
+    press(state, point, drag) {
+      drag.start = state.path.length; // freehand starts here if the press moves
+      state.path.push(point);
+    },
+    release(state, point, drag, screen) {
+      if (drag.moved) {
+        state.path = state.path.slice(drag.start); // a freehand outline replaces the clicks
+        finishOutline(state);
+      } else if (state.path.length >= 4 && nearFirst(state, ...screen)) {
+        state.path.pop();
+        finishOutline(state);
+      } else {
+        dropRepeat(state);
+      }
+    },
+  },
+  split: {
+    hint: "Draw a line across one nucleus.",
+    drags: true,
+    press: startPath,
+    release(state) {
+      if (state.path.length >= 2) emit(state, { tool: "split", points: asPoints(state.path) });
+      else state.path = [];
+    },
+  },
+  paint: {
+    hint: "Paint onto the nucleus where the stroke starts (a new one on background).",
+    brush: true,
+    drags: true,
+    press: startPath,
+    release: emitStroke,
+  },
+  erase: {
+    hint: "Erase pixels of the nucleus where the stroke starts.",
+    brush: true,
+    drags: true,
+    press: startPath,
+    release: emitStroke,
+  },
+};
+
+function isBrush(tool) {
+  return Boolean(TOOLS[tool] && TOOLS[tool].brush);
+}
+
+function startPath(state, point) {
+  state.path = [point];
+}
+
+function emitStroke(state) {
+  emit(state, { tool: state.tool, points: asPoints(state.path) });
+}
 
 function emit(state, gesture) {
   if (!state.send) return;
   state.seq += 1;
   state.pending = state.seq;
   const message = { ...gesture, seq: state.seq };
-  if (BRUSH_TOOLS.has(gesture.tool)) message.radius = state.radius;
+  if (isBrush(gesture.tool)) message.radius = state.radius;
   show(state, "state", "Applying…");
   state.send("gesture", message);
   draw(state);
-}
-
-function asPoints(path) {
-  // Image coordinates [x, y] (pixel corners at whole numbers) -> [row, col] (centres).
-  const round = (value) => Math.round(value * 100) / 100;
-  return path.map(([x, y]) => [round(y - 0.5), round(x - 0.5)]);
 }
 
 function finishOutline(state) {
@@ -492,13 +533,8 @@ function bindPointer(state) {
       element.classList.add("panning");
       return;
     }
-    const point = toImage(state, sx, sy);
-    if (BRUSH_TOOLS.has(state.tool) || state.tool === "split") {
-      state.path = [point];
-    } else if (state.tool === "outline") {
-      state.drag.start = state.path.length; // freehand starts here if the press moves
-      state.path.push(point);
-    }
+    const tool = TOOLS[state.tool];
+    if (tool.press) tool.press(state, toImage(state, sx, sy), state.drag);
     draw(state);
   });
 
@@ -512,7 +548,7 @@ function bindPointer(state) {
         state.view.x = drag.x0 + sx - drag.sx;
         state.view.y = drag.y0 + sy - drag.sy;
         state.view.fitted = false;
-      } else if (drag.moved && state.tool !== "delete" && state.tool !== "merge") {
+      } else if (drag.moved && TOOLS[state.tool].drags) {
         const point = toImage(state, sx, sy);
         const last = state.path[state.path.length - 1];
         if (!last || Math.hypot(point[0] - last[0], point[1] - last[1]) * state.view.scale > 2) {
@@ -527,40 +563,16 @@ function bindPointer(state) {
     draw(state);
   });
 
-  const release = (event) => {
+  canvas.addEventListener("pointerup", (event) => {
     const drag = state.drag;
     state.drag = null;
     element.classList.remove("panning");
     if (!drag || drag.panning) return;
-    const [sx, sy] = position(event);
-    const [x, y] = toImage(state, sx, sy);
-    const tool = state.tool;
-    if (tool === "delete" && !drag.moved) {
-      const id = labelAt(state, x, y);
-      if (id) emit(state, { tool: "delete", points: asPoints([[x, y]]) });
-    } else if (tool === "merge" && !drag.moved) {
-      const id = labelAt(state, x, y);
-      if (id) state.selected.has(id) ? state.selected.delete(id) : state.selected.add(id);
-      refreshButtons(state);
-    } else if (tool === "outline") {
-      if (drag.moved) {
-        state.path = state.path.slice(drag.start); // a freehand outline replaces the clicks
-        finishOutline(state);
-      } else if (state.path.length >= 4 && nearFirst(state, sx, sy)) {
-        state.path.pop();
-        finishOutline(state);
-      } else {
-        dropRepeat(state);
-      }
-    } else if (tool === "split") {
-      if (state.path.length >= 2) emit(state, { tool: "split", points: asPoints(state.path) });
-      else state.path = [];
-    } else if (BRUSH_TOOLS.has(tool)) {
-      emit(state, { tool, points: asPoints(state.path) });
-    }
+    const screen = position(event);
+    const tool = TOOLS[state.tool];
+    if (tool.release) tool.release(state, toImage(state, ...screen), drag, screen);
     draw(state);
-  };
-  canvas.addEventListener("pointerup", release);
+  });
   canvas.addEventListener("pointercancel", () => {
     state.drag = null;
     element.classList.remove("panning");
@@ -664,15 +676,6 @@ function refreshButtons(state) {
 }
 
 function hint(state) {
-  const hints = {
-    pan: "Drag to move; wheel or +/- to zoom.",
-    delete: "Click a nucleus to delete it.",
-    outline: "Click corners, double-click or Enter to close; or press and draw. Esc cancels.",
-    split: "Draw a line across one nucleus.",
-    merge: "Click nuclei to select them, then Merge.",
-    paint: "Paint onto the nucleus where the stroke starts (a new one on background).",
-    erase: "Erase pixels of the nucleus where the stroke starts.",
-  };
   const under = state.hover ? `nucleus ${state.hover} · ` : "";
-  show(state, "hint", under + (hints[state.tool] || ""));
+  show(state, "hint", under + (TOOLS[state.tool] ? TOOLS[state.tool].hint : ""));
 }
