@@ -153,10 +153,11 @@ def browser_labels(have: np.ndarray | None, data: dict) -> np.ndarray:
     if data["labels"] is not None:
         return decode(data["labels"])
     if data["patch"] is not None:
-        patch, patched = data["patch"], have.copy()
-        rows = slice(patch["row"], patch["row"] + patch["height"])
-        cols = slice(patch["col"], patch["col"] + patch["width"])
-        patched[rows, cols] = decode(patch["labels"])
+        patched = have.copy()
+        for box in data["patch"]["boxes"]:
+            rows = slice(box["row"], box["row"] + box["height"])
+            cols = slice(box["col"], box["col"] + box["width"])
+            patched[rows, cols] = decode(box["labels"])
         return patched
     return have
 
@@ -172,13 +173,28 @@ def test_after_an_edit_only_the_changed_box_is_sent():
     data = correction.component_data(with_image=False)
     patch = data["patch"]
     assert data["labels"] is None and patch["base_id"] == first["labels_id"]
-    assert patch["height"] * patch["width"] <= 8 * 11  # the new nucleus's box, no more
+    (box,) = patch["boxes"]
+    assert box["height"] * box["width"] <= 8 * 11  # the new nucleus's box, no more
     shown = browser_labels(shown, data)
     assert np.array_equal(shown, correction.labels)
     correction.handle({"tool": "undo", "seq": 2})  # an undo goes the same way
     undone = correction.component_data(with_image=False)
     assert undone["patch"] is not None
     assert np.array_equal(browser_labels(shown, undone), correction.labels)
+
+
+def test_a_delete_that_renumbers_a_far_nucleus_sends_two_small_boxes():
+    labels = np.zeros((600, 600), np.int32)
+    labels[10:20, 10:20], labels[300:310, 300:310], labels[580:590, 580:590] = 1, 2, 3
+    correction = Correction.start(labels, np.zeros((600, 600), np.uint8))
+    shown = browser_labels(None, correction.component_data())
+    correction.handle({"tool": "delete", "points": [[15, 15]], "seq": 1})  # 3 becomes 1
+    data = correction.component_data(with_image=False)
+    boxes = [
+        (box["row"], box["col"], box["height"], box["width"]) for box in data["patch"]["boxes"]
+    ]
+    assert boxes == [(10, 10, 10, 10), (580, 580, 10, 10)]
+    assert np.array_equal(browser_labels(shown, data), correction.labels)
 
 
 def test_the_whole_labels_go_again_when_the_browser_says_it_missed_them():

@@ -28,7 +28,7 @@ from nuclei_core.datasets.user_write import save_training_image
 from nuclei_core.errors import NucleiError
 from nuclei_core.segmentation.preprocess import IMAGE_KINDS
 from ui import wording
-from ui.annotator.gestures import Correction, labels_id
+from ui.annotator.gestures import Correction
 from ui.signin import current_user
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
@@ -239,7 +239,7 @@ def save_form(
         except NucleiError as error:
             st.warning(str(error).splitlines()[0])
             return
-        correction.saved_id = labels_id(labels)
+        correction.saved_id = correction.labels_id
         discard_draft(user.data_root, draft_key(*image_key))
         folder = saved.image_path.parent.parent  # its server folder: for the local user only
         where = f" (folder {wording.plain(str(folder))})" if user.name is None else ""

@@ -6,8 +6,8 @@ pixel coordinates; :func:`apply_gesture` turns it into one call of
 :mod:`nuclei_core.segmentation.edits` and :class:`Correction` keeps the :class:`EditHistory` of one
 image (undo and redo go through it). :func:`labels_data_url` sends a label image to the
 browser losslessly as an RGB PNG (red = low byte, green = high byte of the id), so the
-component knows the nucleus under every pixel. After an edit only the box it changed
-goes (:func:`changed_box`, a ``patch`` of :meth:`Correction.component_data`); the
+component knows the nucleus under every pixel. After an edit only the boxes it changed
+go (:func:`changed_boxes`, a ``patch`` of :meth:`Correction.component_data`); the
 whole label image goes the first time, and again when the browser says it missed one.
 """
 
@@ -33,27 +33,40 @@ HISTORY_TOOLS = ("undo", "redo")
 MIN_POINTS = {"delete": 1, "outline": 3, "split": 2, "merge": 1, "paint": 1, "erase": 1}
 KEEP_SENT = 4
 """Label images last sent to the browser that a patch may start from."""
+PATCH_TILE = 256
+"""The side of the squares a patch's boxes are found in (:func:`changed_boxes`)."""
 WHOLE_SHARE = 0.5
 """A change covering more than this share of the image goes as the whole label image."""
 
 
-def changed_box(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, int] | None:
-    """The smallest box ``(row, col, end row, end col)`` (ends excluded) holding every pixel
-    where two label images differ; ``None`` when they are the same.
+def changed_boxes(
+    before: np.ndarray, after: np.ndarray, tile: int = PATCH_TILE
+) -> list[tuple[int, int, int, int]]:
+    """The boxes ``(row, col, end row, end col)`` (ends excluded) of the pixels where two
+    label images differ: in each ``tile`` x ``tile`` square of the image that has any,
+    the smallest box holding them (an edit that renumbers a far nucleus gives two small
+    boxes, not one across the image); ``[]`` when the images are the same.
 
     Examples
     --------
     >>> before = np.zeros((6, 8), np.int32)
-    >>> after = before.copy(); after[1:3, 4:7] = 5
-    >>> changed_box(before, after), changed_box(after, after)
-    ((1, 4, 3, 7), None)
+    >>> after = before.copy(); after[1:3, 4:7] = 5; after[5, 0] = 2
+    >>> changed_boxes(before, after, tile=4), changed_boxes(after, after)
+    ([(1, 4, 3, 7), (5, 0, 6, 1)], [])
     """
     different = before != after
-    rows = np.flatnonzero(different.any(axis=1))
-    if not rows.size:
-        return None
-    cols = np.flatnonzero(different.any(axis=0))
-    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+    boxes = []
+    for top in range(0, different.shape[0], tile):
+        band = different[top : top + tile]
+        columns = band.any(axis=0)
+        for left in range(0, columns.size, tile):
+            cols = np.flatnonzero(columns[left : left + tile])
+            if not cols.size:
+                continue
+            rows = np.flatnonzero(band[:, left : left + tile].any(axis=1))
+            first_row, end_row = top + int(rows[0]), top + int(rows[-1]) + 1
+            boxes.append((first_row, left + int(cols[0]), end_row, left + int(cols[-1]) + 1))
+    return boxes
 
 
 def png_data_url(png: bytes) -> str:
@@ -115,7 +128,7 @@ def labels_id(labels: np.ndarray) -> str:
     True
     """
     labels = np.ascontiguousarray(labels)
-    digest = hashlib.blake2b(labels.tobytes(), digest_size=8)
+    digest = hashlib.blake2b(memoryview(labels).cast("B"), digest_size=8)  # no copy
     digest.update(repr((labels.shape, labels.dtype.str)).encode())
     return digest.hexdigest()
 
@@ -227,6 +240,7 @@ class Correction:
     sent: dict = field(default_factory=dict, repr=False)  # labels_id -> labels, last sent
     sent_id: str | None = None  # labels_id of the labels the browser was sent last
     report: object = None  # the browser's last "labels_have" report handled
+    _known_id: tuple = field(default=(None, None), repr=False)  # (labels, their labels_id)
 
     @classmethod
     def start(cls, labels: np.ndarray, rgb: np.ndarray, source: object = None) -> Correction:
@@ -275,16 +289,25 @@ class Correction:
         self.message = None
 
     @property
+    def labels_id(self) -> str:
+        """:func:`labels_id` of the labels now, worked out once for each labels array (the
+        history's arrays are never changed in place)."""
+        labels = self.history.labels
+        if self._known_id[0] is not labels:
+            self._known_id = (labels, labels_id(labels))
+        return self._known_id[1]
+
+    @property
     def unsaved(self) -> bool:
         """Whether there are edits not saved as a training image yet."""
-        return self.history.can_undo and labels_id(self.history.labels) != self.saved_id
+        return self.history.can_undo and self.labels_id != self.saved_id
 
     def component_data(self, with_image: bool = True, report: dict | None = None) -> dict:
         """What the browser component is sent (see ``frontend/annotator.js``).
 
         The image is left out (``None``) when the component says it has it already
         (``with_image=False``). The labels go whole the first time; afterwards as a
-        ``patch`` (the box an edit changed, over the labels sent last, ``base_id``), or not
+        ``patch`` (the boxes an edit changed, over the labels sent last, ``base_id``), or not
         at all when unchanged. ``report`` is the component's ``labels_have`` state,
         ``{"have": labels_id or None, "n": ...}``, which it sets when it missed labels
         (mounted afresh, or a run's data never reached it): a new one is answered from
@@ -292,7 +315,7 @@ class Correction:
         """
         labels = self.history.labels
         height, width = labels.shape
-        current = labels_id(labels)
+        current = self.labels_id
         base = self.sent_id
         if isinstance(report, dict) and report != self.report:
             self.report, base = report, report.get("have")
@@ -322,22 +345,25 @@ class Correction:
         }
 
     def _patch(self, base: str | None, labels: np.ndarray) -> dict | None:
-        """The box of ``labels`` that differs from the labels sent as ``base`` (``None``:
+        """The boxes of ``labels`` that differ from the labels sent as ``base`` (``None``:
         the browser has no labels sent here, or the change covers most of the image)."""
         before = self.sent.get(base)
         if before is None or before.shape != labels.shape:
             return None
-        box = changed_box(before, labels)
-        if box is None:
-            return None
-        row, col, end_row, end_col = box
-        if (end_row - row) * (end_col - col) > WHOLE_SHARE * labels.size:
+        boxes = changed_boxes(before, labels)
+        area = sum((end_row - row) * (end_col - col) for row, col, end_row, end_col in boxes)
+        if not boxes or area > WHOLE_SHARE * labels.size:
             return None
         return {
             "base_id": base,
-            "row": row,
-            "col": col,
-            "height": end_row - row,
-            "width": end_col - col,
-            "labels": labels_data_url(labels[row:end_row, col:end_col]),
+            "boxes": [
+                {
+                    "row": row,
+                    "col": col,
+                    "height": end_row - row,
+                    "width": end_col - col,
+                    "labels": labels_data_url(labels[row:end_row, col:end_col]),
+                }
+                for row, col, end_row, end_col in boxes
+            ],
         }

@@ -7,8 +7,8 @@
 // (filled or outlined, one colour per id); each finished gesture goes back as ONE
 // trigger value "gesture": {tool, points: [[row, col], ...], radius, seq}, in image
 // pixel coordinates (pixel centres at whole numbers). Python applies it and sends back
-// only the box the edit changed ("patch": {base_id, row, col, height, width, labels}),
-// which is written into the labels shown here when they are the patch's base. The state
+// only the boxes the edit changed ("patch": {base_id, boxes: [{row, col, height, width,
+// labels}]}), written into the labels shown here when they are the patch's base. The state
 // value "image_id" tells Python which image is shown, so the image is sent once; the
 // state value "labels_have" ({have, n}) asks for the labels when this element missed
 // some (mounted afresh, or a rerun's data never came). One state object per mounted
@@ -179,12 +179,17 @@ async function update(state, data) {
       state.labels = labels;
       labelsChanged(state, null);
     } else if (data.patch && data.patch.base_id === state.labelsId && state.labels) {
-      const patch = data.patch;
+      const parts = data.patch.boxes;
       state.labelsId = data.labels_id;
-      const crop = await decodeLabels(patch.labels, patch.width, patch.height);
+      const crops = await Promise.all(
+        parts.map((part) => decodeLabels(part.labels, part.width, part.height))
+      );
       if (state.labelsId !== data.labels_id) return;
-      applyPatch(state.labels, state.width, crop, patch);
-      labelsChanged(state, grow(patch, 1, state.width, state.height));
+      parts.forEach((part, index) => applyPatch(state.labels, state.width, crops[index], part));
+      labelsChanged(
+        state,
+        parts.map((part) => grow(part, 1, state.width, state.height))
+      );
     } else if (data.labels_id && data.labels_id !== state.labelsId) {
       // Labels missed: say which ones are here (none), Python sends the rest.
       state.setState("labels_have", { have: state.labelsId, n: `${Date.now()}-${Math.random()}` });
@@ -220,13 +225,14 @@ async function decodeLabels(url, width, height) {
   return labels;
 }
 
-// The labels changed (everywhere, or inside `region` [x0, y0, x1, y1), ends excluded):
-// the nuclei's boxes, their highlights, the selection and the overlay follow.
-function labelsChanged(state, region) {
+// The labels changed (everywhere, or inside `regions`, each [x0, y0, x1, y1) with the
+// ends excluded): the nuclei's boxes, their highlights, the selection and the overlay follow.
+function labelsChanged(state, regions) {
   state.boxes = boxes(state.labels, state.width, state.height);
   state.marks.clear();
   for (const id of [...state.selected]) if (!hasNucleus(state, id)) state.selected.delete(id);
-  renderOverlay(state, region);
+  if (regions) for (const region of regions) renderOverlay(state, region);
+  else renderOverlay(state);
 }
 
 function hasNucleus(state, id) {
