@@ -4,7 +4,8 @@
 fine-tunes the session's model on one of them (``ui.user_datasets``).
 
 Training runs in its own process (``nuclei_core.jobs``), so a reload or a second
-tab finds it still running; only one job runs at a time.  The form's fields keep
+tab finds it still running; only one job runs at a time, the others wait in the
+server's queue (``ui.training_start``).  The form's fields keep
 their values while a job runs (``ui.state.kept``).  "Use in this session" switches
 this browser session's model; "Make it the default" sets the model new sessions
 start with.  Session-state keys: ``train_last_run_id`` (the run started from this
@@ -28,6 +29,7 @@ from ui import (
     progress,
     signin,
     state,
+    training_start,
     uploads,
     user_datasets,
     wording,
@@ -116,99 +118,98 @@ else:
                 args=(last.id, last.name),
             )
 
-    with st.form("train_form"):
-        data = state.kept(
-            st.text_input, "Dataset folder", key="train_data", default="sample_images"
+
+training_start.show_waiting(registry, user)
+with st.form("train_form"):
+    data = state.kept(st.text_input, "Dataset folder", key="train_data", default="sample_images")
+    st.caption(wording.TRAINING_DATA_NOTE)
+    name = state.kept(st.text_input, "Run name", key="train_name", default="my-unet")
+    architecture = state.kept(
+        st.selectbox,
+        "Architecture",
+        key="train_architecture",
+        default="unet",
+        options=list(wording.ARCHITECTURE_LABELS),
+        format_func=wording.architecture_label,
+    )
+    first, second, third, fourth = st.columns(4)
+    epochs = state.kept(
+        first.number_input, "Epochs", key="train_epochs", default=20,
+        min_value=1, max_value=1000,
+    )  # fmt: skip
+    budget = state.kept(
+        second.number_input,
+        "Time budget (minutes, 0 = none)",
+        key="train_time_budget",
+        default=0,
+        min_value=0,
+        max_value=10_080,
+        step=5,
+        help="Training ends when the next epoch would pass this time (0: no limit); "
+        "the best epoch so far is kept.",
+    )
+    batch_size = state.kept(
+        third.number_input, "Batch size", key="train_batch_size", default=4,
+        min_value=1, max_value=256,
+    )  # fmt: skip
+    learning_rate = state.kept(
+        fourth.number_input, "Learning rate", key="train_learning_rate", default=2e-3,
+        min_value=1e-6, max_value=1.0, step=1e-4, format="%.5f",
+    )  # fmt: skip
+    crop = state.kept(
+        first.number_input, "Crop size (pixels)", key="train_crop", default=128,
+        min_value=32, max_value=1024, step=32,
+    )  # fmt: skip
+    patience = state.kept(
+        second.number_input, "Early-stopping patience (epochs)", key="train_patience",
+        default=5, min_value=1, max_value=200,
+    )  # fmt: skip
+    val_fraction = state.kept(
+        third.number_input, "Validation fraction", key="train_val_fraction", default=0.2,
+        min_value=0.05, max_value=0.5, step=0.05, help=wording.SPLIT_HELP,
+    )  # fmt: skip
+    with st.expander("Network"):
+        depth = state.kept(
+            st.number_input, "Depth (levels)", key="train_depth", default=4,
+            min_value=1, max_value=6,
+        )  # fmt: skip
+        base_filters = state.kept(
+            st.number_input, "Filters of the first level", key="train_base_filters",
+            default=16, min_value=2, max_value=128,
+        )  # fmt: skip
+        distance = state.kept(
+            st.checkbox, "Learn a distance map", key="train_distance", default=False,
+            help=wording.DISTANCE_HELP,
+        )  # fmt: skip
+    submitted = st.form_submit_button(
+        "Start training" if job is None else "Queue training (starts when the running one ends)",
+        type="primary",
+    )
+if submitted:
+    with messages.engine_errors():
+        folder = check_dataset_folder(signin.server_path(data))
+        config = TrainConfig(
+            data=str(folder),
+            out="",  # jobs.start_training puts every run in its own folder
+            architecture=architecture,
+            epochs=int(epochs),
+            batch_size=int(batch_size),
+            learning_rate=float(learning_rate),
+            patience=int(patience),
+            crop=int(crop),
+            val_fraction=float(val_fraction),
+            depth=int(depth),
+            base_filters=int(base_filters),
+            distance=bool(distance),
+            time_budget_minutes=float(budget) if budget else None,
+            name=name.strip() or None,
         )
-        st.caption(wording.TRAINING_DATA_NOTE)
-        name = state.kept(st.text_input, "Run name", key="train_name", default="my-unet")
-        architecture = state.kept(
-            st.selectbox,
-            "Architecture",
-            key="train_architecture",
-            default="unet",
-            options=list(wording.ARCHITECTURE_LABELS),
-            format_func=wording.architecture_label,
-        )
-        first, second, third, fourth = st.columns(4)
-        epochs = state.kept(
-            first.number_input, "Epochs", key="train_epochs", default=20,
-            min_value=1, max_value=1000,
-        )  # fmt: skip
-        budget = state.kept(
-            second.number_input,
-            "Time budget (minutes, 0 = none)",
-            key="train_time_budget",
-            default=0,
-            min_value=0,
-            max_value=10_080,
-            step=5,
-            help="Training ends when the next epoch would pass this time (0: no limit); "
-            "the best epoch so far is kept.",
-        )
-        batch_size = state.kept(
-            third.number_input, "Batch size", key="train_batch_size", default=4,
-            min_value=1, max_value=256,
-        )  # fmt: skip
-        learning_rate = state.kept(
-            fourth.number_input, "Learning rate", key="train_learning_rate", default=2e-3,
-            min_value=1e-6, max_value=1.0, step=1e-4, format="%.5f",
-        )  # fmt: skip
-        crop = state.kept(
-            first.number_input, "Crop size (pixels)", key="train_crop", default=128,
-            min_value=32, max_value=1024, step=32,
-        )  # fmt: skip
-        patience = state.kept(
-            second.number_input, "Early-stopping patience (epochs)", key="train_patience",
-            default=5, min_value=1, max_value=200,
-        )  # fmt: skip
-        val_fraction = state.kept(
-            third.number_input, "Validation fraction", key="train_val_fraction", default=0.2,
-            min_value=0.05, max_value=0.5, step=0.05, help=wording.SPLIT_HELP,
-        )  # fmt: skip
-        with st.expander("Network"):
-            depth = state.kept(
-                st.number_input, "Depth (levels)", key="train_depth", default=4,
-                min_value=1, max_value=6,
-            )  # fmt: skip
-            base_filters = state.kept(
-                st.number_input, "Filters of the first level", key="train_base_filters",
-                default=16, min_value=2, max_value=128,
-            )  # fmt: skip
-            distance = state.kept(
-                st.checkbox, "Learn a distance map", key="train_distance", default=False,
-                help=wording.DISTANCE_HELP,
-            )  # fmt: skip
-        submitted = st.form_submit_button("Start training", type="primary")
-    if submitted:
-        with messages.engine_errors():
-            folder = check_dataset_folder(signin.server_path(data))
-            config = TrainConfig(
-                data=str(folder),
-                out="",  # jobs.start_training puts every run in its own folder
-                architecture=architecture,
-                epochs=int(epochs),
-                batch_size=int(batch_size),
-                learning_rate=float(learning_rate),
-                patience=int(patience),
-                crop=int(crop),
-                val_fraction=float(val_fraction),
-                depth=int(depth),
-                base_filters=int(base_filters),
-                distance=bool(distance),
-                time_budget_minutes=float(budget) if budget else None,
-                name=name.strip() or None,
-            )
-            run = jobs.start_training(config, registry, owner=user.owner)
-            st.session_state["train_last_run_id"] = run.id
-            st.rerun()
+        training_start.start_or_queue(config, registry, user)
 
 st.header("Your corrected images")
 corrected = user_datasets.show_user_datasets(registry, user)
-if corrected and job is None:
-    user_datasets.finetune_form(registry, corrected, user)
-elif corrected:
-    st.caption("Fine-tuning can start when the running job ends.")
+if corrected:
+    user_datasets.finetune_form(registry, corrected, user, busy=job is not None)
 
 st.header("Manage models")
 runs = visible_runs(user, catalogue.model_runs(registry))

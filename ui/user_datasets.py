@@ -2,8 +2,8 @@
 
 The images come from ``nuclei_core.datasets.user_read`` (saved on the Segment page);
 thumbnails are cached per file and modification time. Fine-tuning starts the
-same background job as training (``nuclei_core.jobs.start_training``) from the
-session's model. Session-state keys: ``finetune_*`` (the form, kept while a job
+same background job as training from the session's model, or queues it while another
+runs (``ui.training_start``). Session-state keys: ``finetune_*`` (the form, kept while a job
 runs), ``train_last_run_id`` (the run started from this session), ``user_removed_image``
 (``(dataset, stem)`` removed last, for its Undo).
 """
@@ -14,13 +14,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from nuclei_core import jobs
 from nuclei_core.access.users import User
 from nuclei_core.datasets import user_read, user_write
 from nuclei_core.errors import NucleiError
 from nuclei_core.registry import Registry
 from nuclei_core.registry.catalogue import has_model_file
-from ui import messages, state
+from ui import messages, state, training_start
 from ui.pictures import square_picture
 from ui.wording import format_date, plain
 
@@ -155,8 +154,9 @@ def show_user_datasets(registry: Registry, user: User) -> list:
     return datasets
 
 
-def finetune_form(registry: Registry, datasets: list, user: User) -> None:
-    """The form "Fine-tune the active model": dataset, minutes, run name, Start."""
+def finetune_form(registry: Registry, datasets: list, user: User, busy: bool = False) -> None:
+    """The form "Fine-tune the active model": dataset, minutes, run name, Start (Queue while
+    another job runs, ``busy``)."""
     base = state.session_model(registry)
     st.subheader("Fine-tune the active model")
     st.caption(
@@ -181,7 +181,10 @@ def finetune_form(registry: Registry, datasets: list, user: User) -> None:
             "epoch so far is kept.",
         )  # fmt: skip
         name = state.kept(second.text_input, "Run name (optional)", key="finetune_name", default="")
-        submitted = st.form_submit_button("Start fine-tuning", type="primary")
+        submitted = st.form_submit_button(
+            "Queue fine-tuning (starts when the running job ends)" if busy else "Start fine-tuning",
+            type="primary",
+        )
     if submitted:
         start_finetune(registry, base, names.get(chosen), minutes, name, user)
 
@@ -206,6 +209,4 @@ def start_finetune(registry: Registry, base, dataset, minutes, name: str, user: 
             minutes=float(minutes),
             name=name.strip() or None,
         )
-        run = jobs.start_training(config, registry, owner=user.owner)
-        st.session_state["train_last_run_id"] = run.id
-        st.rerun()
+        training_start.start_or_queue(config, registry, user)

@@ -370,9 +370,10 @@ def test_running_job_shows_progress_refuses_a_second_and_stops(
         at = start("pages/train.py")
         assert "Training long-run" in texts(at.subheader)
         assert len(at.get("progress")) == 1
-        assert not at.get("form_submit_button")  # no second job from the page
+        (submit,) = at.get("form_submit_button")  # a second job from the page waits its turn
+        assert submit.label.startswith("Queue training")
         with pytest.raises(JobBusyError):
-            jobs.start_training(config, registry)
+            jobs.start_training(config, registry)  # the engine itself still refuses it
         at.button(key="train_stop").click().run()
         assert not at.exception
         assert "Stopping" in texts(at.info)
@@ -384,7 +385,7 @@ def test_running_job_shows_progress_refuses_a_second_and_stops(
         if registry.get_run(run.id).is_active:
             jobs.kill_training(run.id, registry=registry)
     at = start("pages/train.py")
-    assert at.get("form_submit_button")
+    assert [button.label for button in at.get("form_submit_button")] == ["Start training"]
     assert "long-run" in texts(at.info) + texts(at.success)
 
 
@@ -444,15 +445,43 @@ def test_training_form_keeps_its_fields_and_sends_the_time_budget(
     assert "recorded instead of started" in texts(at.error)
     assert sent[0].epochs == 3 and sent[0].time_budget_minutes == 10.0
 
-    with fake_running_job(registry, "hides-the-form"):
+    with fake_running_job(registry, "beside-the-form"):
         at.run()
-        assert not at.get("form_submit_button")  # the monitor replaced the form
+        (submit,) = at.get("form_submit_button")  # the form stays, to queue a second job
+        assert submit.label.startswith("Queue training")
     at.run()
-    assert at.get("form_submit_button")
+    assert at.get("form_submit_button")[0].label == "Start training"
     assert at.text_input(key="train_name").value == "kept-run"
     assert at.number_input(key="train_epochs").value == 3
     assert at.number_input(key="train_time_budget").value == 10
     assert at.text_input(key="train_data").value == str(data)
+
+
+def test_a_training_started_while_another_runs_waits_its_turn_and_can_be_cancelled(
+    fresh_environment, flat_dataset_factory, registry, monkeypatch
+):
+    from nuclei_core import jobs
+    from nuclei_core.errors import JobBusyError
+
+    def busy(config, registry=None, owner=None):
+        raise JobBusyError("a training job is already running: fake-run")
+
+    monkeypatch.setattr(jobs, "start_training", busy)
+    data = flat_dataset_factory(fresh_environment / "train_data", n_images=6)
+    with fake_running_job(registry):
+        at = start("pages/train.py")
+        at.text_input(key="train_data").set_value(str(data))
+        at.text_input(key="train_name").set_value("second-run")
+        at.number_input(key="train_crop").set_value(32)  # the images are 64 x 64
+        at.get("form_submit_button")[0].click().run()
+        assert not at.exception and not at.error, texts(at.error)
+        assert "second-run waits for its turn (place 1)" in texts(at.success)
+        assert "Waiting for their turn on this server: 1" in texts(at.caption)
+        assert "1. second\\-run" in [block.value for block in at.markdown]  # as plain text
+        (cancel,) = [button for button in at.button if button.key.startswith("train_cancel_")]
+        cancel.click().run()
+        assert "second-run left the queue; it will not start." in texts(at.success)
+        assert "Waiting for their turn" not in texts(at.caption)
 
 
 def test_curves_page_overlays_runs_and_offers_the_history(registry):
