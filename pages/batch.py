@@ -79,6 +79,12 @@ if job is None:
     st.caption("Upload images or name a folder, then segment them all at once.")
     st.stop()
 
+if sources and not job.running and batch.source_names(sources) != job.names:
+    st.caption(  # the last batch's results and failures were of other images
+        f"Press the button to segment these {len(sources)} {images_word}; the results of the "
+        "last batch, of other images, are not shown."
+    )
+    st.stop()
 background.follow(job)
 if job.running:
     st.stop()

@@ -54,6 +54,7 @@ class BatchJob(BackgroundJob):
         self.model = model
         self.pixel_size = pixel_size
         self.sources = list(sources)
+        self.names = source_names(self.sources)  # kept when the sources go
         self.options = options
         self.model_name = model_name
         self.total = len(self.sources)
@@ -175,6 +176,18 @@ def show_failures(job: BatchJob, most: int = 10) -> None:
 def current_job() -> BatchJob | None:
     """The session's latest batch job, if any."""
     return st.session_state.get(JOB_KEY)
+
+
+def source_names(sources) -> list[str]:
+    """What a batch segments, by name: upload names or server paths.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> source_names([("a.png", b"..."), Path("/data/b.tif")])
+    ['a.png', '/data/b.tif']
+    """
+    return [source[0] if isinstance(source, tuple) else str(source) for source in sources]
 
 
 def start_job(model, sources, options: SegmentOptions, model_name: str, pixel_size=None):

@@ -100,6 +100,14 @@ def test_a_server_folder_is_checked_and_segmented(active_model, tmp_path, write_
     assert summary["diameter_px"].tolist() == [12.0, 12.0]
     assert job.options.diameter == 12.0 and job.options.model_diameter == 20.6  # no card value
 
+    write_png(tmp_path / "other" / "img9.png", make_sample((48, 48), seed=9)[0])
+    at.text_input(key="batch_folder").set_value(str(tmp_path / "other")).run()  # a new folder
+    assert not at.dataframe and "the results of the last batch, of other images" in texts(
+        at.caption
+    )
+    at.text_input(key="batch_folder").set_value(str(tmp_path / "images")).run()
+    assert at.dataframe[0].value["status"].tolist() == ["ok", "ok"]  # its own results again
+
 
 # --------------------------------------------------------------------------- ui.batch
 
