@@ -46,6 +46,23 @@ _OPENCV_DTYPES = tuple(np.dtype(name) for name in ("uint8", "uint16", "float32",
 
 SCALE_RANGE = (0.25, 4.0)
 """Smallest and largest rescaling factor: a diameter further from the model's is refused."""
+ENLARGED_MAX_PIXELS = 4096 * 4096
+"""The most pixels an image is enlarged to for the network and its post-processing: an
+image of small nuclei is enlarged less than they ask (a 4096 x 4096 one not at all), so
+its memory stays bounded (at 2.85x, a 4096 x 4096 image took 14 GB)."""
+
+
+def largest_scale(shape) -> float:
+    """The largest factor an image of ``shape`` ``(H, W, ...)`` may be enlarged by:
+    :data:`SCALE_RANGE`'s, or less where :data:`ENLARGED_MAX_PIXELS` says (never below 1).
+
+    Examples
+    --------
+    >>> largest_scale((512, 512)), largest_scale((2048, 2048)), largest_scale((8192, 8192))
+    (4.0, 2.0, 1.0)
+    """
+    pixels = max(1, int(shape[0]) * int(shape[1]))
+    return min(SCALE_RANGE[1], max(1.0, (ENLARGED_MAX_PIXELS / pixels) ** 0.5))
 
 
 def equivalent_diameters(labels) -> np.ndarray:

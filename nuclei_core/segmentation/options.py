@@ -23,6 +23,7 @@ from nuclei_core.registry.cards import card_path, read_card
 from nuclei_core.segmentation.diameter import (
     DEFAULT_MODEL_DIAMETER_PX,
     diameter_in_pixels,
+    largest_scale,
     model_diameter,
     scale_factor,
 )
@@ -149,6 +150,20 @@ class SegmentOptions:
         except NucleiError as error:
             raise ConfigError(str(error)) from None
         return replace(self, diameter=diameter, diameter_um=None)
+
+    def within(self, shape) -> SegmentOptions:
+        """These options for an image of ``shape``: a diameter (pixels) that would enlarge it
+        beyond :func:`~nuclei_core.segmentation.diameter.largest_scale` becomes the smallest
+        that does not.
+
+        Examples
+        --------
+        >>> SegmentOptions(diameter=5.0, model_diameter=20.0).within((2048, 2048)).diameter
+        10.0
+        """
+        if self.diameter in (None, AUTO) or self.scale <= largest_scale(shape):
+            return self
+        return replace(self, diameter=self.model_diameter / largest_scale(shape))
 
     @property
     def scale(self) -> float:

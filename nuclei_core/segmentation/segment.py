@@ -32,6 +32,7 @@ import pandas as pd
 from nuclei_core.segmentation.diameter import (
     SCALE_RANGE,
     labels_to_shape,
+    largest_scale,
     median_diameter,
     resize_image,
     resize_to,
@@ -168,10 +169,11 @@ def estimate_diameter(probabilities, model_diameter: float) -> float | None:
 
 
 def _diameter_of(labels: np.ndarray, model_diameter: float) -> float | None:
-    """:func:`estimate_diameter` from the nuclei already found at the image's size."""
+    """:func:`estimate_diameter` from the nuclei already found at the image's size (never one
+    that enlarges the image beyond :func:`largest_scale`)."""
     if labels.max() < AUTO_MIN_NUCLEI:
         return None
-    low, high = model_diameter / SCALE_RANGE[1], model_diameter / SCALE_RANGE[0]
+    low, high = model_diameter / largest_scale(labels.shape), model_diameter / SCALE_RANGE[0]
     diameter = float(np.clip(median_diameter(labels), low, high))
     if abs(math.log(diameter / model_diameter)) <= AUTO_TOLERANCE:
         return None
@@ -226,6 +228,7 @@ def _predict_with_size(model, image, options: SegmentOptions, progress):
     found in the probabilities returned, at the default threshold and minimum size (before or
     after the confidence filter), or None where it found none there."""
     if options.diameter != AUTO:
+        options = options.within(np.shape(image))
         return predict_image(model, image, options, progress), options, None
     as_it_is = replace(options, diameter=None)
     first = predict_image(model, image, as_it_is, progress)

@@ -317,6 +317,29 @@ def test_a_second_pass_that_multiplies_the_nuclei_is_not_used(monkeypatch):
     assert probabilities is passes["second"] and used.diameter == pytest.approx(6.77, abs=0.01)
 
 
+def test_a_large_image_of_small_nuclei_is_enlarged_only_within_the_pixel_budget(monkeypatch):
+    """Nuclei of 6.8 px for a model of 20 ask for 2.95x; a 2048 x 2048 image is enlarged 2x
+    at most (4096 x 4096 pixels), estimated or given; a 512 x 512 one as far as it asks."""
+    from nuclei_core.segmentation import segment
+
+    scales = []
+
+    def fake_predict(model, image, options, progress=None):
+        scales.append(options.scale)
+        return squares(6, 24, size=image.shape[0])
+
+    monkeypatch.setattr(segment, "predict_image", fake_predict)
+    large, small = np.zeros((2048, 2048), np.uint8), np.zeros((512, 512), np.uint8)
+    auto = SegmentOptions(diameter="auto", model_diameter=20.0)
+    _, used, _ = segment.predict_with_size(None, large, auto)
+    assert used.diameter == pytest.approx(10.0) and scales == [1.0, pytest.approx(2.0)]
+    given = SegmentOptions(diameter=6.0, model_diameter=20.0)  # 3.3x asked
+    _, used, _ = segment.predict_with_size(None, large, given)
+    assert used.diameter == pytest.approx(10.0) and scales[-1] == pytest.approx(2.0)
+    _, used, _ = segment.predict_with_size(None, small, auto)
+    assert used.diameter == pytest.approx(6.77, abs=0.01)  # 512 x 512 at 2.95x: within it
+
+
 def test_estimate_diameter_stays_within_the_sizes_the_model_takes():
     probabilities = np.zeros((200, 200, 2), np.float32)
     for top in range(2, 190, 8):
