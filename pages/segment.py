@@ -169,7 +169,10 @@ def show_nuclei(image, probabilities, measures, options, found=None):
     st.dataframe(table, hide_index=True)
 
     stem = Path(name).stem
-    files = export.encode_outputs(labels, table, export.FORMATS, measures["pixel_size"])
+    formats, notes = export.fitting_formats(labels, export.FORMATS)
+    for note in notes:
+        st.caption(note)
+    files = export.encode_outputs(labels, table, formats, measures["pixel_size"])
     files["overlay"] = export.encode_png(drawn)
     downloads.download_buttons(
         [

@@ -289,6 +289,24 @@ def table_csv(table) -> bytes:
     return table.to_csv(index=False).encode("utf-8")
 
 
+def fitting_formats(labels, formats) -> tuple[list[str], list[str]]:
+    """The formats of ``formats`` that can hold ``labels``, and a note for each left out:
+    the 16-bit label PNG holds at most 65,535 nuclei (the label TIFF holds more).
+
+    Examples
+    --------
+    >>> labels = np.zeros((2, 2), np.int32); labels[0, 0] = 70_000
+    >>> fitting_formats(labels, ("labels", "tiff"))
+    (['tiff'], ['Labels (16-bit PNG) hold at most 65535 nuclei, not 70000: use the label TIFF.'])
+    """
+    largest = int(np.max(labels)) if np.size(labels) else 0
+    limit = int(np.iinfo(np.uint16).max)
+    if "labels" not in formats or largest <= limit:
+        return list(formats), []
+    note = f"Labels (16-bit PNG) hold at most {limit} nuclei, not {largest}: use the label TIFF."
+    return [name for name in formats if name != "labels"], [note]
+
+
 def encode_outputs(labels, table, formats=DEFAULT_FORMATS, pixel_size=None) -> dict:
     """Bytes of each format asked for: ``{format: bytes}`` (file suffixes in :data:`FORMATS`).
 

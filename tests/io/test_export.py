@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+import pandas as pd
 import pytest
+import tifffile
 
 from nuclei_core.errors import InputError
 from nuclei_core.io import export, imread
@@ -115,3 +119,18 @@ def test_parse_formats():
     for text, message in [("", "no format"), ("csv,xlsx", "unknown format 'xlsx'")]:
         with pytest.raises(InputError, match=message):
             export.parse_formats(text)
+
+
+def test_more_nuclei_than_a_16_bit_png_holds_leave_out_only_that_format():
+    labels = np.zeros((300, 300), np.int32)
+    labels[::3, ::3] = np.arange(1, 10_001).reshape(100, 100)
+    labels[299, 299] = 70_000  # one id beyond 16 bits
+    formats, notes = export.fitting_formats(labels, tuple(export.FORMATS))
+    assert "labels" not in formats and len(formats) == len(export.FORMATS) - 1
+    assert notes == [
+        "Labels (16-bit PNG) hold at most 65535 nuclei, not 70000: use the label TIFF."
+    ]
+    table = pd.DataFrame({"label": np.unique(labels[labels > 0])})
+    files = export.encode_outputs(labels, table, ("tiff", "mask"))
+    assert tifffile.imread(io.BytesIO(files["tiff"])).max() == 70_000
+    assert export.fitting_formats(labels[:50, :50], ("labels",)) == (["labels"], [])
