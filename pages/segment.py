@@ -28,6 +28,7 @@ from nuclei_core.segmentation.preprocess import image_kind, to_display_rgb
 from nuclei_core.segmentation.segment import nuclei_from_probabilities
 from ui import (
     annotator,
+    background,
     diameter,
     downloads,
     images,
@@ -251,3 +252,4 @@ with messages.engine_errors():
         probabilities, options, found = state.probabilities(key, model, image, options)
     image_key = (digest, channel, plane)
     nuclei_view(image, probabilities, measures, options, found)
+background.release_memory()  # what this run's arrays held goes back to the system

@@ -14,6 +14,9 @@ the page shows its place in the queue (:attr:`BackgroundJob.ahead`) until it sta
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import gc
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +33,22 @@ _WAIT_S = 0.25
 def work_queue() -> WorkQueue:
     """The server's queue of segmentations, folder batches and slides (one per process)."""
     return WorkQueue(locations.max_jobs())
+
+
+def release_memory() -> None:
+    """Give back to the system the memory that finished work freed.
+
+    glibc keeps the freed heap pages of every thread's arena, and each script run and job
+    is a thread: the Segment page's memory grew by about 25 MB with every 4096 x 4096 image
+    without this (1649 to 2139 MB over 20, and 1703 MB when the session had ended against
+    929 before), and stayed flat with it. Elsewhere than glibc it does nothing.
+    """
+    gc.collect()
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: macOS, musl
+        return
+    trim(0)
 
 
 @contextlib.contextmanager
@@ -118,6 +137,7 @@ class BackgroundJob:
                 self._ticket = None
             self.seconds = time.monotonic() - self.started
             self.finish()
+            release_memory()
 
     def work(self) -> None:
         raise NotImplementedError
