@@ -48,8 +48,23 @@ def dataset(flat_dataset):
     return flat_dataset
 
 
+QUEUES: list[TrainingQueue] = []
+
+
+@pytest.fixture(autouse=True)
+def empty_queues():
+    """Cancel what a test left waiting, so no queue thread polls on after it."""
+    yield
+    while QUEUES:
+        queue = QUEUES.pop()
+        for item in queue.waiting():
+            queue.cancel(item.ticket)
+
+
 def queue_of(server) -> TrainingQueue:
-    return TrainingQueue(server.registry, start=server.start, poll_s=0.01)
+    queue = TrainingQueue(server.registry, start=server.start, poll_s=0.01)
+    QUEUES.append(queue)
+    return queue
 
 
 def wait_until(condition, timeout=5.0):
