@@ -124,7 +124,8 @@ def train_page(data: Path, patch):
 def app_job(tmp_path_factory, tiny_model_file):
     """Two app sessions on the Train page; the first starts a training job, the second
     clicks "Start training" in the same moment (it passed the "is a job running?" check
-    before the first job was registered).  The job runs until a test kills it."""
+    before the first job was registered), so its job waits in the server's queue; it is
+    cancelled from the page. The first job runs until a test kills it."""
     if not Path(APP).is_file():
         pytest.skip("app.py is not there")
     import streamlit as st
@@ -151,10 +152,16 @@ def app_job(tmp_path_factory, tiny_model_file):
             patch.setattr(jobs, "running_job", lambda registry=None: None)
             next(iter(second.get("form_submit_button"))).click().run()
             patch.setattr(jobs, "running_job", real_running_job)
-            scenario.update(second_errors=texts(second.error))
+            scenario.update(second_errors=texts(second.error), second_said=texts(second.success))
             second.run()  # a later rerun of the second session shows the running job
             scenario["second_after"] = [str(element.value) for element in second.subheader]
+            scenario["second_waiting"] = texts(second.caption)
             scenario["second_exception"] = second.exception
+            # the second job waits for the first: take it out, or it starts when that ends
+            for button in second.button:
+                if button.key.startswith("train_cancel_"):
+                    button.click().run()
+            scenario["second_cancelled"] = texts(second.success)
             yield scenario
         finally:
             for run in registry.list_runs(status=("queued", "running")):
@@ -167,12 +174,13 @@ def test_two_app_sessions_asking_to_train_at_once_start_exactly_one_job(app_job)
     registry = app_job["registry"]
     runs = [run for run in registry.list_runs() if run.name != "active"]
     assert len(runs) == 1 and runs[0].name == "endless" and runs[0].is_active
-    assert not app_job["second_exception"]
-    errors = app_job["second_errors"]
-    assert len(errors) == 1, errors
-    assert errors[0].startswith("a training job is already running: endless (started ")
+    assert not app_job["second_exception"] and not app_job["second_errors"]
+    (said,) = app_job["second_said"]  # the second job waits its turn instead of starting
+    assert said.startswith("endless waits for its turn (place 1)"), said
     assert "Training endless" in app_job["second_after"]
-    record("fault-two-sessions", errors[0], channel="app")
+    assert "Waiting for their turn on this server: 1" in app_job["second_waiting"]
+    assert "endless left the queue; it will not start." in app_job["second_cancelled"]
+    record("fault-two-sessions", said, channel="app")
 
 
 @pytest.mark.slow
