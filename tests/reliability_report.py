@@ -226,7 +226,8 @@ CATALOGUE: tuple[Case, ...] = (
         "fault-two-sessions",
         FAULTS,
         FAULT,
-        "two app sessions asking to train at the same moment: exactly one job",
+        "two app sessions asking to train at the same moment: exactly one job, the other "
+        "waits its turn",
         show="app",
         elsewhere=(
             "tests/jobs/test_jobs.py::test_two_threads_starting_at_once_start_exactly_one_job",
