@@ -114,7 +114,14 @@ def _calibrate(args) -> int:
         shown = "  ".join(f"{name} {value:.4f}" for name, value in scores.items())
         mark = "  <- chosen" if level == calibration.min_confidence else ""
         print(f"minimum confidence {level_key(level):>6}: DSB {shown}{mark}")
-    print(f"minimum confidence {entry['min_confidence']} written to the card of {path}")
+    for height, scores in entry["peak_heights"].items():
+        shown = "  ".join(f"{name} {value:.4f}" for name, value in scores.items())
+        mark = "  <- chosen" if float(height) == calibration.peak_height else ""
+        print(f"seed height {height:>6} (its best confidence): DSB {shown}{mark}")
+    print(
+        f"minimum confidence {entry['min_confidence']} and seed height {entry['peak_height']} "
+        f"written to the card of {path}"
+    )
     return 0
 
 

@@ -1,5 +1,5 @@
-"""Calibration: a model's minimum nucleus confidence, chosen on annotated images it was not
-trained on, and kept in its card.
+"""Calibration: a model's minimum nucleus confidence and seed height, chosen on annotated
+images it was not trained on, and kept in its card.
 
 A nucleus is kept only where the network's foreground probability reaches the minimum
 confidence somewhere inside it (:func:`nuclei_core.segmentation.postprocess.keep_confident`),
@@ -8,15 +8,20 @@ threshold (which StarDist also optimises on validation images at the end of trai
 sure a network is depends on the network, so each model gets its own level: written into
 its card's ``postprocess`` (:func:`write_calibration`), where
 :func:`nuclei_core.segmentation.options.model_settings` reads it for the app and the CLI.
+For a model with a distance output the seed height (how far a peak of the distance map must
+rise to seed a nucleus of its own) is chosen with it, from :data:`PEAK_HEIGHTS`: 0.2 suits
+the default model, but a checkpoint of a longer run scored 0.006 DSB higher at 0.3
+(``bench/results/levels.md``, ``docs/MODEL.md``).
 
 :func:`calibrate` runs every image once through the network as the app runs it (nucleus
 size estimated, :meth:`~nuclei_core.segmentation.options.SegmentOptions.for_model`), finds
-its nuclei at every level of ``levels`` and scores them
-(:func:`nuclei_core.evaluation.metrics.evaluate_labels`). The chosen level has the highest
-mean of the sets' DSB scores, each set counting once however many images it has (the lowest
-such level on a tie), so with 0 among the levels calibration never lowers the validation
-score. ``train`` and ``finetune`` run it on their validation images; ``python -m nuclei_core
-calibrate`` on any model and folders of annotated images.
+its nuclei at every seed height and level of ``levels`` and scores them
+(:func:`nuclei_core.evaluation.metrics.evaluate_labels`). The chosen pair has the highest
+mean of the sets' DSB scores, each set counting once however many images it has (on a tie
+the default height, then the lowest level), so with 0 among the levels and the default height
+among the heights calibration never lowers the validation score. ``train`` and
+``finetune`` run it on their validation images; ``python -m nuclei_core calibrate`` on any
+model and folders of annotated images.
 """
 
 from __future__ import annotations
@@ -32,9 +37,11 @@ from nuclei_core.segmentation.options import SegmentOptions
 
 __all__ = [
     "LEVELS",
+    "PEAK_HEIGHTS",
     "Calibration",
     "calibrate",
     "choose_level",
+    "choose_levels",
     "image_scores",
     "level_key",
     "set_means",
@@ -43,6 +50,9 @@ __all__ = [
 
 LEVELS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.985, 0.99)
 """The minimum confidences tried; 0 keeps every nucleus (the uncalibrated result)."""
+
+PEAK_HEIGHTS = (0.15, 0.2, 0.3, 0.4)
+"""The seed heights tried (models with a distance output; others have none to choose)."""
 
 SCORES = ("dsb_score", "f1", "foreground_iou")
 """The scores kept for each image and level."""
@@ -61,7 +71,7 @@ def level_key(level: float) -> str:
 
 @dataclass(frozen=True)
 class Calibration:
-    """The chosen minimum confidence and the validation scores behind it.
+    """The chosen minimum confidence and seed height, and the validation scores behind them.
 
     Attributes
     ----------
@@ -70,11 +80,15 @@ class Calibration:
     levels : tuple of float
         Every level tried, ascending.
     means : dict
-        ``{set: {level key: {score: mean over the set's images}}}``.
+        ``{set: {level key: {score: mean over the set's images}}}`` at the chosen height.
     n_images : dict
         ``{set: number of images}``.
     images : list of dict
-        Each image's set, id, kind and scores at every level.
+        Each image's set, id, kind and scores at every height and level.
+    peak_height : float
+        The chosen seed height.
+    heights : dict
+        ``{height key: {set: mean DSB score}}`` at each height's best level.
 
     Examples
     --------
@@ -89,6 +103,8 @@ class Calibration:
     means: dict
     n_images: dict
     images: list = field(default_factory=list, repr=False, compare=False)
+    peak_height: float = SegmentOptions.peak_height
+    heights: dict = field(default_factory=dict)
 
     def scores_at(self, level: float) -> dict[str, float]:
         """Each set's mean DSB score at ``level`` (one of :attr:`levels`)."""
@@ -111,15 +127,19 @@ class Calibration:
         >>> entry = Calibration(0.9, (0.0, 0.9), means, {"dsb": 4}).card_entry("test")
         >>> entry["min_confidence"], entry["validation_dsb_score"], entry["n_images"]
         (0.9, {'dsb': 0.56}, {'dsb': 4})
+        >>> entry["peak_height"]
+        0.2
         """
         uncalibrated = self.uncalibrated_scores()
         return {
             "min_confidence": self.min_confidence,
+            "peak_height": self.peak_height,
             "chosen_by": chosen_by,
             "validation_dsb_score": _rounded(self.validation_scores()),
             "uncalibrated_dsb_score": None if uncalibrated is None else _rounded(uncalibrated),
             "n_images": dict(self.n_images),
             "levels": {level_key(level): _rounded(self.scores_at(level)) for level in self.levels},
+            "peak_heights": {key: _rounded(scores) for key, scores in self.heights.items()},
         }
 
 
@@ -127,13 +147,14 @@ def _rounded(scores: Mapping[str, float]) -> dict[str, float]:
     return {name: round(float(value), 4) for name, value in scores.items()}
 
 
-def image_scores(model, image, truth, options: SegmentOptions, levels) -> dict:
-    """One image's scores (:data:`SCORES`) at every level, from one network pass.
+def image_scores(model, image, truth, options: SegmentOptions, levels, heights=None) -> dict:
+    """One image's scores (:data:`SCORES`) at every seed height and level, from one network
+    pass; ``heights`` None tries only ``options.peak_height``.
 
     Returns
     -------
     dict
-        ``{level key: {score: value}}``.
+        ``{height key: {level key: {score: value}}}``.
 
     Examples
     --------
@@ -141,21 +162,34 @@ def image_scores(model, image, truth, options: SegmentOptions, levels) -> dict:
     >>> model = build_unet(ModelConfig(depth=2, base_filters=4))
     >>> truth = np.zeros((32, 32), np.int32); truth[8:16, 8:16] = 1
     >>> scores = image_scores(model, np.zeros((32, 32), np.uint8), truth,
-    ...                       SegmentOptions(), (0.0, 0.9))
-    >>> sorted(scores), sorted(scores["0"])
-    (['0', '0.9'], ['dsb_score', 'f1', 'foreground_iou'])
+    ...                       SegmentOptions(), (0.0, 0.9), (0.2, 0.3))
+    >>> sorted(scores), sorted(scores["0.2"]), sorted(scores["0.2"]["0"])
+    (['0.2', '0.3'], ['0', '0.9'], ['dsb_score', 'f1', 'foreground_iou'])
     """
-    from nuclei_core.evaluation.metrics import evaluate_labels
-    from nuclei_core.segmentation.segment import nuclei_from_probabilities, predict_with_size
+    from skimage.segmentation import relabel_sequential
 
-    probabilities, used, _ = predict_with_size(model, image, replace(options, min_confidence=0.0))
+    from nuclei_core.evaluation.metrics import evaluate_labels
+    from nuclei_core.segmentation.postprocess import keep_confident
+    from nuclei_core.segmentation.segment import find_nuclei, predict_with_size
+
+    probabilities, used, found = predict_with_size(
+        model, image, replace(options, min_confidence=0.0)
+    )
+    heights = (options.peak_height,) if heights is None else heights
+    if probabilities.shape[-1] != 3:  # no distance map: the height changes nothing
+        heights, copies = heights[:1], heights
     scores = {}
-    for level in levels:
-        labels, _ = nuclei_from_probabilities(
-            probabilities, image, replace(used, min_confidence=level)
-        )
-        result = evaluate_labels(truth, labels).as_dict()
-        scores[level_key(level)] = {key: float(result[key]) for key in SCORES}
+    for height in heights:
+        labels = find_nuclei(probabilities, replace(used, peak_height=height), found)
+        scores[level_key(height)] = {}
+        for level in levels:
+            kept = relabel_sequential(keep_confident(labels, probabilities[..., 0], level))[0]
+            result = evaluate_labels(truth, kept).as_dict()
+            scores[level_key(height)][level_key(level)] = {
+                key: float(result[key]) for key in SCORES
+            }
+    if probabilities.shape[-1] != 3:
+        scores = {level_key(height): scores[level_key(heights[0])] for height in copies}
     return scores
 
 
@@ -201,14 +235,51 @@ def choose_level(means: Mapping[str, dict], levels) -> float:
     return min(level for level in levels if overall(level) >= best - 1e-9)
 
 
+def choose_levels(rows: Sequence[dict], levels, heights, default_height: float):
+    """The seed height and minimum confidence with the highest mean of the sets' DSB scores
+    over ``rows`` (each ``{"data": set, "scores": {height key: {level key: scores}}}``); on
+    a tie ``default_height``, then the lower height, and the lowest level.
+
+    Returns
+    -------
+    tuple
+        ``(height, level, means at that height (as set_means), {height key: {set: DSB score
+        at that height's best level}})``.
+
+    Examples
+    --------
+    >>> def row(data, at_02, at_03):
+    ...     return {"data": data, "scores": {"0.2": {"0": {"dsb_score": at_02}},
+    ...                                      "0.3": {"0": {"dsb_score": at_03}}}}
+    >>> choose_levels([row("a", 0.5, 0.6), row("b", 0.3, 0.3)], [0.0], [0.2, 0.3], 0.2)[:2]
+    (0.3, 0.0)
+    >>> choose_levels([row("a", 0.5, 0.5)], [0.0], [0.2, 0.3], 0.3)[:2]
+    (0.3, 0.0)
+    """
+    chosen = {}
+    for height in heights:
+        at_height = [{**row, "scores": row["scores"][level_key(height)]} for row in rows]
+        means = set_means(at_height, levels)
+        level = choose_level(means, levels)
+        scores = {name: sets[level_key(level)]["dsb_score"] for name, sets in means.items()}
+        chosen[height] = (level, means, scores)
+
+    overall = {height: float(np.mean(list(chosen[height][2].values()))) for height in heights}
+    best = [height for height in heights if overall[height] >= max(overall.values()) - 1e-9]
+    height = default_height if default_height in best else min(best)
+    level, means, _ = chosen[height]
+    return height, level, means, {level_key(h): chosen[h][2] for h in heights}
+
+
 def calibrate(
     model,
     samples: Mapping[str, Sequence],
     options: SegmentOptions | None = None,
     levels: Sequence[float] = LEVELS,
     progress: Callable[[str], None] | None = None,
+    heights: Sequence[float] = PEAK_HEIGHTS,
 ) -> Calibration:
-    """Choose ``model``'s minimum nucleus confidence on annotated images.
+    """Choose ``model``'s minimum nucleus confidence and seed height on annotated images.
 
     Parameters
     ----------
@@ -224,6 +295,8 @@ def calibrate(
         The levels tried, each in [0, 1].
     progress : callable, optional
         Called with one line after each image.
+    heights : sequence of float
+        The seed heights tried, each between 0 and 1 (the options' own is always tried).
 
     Returns
     -------
@@ -252,23 +325,29 @@ def calibrate(
     if not any(len(items) for items in samples.values()):
         raise ConfigError("calibration needs annotated images; none were given")
     options = options or SegmentOptions()
+    heights = tuple(sorted({options.peak_height, *heights}))
+    for height in heights:
+        if not 0.0 < height < 1.0:
+            raise ConfigError(f"seed height must be between 0 and 1, got {height}")
     rows = []
     for name, items in samples.items():
         for index, sample in enumerate(items, start=1):
             image, truth = load_sample(sample)
-            scores = image_scores(model, image, truth, options, levels)
+            scores = image_scores(model, image, truth, options, levels, heights)
             rows.append(
                 {"data": name, "id": sample.id, "kind": image_kind(image), "scores": scores}
             )
             if progress:
                 progress(f"calibration: {name} {index}/{len(items)} {sample.id}")
-    means = set_means(rows, levels)
+    height, level, means, height_scores = choose_levels(rows, levels, heights, options.peak_height)
     return Calibration(
-        min_confidence=choose_level(means, levels),
+        min_confidence=level,
         levels=levels,
         means=means,
         n_images={name: sum(row["data"] == name for row in rows) for name in means},
         images=rows,
+        peak_height=height,
+        heights=height_scores,
     )
 
 

@@ -62,6 +62,10 @@ class SegmentOptions:
         A nucleus is kept only where its foreground probability reaches this somewhere
         (:func:`nuclei_core.segmentation.postprocess.keep_confident`; 0 keeps all). Chosen per model
         on its validation images and kept in its card (:func:`model_settings`).
+    peak_height : float
+        For a model with a distance output: how far a peak of the distance map must rise
+        above the pass to a higher one to seed a nucleus of its own
+        (:func:`nuclei_core.segmentation.postprocess.labels_from_probabilities`).
 
     Raises
     ------
@@ -91,12 +95,15 @@ class SegmentOptions:
     diameter_um: float | None = None
     model_diameter: float = DEFAULT_MODEL_DIAMETER_PX
     min_confidence: float = 0.0
+    peak_height: float = 0.2
 
     def __post_init__(self):
         if not 0.0 < self.threshold < 1.0:
             raise ConfigError(f"threshold must be between 0 and 1, got {self.threshold}")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(f"min_confidence must be between 0 and 1, got {self.min_confidence}")
+        if not 0.0 < self.peak_height < 1.0:
+            raise ConfigError(f"peak_height must be between 0 and 1, got {self.peak_height}")
         if self.min_size < 0:
             raise ConfigError(f"minimum nucleus size must be >= 0, got {self.min_size}")
         try:
@@ -180,19 +187,32 @@ class SegmentOptions:
 
 
 def model_settings(model_path) -> dict:
-    """The :class:`SegmentOptions` fields a model's card sets: ``model_diameter`` and
-    ``min_confidence`` (the card's ``postprocess``, chosen on the model's validation
-    images; 0 where the card says nothing). ``model_path`` None gives the defaults.
+    """The :class:`SegmentOptions` fields a model's card sets: ``model_diameter``,
+    ``min_confidence`` and ``peak_height`` (the card's ``postprocess``, chosen on the model's
+    validation images; 0 and 0.2 where the card says nothing). ``model_path`` None gives the
+    defaults.
 
     Examples
     --------
     >>> model_settings(None)
-    {'model_diameter': 20.6, 'min_confidence': 0.0}
+    {'model_diameter': 20.6, 'min_confidence': 0.0, 'peak_height': 0.2}
     """
+    defaults = SegmentOptions()
     if model_path is None:
-        return {"model_diameter": DEFAULT_MODEL_DIAMETER_PX, "min_confidence": 0.0}
+        return {
+            "model_diameter": DEFAULT_MODEL_DIAMETER_PX,
+            "min_confidence": defaults.min_confidence,
+            "peak_height": defaults.peak_height,
+        }
     card = read_card(model_path)
-    confidence = (card.get("postprocess") or {}).get("min_confidence", 0.0)
-    where = f"postprocess.min_confidence of {card_path(model_path)}"
-    confidence = check_fraction(confidence, where)
-    return {"model_diameter": model_diameter(card), "min_confidence": confidence}
+    postprocess = card.get("postprocess") or {}
+    where = f"postprocess.%s of {card_path(model_path)}"
+    confidence = check_fraction(postprocess.get("min_confidence", 0.0), where % "min_confidence")
+    height = check_fraction(
+        postprocess.get("peak_height", defaults.peak_height), where % "peak_height"
+    )
+    return {
+        "model_diameter": model_diameter(card),
+        "min_confidence": confidence,
+        "peak_height": height,
+    }

@@ -46,6 +46,7 @@ __all__ = [
     "Segmentation",
     "SizedPrediction",
     "estimate_diameter",
+    "find_nuclei",
     "nuclei_from_probabilities",
     "predict_image",
     "predict_with_size",
@@ -62,6 +63,8 @@ first pass had cut huge nuclei into small fragments of texture, and enlarging th
 for those only multiplies the fragments (seen on DSB images shown at 2x, nuclei of 85 px)."""
 
 _DEFAULTS = SegmentOptions()  # frozen, so one instance serves as every argument default
+# The levels at which the size estimate finds its nuclei (``found``), reused where they apply:
+_FOUND_AT = {name: getattr(_DEFAULTS, name) for name in ("threshold", "min_size", "peak_height")}
 
 
 @dataclass
@@ -238,7 +241,7 @@ def _predict_with_size(model, image, options: SegmentOptions, progress):
         return first, as_it_is, first_labels
     sized = replace(options, diameter=diameter)
     second = predict_image(model, image, sized, progress)
-    defaults = replace(sized, threshold=SegmentOptions.threshold, min_size=SegmentOptions.min_size)
+    defaults = replace(sized, **_FOUND_AT)
     second_labels = labels_at_model_scale(second, defaults)
     if second_labels.max() > AUTO_MAX_GROWTH * max(first_labels.max(), 1):
         return first, as_it_is, first_labels
@@ -275,22 +278,18 @@ def nuclei_from_probabilities(
     >>> float(table["area_um2"][0])
     12.25
     """
-    labels = _labels_of(probabilities, options.in_pixels(pixel_size), found)
+    labels = find_nuclei(probabilities, options.in_pixels(pixel_size), found)
     table = measure_nuclei(
         labels, intensity_image=image, pixel_size=pixel_size, channel_images=channel_images
     )
     return labels, table
 
 
-def _labels_of(probabilities, options: SegmentOptions, found=None) -> np.ndarray:
-    """The nuclei of :func:`nuclei_from_probabilities` for ``options`` in pixels.
-
-    ``found`` are the nuclei already found in ``probabilities`` at the default threshold and
-    minimum size (:func:`_predict_with_size`): with those options, only the confidence filter
-    and the renumbering are left to do, and the result is the same.
-    """
-    defaults = (SegmentOptions.threshold, SegmentOptions.min_size)
-    if found is not None and (options.threshold, options.min_size) == defaults:
+def find_nuclei(probabilities, options: SegmentOptions, found=None) -> np.ndarray:
+    """The labels of :func:`nuclei_from_probabilities` without the measurements (``options``
+    in pixels); ``found`` as there: at the levels it was found at, only the confidence filter
+    and the renumbering are left to do, with the same result."""
+    if found is not None and all(getattr(options, name) == _FOUND_AT[name] for name in _FOUND_AT):
         confident = keep_confident(found, probabilities[..., 0], options.min_confidence)
         return labels_to_shape(confident, found.shape, options.min_size)
     if options.scale != 1.0:
@@ -299,6 +298,7 @@ def _labels_of(probabilities, options: SegmentOptions, found=None) -> np.ndarray
         probabilities,
         threshold=options.threshold,
         min_size=options.min_size,
+        peak_height=options.peak_height,
         min_confidence=options.min_confidence,
     )
 
@@ -338,6 +338,7 @@ def labels_at_model_scale(probabilities, options: SegmentOptions) -> np.ndarray:
         scaled,
         threshold=options.threshold,
         min_size=int(options.min_size * options.scale**2),
+        peak_height=options.peak_height,
     )
     shape = probabilities.shape[:2]
     foreground = probabilities[..., 0] > options.threshold
@@ -383,7 +384,7 @@ def segment_image(
         model, image, options.in_pixels(pixel_size), progress
     )
     predicted = time.perf_counter()
-    labels = _labels_of(probabilities, options, found)
+    labels = find_nuclei(probabilities, options, found)
     table = measure_nuclei(
         labels, intensity_image=image, pixel_size=pixel_size, channel_images=channel_images
     )

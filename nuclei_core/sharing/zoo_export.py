@@ -177,6 +177,7 @@ def package_contents(card: dict, output_channels: int) -> list[str]:
     """
     levels = card.get("postprocess") or {}
     confidence = levels.get("min_confidence")
+    height = levels.get("peak_height")
     diameter = card.get("nucleus_diameter_px")
     figures = card.get("evaluations") or {}
     return [
@@ -188,6 +189,7 @@ def package_contents(card: dict, output_channels: int) -> list[str]:
         "cites: " + "; ".join(". ".join(text.split(". ")[:2]) for text, _ in _cited(card)),
         "post-processing named in config: minimum confidence "
         + (f"{confidence}" if confidence is not None else "none (0)")
+        + (f", seed height {height}" if height is not None else "")
         + (f", nucleus diameter {diameter} px" if diameter else ""),
         f"test input and output, and a cover with outlines, from sample image {TEST_IMAGE}",
         "README.md from this card: data sets and licences"

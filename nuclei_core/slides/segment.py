@@ -102,6 +102,7 @@ def tile_nuclei(
         probabilities,
         threshold=options.threshold,
         min_size=options.min_size,
+        peak_height=options.peak_height,
         min_confidence=options.min_confidence,
     )
     return labels, centred_nuclei(labels, tile)

@@ -57,8 +57,8 @@ def calibrate_run(
     calibration = calibrate(model, sets, options, progress=listener.on_status)
     entry = write_calibration(model_path, calibration, "validation images of this run")
     listener.on_status(
-        f"calibration: minimum confidence {entry['min_confidence']} "
-        f"(validation DSB {entry['validation_dsb_score']}, "
+        f"calibration: minimum confidence {entry['min_confidence']}, "
+        f"seed height {entry['peak_height']} (validation DSB {entry['validation_dsb_score']}, "
         f"uncalibrated {entry['uncalibrated_dsb_score']})"
     )
     return entry

@@ -256,10 +256,10 @@ def base_model_summary(config: TrainConfig, n_images: int, n_replayed: int = 0) 
     """What the card of a fine-tuned model says of its start (``{}`` for a fresh run).
 
     ``n_images`` counts the new images, ``n_replayed`` the rehearsal images beside them. The base
-    model's minimum confidence (``postprocess``) carries over: a few minutes of
+    model's minimum confidence and seed height (``postprocess``) carry over: a few minutes of
     fine-tuning leave the network about as sure as it was, and a model that suddenly
     kept every unsure nucleus would look worse for no reason of its own
-    (``python -m bench.confidence --model NEW --update-card`` chooses it again).
+    (``python -m nuclei_core calibrate --model NEW --data FOLDER`` chooses them again).
 
     Examples
     --------
@@ -272,16 +272,21 @@ def base_model_summary(config: TrainConfig, n_images: int, n_replayed: int = 0) 
     >>> summary["base_model"]["name"], summary["finetune"]["minutes"]
     ('default', 10)
     >>> summary["postprocess"]["min_confidence"]
-    0.985
+    0.99
     """
     if not config.base_model:
         return {}
     path = Path(config.base_model)
     base_card = read_card(path)
     inherited = {}
-    if "min_confidence" in (base_card.get("postprocess") or {}):
+    base_levels = base_card.get("postprocess") or {}
+    if "min_confidence" in base_levels:
         inherited["postprocess"] = {
-            "min_confidence": base_card["postprocess"]["min_confidence"],
+            **{
+                key: base_levels[key]
+                for key in ("min_confidence", "peak_height")
+                if key in base_levels
+            },
             "chosen_by": f"inherited from the base model {path}",
         }
     return {

@@ -195,6 +195,28 @@ def test_targets_are_given_per_set_and_say_when_a_peer_is_missing(two_set_report
     assert rows["default model file <= 40 MB"]["result"] == "not measured"
 
 
+def test_a_half_size_set_has_the_20x_target_and_the_speed_targets_are_issue_25s(two_set_report):
+    for row in two_set_report["quality"] + two_set_report["leads"]:
+        if row["dataset"] == "monuseg/train":
+            row["dataset"] = "work/monuseg2018_20x_test"
+    two_set_report["datasets"][1]["name"] = "work/monuseg2018_20x_test"
+    two_set_report["speed"] = {
+        "throughput_256": {"default": {"images_per_s": 41.0}},
+        "end_to_end_1024": {"median_seconds": 0.31},
+        "large_4096": {"seconds_read_and_segment": 3.9, "peak_rss_bytes": 1.5e9},
+        "folder": {"default": {"seconds": 7.4}, "otsu_watershed": {"seconds": 5.0}},
+    }
+    rows = {entry["target"]: entry for entry in targets.evaluate_targets(two_set_report)}
+    half = rows["work/monuseg2018_20x_test: default model DSB score >= 0.4"]
+    assert half["result"] == "pass" and half["measured"] == "0.510 (n=3)"
+    assert not any(name.startswith("work/monuseg2018_20x_test: default model F1") for name in rows)
+    results = [row["result"] for row in targets.speed_targets(two_set_report["speed"])]
+    assert results == ["pass", "FAIL", "pass", "pass", "pass"]
+    assert rows["a folder end to end <= 1.5x the classical pipeline's time"]["measured"] == (
+        "1.48x (7.4 s against 5 s)"
+    )
+
+
 def test_load_set_counts_the_kinds_of_the_chosen_split(tmp_path, flat_dataset_factory):
     folder = flat_dataset_factory(tmp_path / "tiny", n_images=4)
     bench_set = quality.load_set(folder, "all", limit=3)

@@ -191,11 +191,13 @@ def test_model_settings_come_from_the_card_and_are_checked(tmp_path):
     assert model_settings(model) == {
         "model_diameter": DEFAULT_MODEL_DIAMETER_PX,
         "min_confidence": 0.0,
+        "peak_height": 0.2,
     }
-    card = {"nucleus_diameter_px": 25.0, "postprocess": {"min_confidence": 0.9}}
+    card = {"nucleus_diameter_px": 25.0, "postprocess": {"min_confidence": 0.9, "peak_height": 0.3}}
     (tmp_path / "model.json").write_text(json.dumps(card))
     options = SegmentOptions.for_model(model, threshold=0.4)
     assert (options.model_diameter, options.min_confidence, options.threshold) == (25.0, 0.9, 0.4)
+    assert options.peak_height == 0.3
     (tmp_path / "model.json").write_text(json.dumps({"postprocess": {"min_confidence": 1.5}}))
     with pytest.raises(InputError, match=r"postprocess.min_confidence of \S+model.json"):
         model_settings(model)

@@ -96,3 +96,23 @@ def test_the_segment_page_path_finds_the_nuclei_once_and_again_only_when_a_slide
     again, _ = segment.nuclei_from_probabilities(probabilities, image, moved, found=found)
     alone, _ = segment.nuclei_from_probabilities(probabilities, image, moved)
     assert np.array_equal(again, alone) and passes["found"] > searches
+
+
+def test_the_seed_height_of_the_options_decides_whether_a_dip_splits_two_nuclei():
+    rows, columns = np.mgrid[:40, :60]
+    left = np.hypot(rows - 20, columns - 21)
+    right = np.hypot(rows - 20, columns - 39)
+    probabilities = np.zeros((40, 60, 3), np.float32)
+    probabilities[..., 0] = np.minimum(left, right) < 11  # two discs that overlap
+    # A distance map with peaks of 1 and 0.95 and a pass of 0.7 between them: the lower peak
+    # rises 0.25 above the pass.
+    cones = np.maximum(1 - left / 11, 0.95 * (1 - right / 11))
+    probabilities[..., 2] = np.maximum(cones, 0.7) * probabilities[..., 0]
+
+    def count(height):
+        options = SegmentOptions(peak_height=height)
+        return int(segment.find_nuclei(probabilities, options).max())
+
+    assert count(0.2) == 2 and count(0.3) == 1
+    with pytest.raises(Exception, match="peak_height must be between 0 and 1"):
+        SegmentOptions(peak_height=0.0)
