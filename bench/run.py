@@ -81,7 +81,9 @@ def load_models(args) -> tuple[dict, dict]:
     Every model runs on the runtime and precision ``auto`` picks (as the app and the
     CLI do); where that is OpenVINO, the default model also runs on TensorFlow and in
     the other OpenVINO precision (float32, what a CPU without bfloat16 sees, when
-    ``auto`` picked bfloat16), so that each backend's speed and scores sit side by side.
+    ``auto`` picked bfloat16; bfloat16 only where the CPU computes it, as OpenVINO runs a
+    bfloat16 request in float32 elsewhere), so that each backend's speed and scores sit
+    side by side.
     """
     from nuclei_core.network.model import load_model
     from nuclei_core.network.runtime import load_inference_model, load_openvino, resolve_backend
@@ -94,7 +96,9 @@ def load_models(args) -> tuple[dict, dict]:
     if resolve_backend() == "openvino":
         models["default_tensorflow"] = (load_model(default_path), default_path)
         other = "float32" if models["default"][0].precision == "bfloat16" else "bfloat16"
-        models[f"default_{other}"] = (load_openvino(default_path, other), default_path)
+        other_model = load_openvino(default_path, other)
+        if other_model.precision == other:  # a CPU without bfloat16 computes float32 again
+            models[f"default_{other}"] = (other_model, default_path)
     baseline, reason = peers.load_optional_model(args.baseline_model)
     if baseline is None:
         return models, {"mobilenetv2": (Path(args.baseline_model), reason)}

@@ -71,4 +71,27 @@ __all__ = [
     "EncoderWeightsError",
     "StorageError",
     "JobBusyError",
+    "one_line",
 ]
+
+
+def one_line(error: BaseException) -> str:
+    """An error in one line, for a job's status, a page or a log.
+
+    The engine's own errors (:class:`NucleiError`) are one line already: the first line of
+    the message. Any other gets its type name and the last non-empty line of its message,
+    where TensorFlow puts the reason after its trace.
+
+    Examples
+    --------
+    >>> one_line(InputError("a.png: empty file"))
+    'a.png: empty file'
+    >>> one_line(RuntimeError("in user code:\\n\\n    File ...\\n\\n    device lost "))
+    'RuntimeError: device lost'
+    >>> one_line(MemoryError())
+    'MemoryError'
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if isinstance(error, NucleiError):
+        return lines[0] if lines else type(error).__name__
+    return f"{type(error).__name__}: {lines[-1]}" if lines else type(error).__name__

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 import streamlit as st
 
 from nuclei_core import locations
+from nuclei_core.errors import one_line
 from nuclei_core.jobs.queue import QueueLeft, WorkQueue
 
 _WAIT_S = 0.25
@@ -76,18 +77,6 @@ def turn(bar) -> Iterator[None]:
         yield
     finally:
         queue.leave(ticket)
-
-
-def error_line(error: BaseException) -> str:
-    """The last non-empty line of an error (TensorFlow's come with a trace first).
-
-    Examples
-    --------
-    >>> error_line(ValueError("trace\\n\\n  the reason "))
-    'the reason'
-    """
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
 
 
 class BackgroundJob:
@@ -160,7 +149,7 @@ class BackgroundJob:
 
     def error_text(self, error: BaseException) -> str:
         """What the page says when :meth:`work` raised ``error``."""
-        return error_line(error)
+        return one_line(error)
 
     def finish(self) -> None:
         """Runs last in the thread, after :meth:`work` ended in any way."""

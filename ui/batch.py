@@ -16,8 +16,9 @@ import streamlit as st
 
 from nuclei_core.batch.archive import batch_zip
 from nuclei_core.batch.images import BatchItem, BatchProgress, segment_batch
+from nuclei_core.errors import one_line
 from nuclei_core.segmentation.options import SegmentOptions
-from ui.background import BackgroundJob, error_line, work_queue
+from ui.background import BackgroundJob, work_queue
 from ui.progress import format_eta
 
 JOB_KEY = "batch_job"
@@ -81,7 +82,7 @@ class BatchJob(BackgroundJob):
             batch.close()
 
     def error_text(self, error: BaseException) -> str:
-        return f"The batch stopped at image {len(self.items) + 1}: {error_line(error)}"
+        return f"The batch stopped at image {len(self.items) + 1}: {one_line(error)}"
 
     def finish(self) -> None:
         self.sources = []  # uploaded bytes are no longer needed

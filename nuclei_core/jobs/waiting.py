@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nuclei_core.errors import JobBusyError, NucleiError
+from nuclei_core.errors import JobBusyError, NucleiError, one_line
 from nuclei_core.registry import ACTIVE_STATUSES, Registry
 from nuclei_core.training import TrainConfig, check_dataset
 
@@ -158,7 +158,7 @@ class TrainingQueue:
                 time.sleep(self.poll_s)
                 continue
             except NucleiError as error:
-                first.error = str(error).strip().splitlines()[0] if str(error).strip() else "error"
+                first.error = one_line(error)
             else:
                 first.run_id = run.id
             with self._lock:

@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from nuclei_core.errors import JobBusyError, NucleiError
+from nuclei_core.errors import JobBusyError, NucleiError, one_line
 from nuclei_core.jobs.lock import worker_lock, write_lock_info
 from nuclei_core.jobs.paths import PROGRESS_FILE_NAME, STOP_FILE_NAME, run_dir
 from nuclei_core.registry import Registry, Run, registry_or_default
@@ -40,15 +40,6 @@ class _Terminated(BaseException):
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise _Terminated(signum)
-
-
-def _one_line(error: BaseException) -> str:
-    """A one-line description of an exception."""
-    text = str(error).strip().splitlines()
-    detail = text[0] if text else ""
-    if isinstance(error, NucleiError):
-        return detail or type(error).__name__
-    return f"{type(error).__name__}: {detail}" if detail else type(error).__name__
 
 
 class _JobListener(TrainingListener):
@@ -274,7 +265,7 @@ def _train_run(run_id: int, registry: Registry, lock_fd: int) -> int:
                 listener.finish(message)
             registry.set_status(run.id, "stopped", message=message)
             return 0
-        _end_failed(registry, run.id, listener, _one_line(error))
+        _end_failed(registry, run.id, listener, one_line(error))
         if isinstance(error, (KeyboardInterrupt, SystemExit)):
             raise
         return 1

@@ -246,6 +246,10 @@ def exported_model(model_path, digest: str | None = None) -> Path:
 def load_openvino(model_path, precision: str = "float32") -> OpenVinoModel:
     """Compile the (cached) OpenVINO export of a ``.keras`` file for this CPU.
 
+    ``precision`` is a hint: a CPU without bfloat16 instructions computes in float32 when
+    asked for bfloat16, and the model's ``precision`` says what it computes in (as
+    OpenVINO reports it), not what was asked.
+
     Raises
     ------
     ConfigError
@@ -264,7 +268,9 @@ def load_openvino(model_path, precision: str = "float32") -> OpenVinoModel:
     core = ov.Core()
     config = {"INFERENCE_PRECISION_HINT": _OPENVINO_PRECISION[precision]}
     compiled = core.compile_model(core.read_model(folder / "model.xml"), "CPU", config)
-    return OpenVinoModel(compiled, model_path, precision, folder)
+    computed = compiled.get_property("INFERENCE_PRECISION_HINT")
+    computed = "bfloat16" if computed == ov.Type.bf16 else "float32"
+    return OpenVinoModel(compiled, model_path, computed, folder)
 
 
 def load_inference_model(model_path, backend: str = "auto", precision: str = "auto"):

@@ -175,5 +175,5 @@ def test_an_unexpected_error_ends_the_job_with_a_message(make_sample):
     job = BatchJob(Broken(), sources, SegmentOptions(), "broken").start()
     assert job.wait(BATCH_WAIT)
     assert job.items == []
-    assert job.error == "The batch stopped at image 1: device lost"
+    assert job.error == "The batch stopped at image 1: RuntimeError: device lost"
     assert outcome_text(job).startswith("1 image with broken: 0 segmented, 0 failed, 1 not done in")

@@ -33,8 +33,9 @@ def test_a_tiny_run_scores_every_level_on_validation_images_and_updates_the_card
     report = json.loads((out / "confidence.json").read_text())
     assert [row["id"] for row in report["images"]] == validation  # never a test image
     assert report["levels"] == [0.0, 0.5, 0.999999]
-    for row in report["images"]:
-        assert set(row["scores"]) == {"0", "0.5", "0.999999"}
+    for row in report["images"]:  # every seed height, every level
+        assert set(row["scores"]) == {"0.15", "0.2", "0.3", "0.4"}
+        assert all(set(levels) == {"0", "0.5", "0.999999"} for levels in row["scores"].values())
     (name, means), *others = report["means"].items()
     assert not others and name.endswith("/data")
     best = max(level["dsb_score"] for level in means.values())

@@ -60,9 +60,14 @@ def test_auto_precision_is_bfloat16_only_on_cpus_that_compute_it(
 ):
     from nuclei_core.network import precision
 
+    real_flags = precision.cpu_flags()
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset(flags))
+    assert runtime.resolve_precision("auto", "openvino") == expected
     model = runtime.load_inference_model(model_file)
-    assert runtime.describe(model) == f"OpenVINO, {expected}"
+    # What it computes in is this CPU's doing: bfloat16 asked of a CPU without it is float32.
+    native = bool(precision.NATIVE_BFLOAT16_CPU_FLAGS & real_flags)
+    computed = expected if native or expected == "float32" else "float32"
+    assert runtime.describe(model) == f"OpenVINO, {computed}"
     assert runtime.describe(runtime.load_inference_model(model_file, "tensorflow")) == (
         "TensorFlow, float32"
     )
@@ -186,3 +191,12 @@ def test_a_training_checkpoint_in_mixed_bfloat16_runs_on_both_backends_as_float3
             assert model_precision(model) == "float32"
         found = predict_probabilities(model, image)
         assert np.abs(found - expected).max() < 1e-4, backend
+
+
+def test_an_openvino_model_says_the_precision_it_computes_in(model_file):
+    from nuclei_core.network.precision import NATIVE_BFLOAT16_CPU_FLAGS, cpu_flags
+
+    asked = runtime.load_openvino(model_file, "bfloat16")
+    native = bool(NATIVE_BFLOAT16_CPU_FLAGS & cpu_flags())
+    assert asked.precision == ("bfloat16" if native else "float32")
+    assert runtime.load_openvino(model_file, "float32").precision == "float32"
