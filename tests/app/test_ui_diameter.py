@@ -62,12 +62,14 @@ def test_options_use_the_settings_of_the_model_card(tmp_path):
         "diameter": 60.0,
         "model_diameter": 30.0,
         "min_confidence": 0.9,
+        "peak_height": 0.2,
     }
     assert where.inputs[0][1]["max_value"] == 120.0
     defaults = {
         "diameter": "auto",
         "model_diameter": DEFAULT_MODEL_DIAMETER_PX,
         "min_confidence": 0.0,
+        "peak_height": 0.2,
     }
     assert model_options(None, Container(0.0)) == defaults
     card["postprocess"]["min_confidence"] = 2.0  # a broken card: named, and the defaults used
