@@ -62,30 +62,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def image_rows(model, model_path, folder, split, limit):
     """One row per image of ``split``: set, id, kind and the DSB score of every combination."""
-    from skimage.segmentation import relabel_sequential
-
     from nuclei_core.datasets.folders import discover_dataset, load_sample, select_split
-    from nuclei_core.evaluation.metrics import evaluate_labels
+    from nuclei_core.evaluation.calibrate import level_key, level_scores
     from nuclei_core.segmentation.options import SegmentOptions
-    from nuclei_core.segmentation.postprocess import keep_confident
     from nuclei_core.segmentation.preprocess import image_kind
-    from nuclei_core.segmentation.segment import find_nuclei, predict_with_size
+    from nuclei_core.segmentation.segment import SizedPrediction, predict_with_size
 
     options = replace(SegmentOptions.for_model(model_path), min_confidence=0.0)
     samples = select_split(discover_dataset(folder), split)[:limit]
     rows = []
     for index, sample in enumerate(samples, start=1):
         image, truth = load_sample(sample)
-        probabilities, used, _ = predict_with_size(model, image, options)
+        probabilities, used, found = predict_with_size(model, image, options)
         scores = {}
-        for threshold, height in itertools.product(GRID["threshold"], GRID["peak_height"]):
-            at = replace(used, threshold=threshold, peak_height=height)
-            labels = find_nuclei(probabilities, at)
-            for confidence in GRID["min_confidence"]:
-                kept = keep_confident(labels, probabilities[..., 0], confidence)
-                kept = relabel_sequential(kept)[0]
-                result = evaluate_labels(truth, kept)
-                scores[combo_key(threshold, height, confidence)] = round(result.dsb_score, 5)
+        for threshold in GRID["threshold"]:
+            prediction = SizedPrediction(probabilities, replace(used, threshold=threshold), found)
+            at = level_scores(prediction, truth, GRID["min_confidence"], GRID["peak_height"])
+            for height, confidence in itertools.product(
+                GRID["peak_height"], GRID["min_confidence"]
+            ):
+                dsb = at[level_key(height)][level_key(confidence)]["dsb_score"]
+                scores[combo_key(threshold, height, confidence)] = round(dsb, 5)
         rows.append(
             {
                 "data": dataset_name(folder),

@@ -44,6 +44,7 @@ __all__ = [
     "choose_levels",
     "image_scores",
     "level_key",
+    "level_scores",
     "set_means",
     "write_calibration",
 ]
@@ -149,7 +150,8 @@ def _rounded(scores: Mapping[str, float]) -> dict[str, float]:
 
 def image_scores(model, image, truth, options: SegmentOptions, levels, heights=None) -> dict:
     """One image's scores (:data:`SCORES`) at every seed height and level, from one network
-    pass; ``heights`` None tries only ``options.peak_height``.
+    pass (:func:`level_scores` of its probabilities); ``heights`` None tries only
+    ``options.peak_height``.
 
     Returns
     -------
@@ -166,20 +168,38 @@ def image_scores(model, image, truth, options: SegmentOptions, levels, heights=N
     >>> sorted(scores), sorted(scores["0.2"]), sorted(scores["0.2"]["0"])
     (['0.2', '0.3'], ['0', '0.9'], ['dsb_score', 'f1', 'foreground_iou'])
     """
+    from nuclei_core.segmentation.segment import predict_with_size
+
+    prediction = predict_with_size(model, image, replace(options, min_confidence=0.0))
+    heights = (options.peak_height,) if heights is None else heights
+    return level_scores(prediction, truth, levels, heights)
+
+
+def level_scores(prediction, truth, levels, heights) -> dict:
+    """The scores (:data:`SCORES`) of one prediction's nuclei at every seed height and level.
+
+    ``prediction`` is what :func:`~nuclei_core.segmentation.segment.predict_with_size`
+    returns (its options' threshold and size apply); the nuclei are found once per height
+    (once in all for a network without a distance output, where the height changes nothing)
+    and filtered at each minimum confidence.
+
+    Returns
+    -------
+    dict
+        ``{height key: {level key: {score: value}}}``.
+    """
     from skimage.segmentation import relabel_sequential
 
     from nuclei_core.evaluation.metrics import evaluate_labels
     from nuclei_core.segmentation.postprocess import keep_confident
-    from nuclei_core.segmentation.segment import find_nuclei, predict_with_size
+    from nuclei_core.segmentation.segment import find_nuclei
 
-    probabilities, used, found = predict_with_size(
-        model, image, replace(options, min_confidence=0.0)
-    )
-    heights = (options.peak_height,) if heights is None else heights
-    if probabilities.shape[-1] != 3:  # no distance map: the height changes nothing
-        heights, copies = heights[:1], heights
+    probabilities, used, found = prediction
     scores = {}
     for height in heights:
+        if scores and probabilities.shape[-1] != 3:  # no distance map: the same nuclei
+            scores[level_key(height)] = next(iter(scores.values()))
+            continue
         labels = find_nuclei(probabilities, replace(used, peak_height=height), found)
         scores[level_key(height)] = {}
         for level in levels:
@@ -188,8 +208,6 @@ def image_scores(model, image, truth, options: SegmentOptions, levels, heights=N
             scores[level_key(height)][level_key(level)] = {
                 key: float(result[key]) for key in SCORES
             }
-    if probabilities.shape[-1] != 3:
-        scores = {level_key(height): scores[level_key(heights[0])] for height in copies}
     return scores
 
 
